@@ -1,0 +1,161 @@
+"""One registry for every dataset: name -> loader returning an in-memory `ImageDataset` (uint8).
+
+Loaded datasets are cached per process, so a Ray worker or a test reads the files once.
+A missing dataset raises `DatasetNotFound` saying where we looked and how to get it.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from . import readers
+
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                         "Sneaker", "Bag", "Ankle boot")
+STL10_CLASSES = ("airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck")
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+class DatasetNotFound(FileNotFoundError):
+    pass
+
+
+@dataclass(frozen=True)
+class ImageDataset:
+    """Train and test images as uint8 (N, C, H, W) numpy arrays (zero-copy into torch and Ray)."""
+    name: str
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    classes: tuple[str, ...]
+    source: str
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train_images.shape[1:])
+
+    def tensors(self, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+        images, labels = (self.train_images, self.train_labels) if split == "train" else (self.test_images, self.test_labels)
+        return torch.from_numpy(images), torch.from_numpy(labels)
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("JDNAS_DATA", "~/.cache/jdnas/data")).expanduser()
+
+
+def _first_existing(candidates: list[Path], required: list[str]) -> Path | None:
+    return next((c for c in candidates if all((c / r).exists() for r in required)), None)
+
+
+def load_fashion_mnist(data_dir: Path) -> ImageDataset:
+    required = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+    candidates = [data_dir / "fashion-mnist", data_dir, DEBIAN_FASHION_MNIST]
+    found = _first_existing(candidates, required)
+    if found is None:
+        raise DatasetNotFound(
+            "fashion-mnist not found; looked for the four IDX .gz files in "
+            + ", ".join(str(c) for c in candidates)
+            + ". Get it with `sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu) or "
+              "`jdnas data download fashion-mnist` (needs a network).")
+    images = [readers.read_idx(found / f)[:, None] for f in required[::2]]
+    labels = [readers.read_idx(found / f).astype(np.int64) for f in required[1::2]]
+    return ImageDataset("fashion-mnist", images[0], labels[0], images[1], labels[1], FASHION_MNIST_CLASSES, str(found))
+
+
+def load_stl10(data_dir: Path) -> ImageDataset:
+    candidates = [data_dir / "stl10_binary", data_dir / "stl10" / "stl10_binary", data_dir]
+    found = _first_existing(candidates, ["train_X.bin", "train_y.bin", "test_X.bin", "test_y.bin"])
+    if found is None:
+        raise DatasetNotFound(
+            "stl10 not found; looked for train_X.bin/train_y.bin/test_X.bin/test_y.bin in "
+            + ", ".join(str(c) for c in candidates)
+            + f". Get it with `jdnas data download stl10 --data-dir {data_dir}` (2.6 GB, needs a network).")
+    train = readers.read_stl10_split(found, "train")
+    test = readers.read_stl10_split(found, "test")
+    return ImageDataset("stl10", *train, *test, STL10_CLASSES, str(found))
+
+
+def load_cifar10(data_dir: Path) -> ImageDataset:
+    candidates = [data_dir / "cifar-10-batches-py", data_dir / "cifar10" / "cifar-10-batches-py", data_dir]
+    names = [f"data_batch_{i}" for i in range(1, 6)]
+    found = _first_existing(candidates, names + ["test_batch"])
+    if found is None:
+        raise DatasetNotFound(
+            "cifar10 not found; looked for data_batch_1..5 and test_batch in "
+            + ", ".join(str(c) for c in candidates)
+            + f". Get it with `jdnas data download cifar10 --data-dir {data_dir}` (needs a network).")
+    train = readers.read_cifar_batches([found / n for n in names])
+    test = readers.read_cifar_batches([found / "test_batch"])
+    return ImageDataset("cifar10", *train, *test, CIFAR10_CLASSES, str(found))
+
+
+def load_image_folder(data_dir: Path, image_size: int = 96, channels: int = 3) -> ImageDataset:
+    """data_dir/train/<class>/* and data_dir/{test,val}/<class>/* (e.g. an ImageNet-100 subset)."""
+    test_dir = next((data_dir / s for s in ("test", "val") if (data_dir / s).is_dir()), None)
+    if not (data_dir / "train").is_dir() or test_dir is None:
+        raise DatasetNotFound(
+            f"imagefolder expects {data_dir}/train/<class>/ and {data_dir}/test/<class>/ (or val/); "
+            "point --set data_dir=... at such a tree.")
+    train_x, train_y, classes = readers.read_image_folder(data_dir / "train", image_size, channels=channels)
+    test_x, test_y, _ = readers.read_image_folder(test_dir, image_size, classes, channels=channels)
+    return ImageDataset("imagefolder", train_x, train_y, test_x, test_y, tuple(classes), str(data_dir))
+
+
+def make_synthetic(image_size: int = 32, channels: int = 3, num_classes: int = 10, train_size: int = 2000,
+                   test_size: int = 500, seed: int = 0) -> ImageDataset:
+    """Procedural, seeded images: each class is an oriented sinusoidal grating with its own frequency
+    and colour, at a random phase and contrast, so classifiers and denoisers have something to learn."""
+    g = torch.Generator().manual_seed(seed)
+    n = train_size + test_size
+    labels = torch.randint(num_classes, (n,), generator=g)
+    angle = labels.float() * torch.pi / num_classes
+    freq = 2 * torch.pi * (1.5 + (labels % 3).float()) / image_size
+    phase = torch.rand(n, generator=g) * 2 * torch.pi
+    contrast = 0.25 + 0.2 * torch.rand(n, generator=g)
+    yy, xx = torch.meshgrid(torch.arange(image_size).float(), torch.arange(image_size).float(), indexing="ij")
+    proj = (xx[None] * torch.cos(angle)[:, None, None] + yy[None] * torch.sin(angle)[:, None, None])
+    wave = torch.sin(freq[:, None, None] * proj + phase[:, None, None])
+    colour = torch.rand(num_classes, channels, generator=g) * 0.6 + 0.4
+    images = 0.5 + contrast[:, None, None, None] * wave[:, None] * colour[labels][:, :, None, None]
+    images = (images.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    labels = labels.numpy().astype(np.int64)
+    return ImageDataset("synthetic", images[:train_size], labels[:train_size], images[train_size:],
+                        labels[train_size:], tuple(f"class{i}" for i in range(num_classes)), f"synthetic(seed={seed})")
+
+
+LOADERS: dict[str, Callable[..., ImageDataset]] = {
+    "fashion-mnist": load_fashion_mnist,
+    "stl10": load_stl10,
+    "cifar10": load_cifar10,
+    "imagefolder": load_image_folder,
+    "synthetic": make_synthetic,
+}
+
+
+def check_dataset_name(name: str) -> None:
+    if name not in LOADERS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(LOADERS)}")
+
+
+@functools.lru_cache(maxsize=4)
+def _load_cached(name: str, data_dir: str | None, options: tuple) -> ImageDataset:
+    opts = dict(options)
+    if name == "synthetic":
+        return make_synthetic(**opts)
+    return LOADERS[name](Path(data_dir).expanduser() if data_dir else default_data_dir(), **opts)
+
+
+def load_dataset(name: str, data_dir: str | Path | None = None, **options) -> ImageDataset:
+    """Load (once per process) a registered dataset. Options: imagefolder takes image_size and
+    channels; synthetic takes image_size, channels, num_classes, train_size, test_size, seed."""
+    check_dataset_name(name)
+    return _load_cached(name, str(data_dir) if data_dir else None, tuple(sorted(options.items())))

@@ -1,0 +1,84 @@
+"""Seeded train/val/test splits, fitted to a size the models accept, ready to share with Ray trials.
+
+Splits depend only on the data settings (never on a trial's training seed), so one prepared copy
+serves every trial of a sweep through Ray's object store.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .registry import ImageDataset
+
+FITS = ("pad", "resize")
+
+
+@dataclass(frozen=True)
+class DataSplits:
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    val_images: np.ndarray
+    val_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    num_classes: int
+    meta: dict = field(default_factory=dict)  # dataset, source, native and fitted size, fit, split sizes, seed
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train_images.shape[1:])
+
+
+def fit_images(images: np.ndarray, size: int, fit: str) -> np.ndarray:
+    """Zero-pad (centred) or bilinearly resize uint8 (N, C, H, W) images to size x size."""
+    h, w = images.shape[-2:]
+    if (h, w) == (size, size):
+        return images
+    if fit == "pad":
+        if h > size or w > size:
+            raise ValueError(f"cannot pad {h}x{w} images down to {size}; use fit=resize")
+        top, left = (size - h) // 2, (size - w) // 2
+        return np.pad(images, ((0, 0), (0, 0), (top, size - h - top), (left, size - w - left)))
+    if fit == "resize":
+        out = []
+        for chunk in np.array_split(images, max(1, len(images) // 4096)):
+            x = torch.from_numpy(np.ascontiguousarray(chunk)).float()
+            x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+            out.append(x.round().clamp(0, 255).to(torch.uint8).numpy())
+        return np.concatenate(out)
+    raise ValueError(f"unknown fit {fit!r}; choose one of {FITS}")
+
+
+def prepare_splits(dataset: ImageDataset, *, image_size: int | None = None, fit: str = "pad",
+                   val_fraction: float = 0.1, train_size: int | None = None, val_size: int | None = None,
+                   test_size: int | None = None, seed: int = 0) -> DataSplits:
+    """Hold out `val_fraction` of the train images (seeded), optionally subsample each split, and fit sizes."""
+    if fit not in FITS:
+        raise ValueError(f"unknown fit {fit!r}; choose one of {FITS}")
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(dataset.train_images))
+    n_val = max(1, int(round(val_fraction * len(order))))
+    val_idx, train_idx = order[:n_val], order[n_val:]
+    if val_size is not None:
+        val_idx = val_idx[:val_size]
+    if train_size is not None:
+        train_idx = train_idx[:train_size]
+    test_idx = rng.permutation(len(dataset.test_images))
+    if test_size is not None:
+        test_idx = test_idx[:test_size]
+    native = dataset.image_shape[-1]
+    size = image_size or native
+    pick = lambda images, idx: fit_images(images[np.sort(idx)], size, fit)
+    meta = dict(dataset=dataset.name, source=dataset.source, native_size=native, image_size=size,
+                fit="none" if size == native else fit, split_seed=seed, val_fraction=val_fraction,
+                train_size=len(train_idx), val_size=len(val_idx), test_size=len(test_idx),
+                channels=dataset.image_shape[0])
+    return DataSplits(pick(dataset.train_images, train_idx), dataset.train_labels[np.sort(train_idx)],
+                      pick(dataset.train_images, val_idx), dataset.train_labels[np.sort(val_idx)],
+                      pick(dataset.test_images, test_idx), dataset.test_labels[np.sort(test_idx)],
+                      num_classes=len(dataset.classes), meta=meta)

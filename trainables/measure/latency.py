@@ -1,0 +1,79 @@
+"""Inference latency with torch.utils.benchmark: warm-up, then median and IQR per forward of a batch.
+
+The paper times a batch of 32 on a GPU (paper-notes 6); CPU users usually want batch 1. Device,
+batch, threads and precision are arguments and come back with the result, because a latency
+without its device is meaningless.
+"""
+from __future__ import annotations
+
+import platform
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torch.utils import benchmark
+
+PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+@dataclass(frozen=True)
+class Latency:
+    median_ms: float
+    iqr_ms: float
+    device: str
+    device_name: str
+    batch_size: int
+    threads: int
+    precision: str
+    torch_version: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def device_name(device: torch.device | str) -> str:
+    """Human-readable name of the device, e.g. 'NVIDIA H100 80GB HBM3' or the CPU model string."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def measure_latency(model: nn.Module, input_shape: tuple[int, int, int], *, device: str = "cpu",
+                    batch_size: int = 1, threads: int = 1, precision: str = "fp32",
+                    warmup: int = 10, min_run_time: float = 0.5) -> Latency:
+    """Median and IQR (ms) of one forward pass of `batch_size` images of `input_shape`."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {sorted(PRECISIONS)}")
+    dev = torch.device(device)
+    if dev.type == "cpu" and precision == "fp16":
+        raise ValueError("fp16 latency needs a CUDA device; use bf16 or fp32 on CPU")
+    model = model.to(dev).eval()
+    x = torch.randn(batch_size, *input_shape, device=dev)
+    dtype = PRECISIONS[precision]
+
+    def forward():
+        with torch.no_grad(), torch.autocast(dev.type, dtype=dtype, enabled=dtype is not None):
+            model(x)
+
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for _ in range(warmup):
+            forward()
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        timer = benchmark.Timer(stmt="forward()", globals={"forward": forward}, num_threads=threads)
+        measurement = timer.blocked_autorange(min_run_time=min_run_time)
+    finally:
+        torch.set_num_threads(previous_threads)
+    return Latency(median_ms=measurement.median * 1e3, iqr_ms=measurement.iqr * 1e3, device=str(dev),
+                   device_name=device_name(dev), batch_size=batch_size, threads=threads,
+                   precision=precision, torch_version=torch.__version__)

@@ -1,0 +1,98 @@
+"""Build any of the paper's models from a flat trial config (the same keys the sweeps use).
+
+Keys: task (classifier | denoiser | joint);
+  classifier: classifier (Table 7 preset), width, expansion (0 = plain conv);
+  denoiser:   unet (preset), depth, base_width, blocks, multiplier, block (conv | mbconv),
+              block_expansion, norm, residual;
+  joint:      both of the above + joint_mode (sequential | integrated), attach_level.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+from torch import nn
+
+from .classifier import CLASSIFIER_PRESETS, build_classifier
+from .joint import JOINT_MODES, IntegratedJoint, SequentialJoint
+from .unet import UNet, check_input_size, unet_hyperparameters
+
+TASKS = ("classifier", "denoiser", "joint")
+
+
+UNET_KEYS = ("depth", "base_width", "blocks", "multiplier")
+
+
+def _unet(config: Mapping, in_channels: int) -> UNet:
+    hp = unet_hyperparameters(config.get("unet"), **{k: config.get(k) for k in UNET_KEYS})
+    return UNet(**hp, block=config.get("block", "conv"), in_channels=in_channels,
+                expansion=config.get("block_expansion", 4.0), norm=config.get("norm", "batch"),
+                residual=config.get("residual", False))
+
+
+def _classifier_args(config: Mapping) -> tuple[int, float | None]:
+    preset = config.get("classifier") or "MB2.5-M"
+    if preset not in CLASSIFIER_PRESETS:
+        raise ValueError(f"unknown classifier preset {preset!r}; choose one of {sorted(CLASSIFIER_PRESETS)}")
+    width, expansion = CLASSIFIER_PRESETS[preset]
+    width = config.get("width") or width
+    expansion = config["expansion"] if config.get("expansion") is not None else expansion
+    return width, expansion or None
+
+
+def build_model(config: Mapping, in_channels: int = 3, num_classes: int = 10) -> nn.Module:
+    task = config.get("task")
+    if task == "classifier":
+        width, expansion = _classifier_args(config)
+        return build_classifier(width=width, expansion=expansion, in_channels=in_channels, num_classes=num_classes)
+    if task == "denoiser":
+        return _unet(config, in_channels)
+    if task == "joint":
+        mode = config.get("joint_mode", "integrated")
+        if mode not in JOINT_MODES:
+            raise ValueError(f"unknown joint_mode {mode!r}; choose one of {JOINT_MODES}")
+        width, expansion = _classifier_args(config)
+        unet = _unet(config, in_channels)
+        if mode == "sequential":
+            return SequentialJoint(unet, build_classifier(width=width, expansion=expansion,
+                                                          in_channels=in_channels, num_classes=num_classes))
+        return IntegratedJoint(unet, num_classes, width, expansion, config.get("attach_level"))
+    raise ValueError(f"unknown task {task!r}; choose one of {TASKS}")
+
+
+def check_model_input(model: nn.Module, size: int) -> None:
+    """Raise ValueError if the model cannot take size x size inputs (UNet depth, head pooling)."""
+    if hasattr(model, "check_input_size"):
+        model.check_input_size(size)
+    elif isinstance(model, SequentialJoint):
+        model.denoiser.check_input_size(size)
+    if size < 4:
+        raise ValueError(f"input size {size} is too small; the classifiers need at least 4x4")
+
+
+def _unet_label(config: Mapping) -> str:
+    hp = unet_hyperparameters(config.get("unet"), **{k: config.get(k) for k in UNET_KEYS})
+    overridden = any(config.get(k) is not None for k in UNET_KEYS)
+    label = config["unet"] if config.get("unet") and not overridden else \
+        "UNet-d{depth}-b{base_width}-c{blocks}-m{multiplier:g}".format(**hp)
+    return label + ("-MB" if config.get("block", "conv") == "mbconv" else "")
+
+
+def _classifier_label(config: Mapping) -> str:
+    preset = config.get("classifier") or "MB2.5-M"
+    if config.get("width") or config.get("expansion") is not None:
+        width, expansion = _classifier_args(config)
+        return f"{preset}(w{width},e{expansion or 0:g})"
+    return preset
+
+
+def model_label(config: Mapping) -> str:
+    """Short name for tables: the preset name, or the hyperparameters when they override it."""
+    task = config.get("task")
+    if task == "classifier":
+        return _classifier_label(config)
+    if task == "joint":
+        return f"{config.get('joint_mode', 'integrated')}({_unet_label(config)}, {_classifier_label(config)})"
+    return _unet_label(config)
+
+
+__all__ = ["TASKS", "build_model", "check_model_input", "check_input_size", "model_label"]
