@@ -1,10 +1,40 @@
-"""`jdnas` command line."""
+"""jdnas: run the paper's sweeps on Ray Tune, track them in MLflow, rebuild the paper's tables.
+
+  jdnas list                                 sweeps and presets
+  jdnas run SWEEP [--preset quick] [--set key=value ...]
+  jdnas report SWEEP [--preset quick]        tables + Pareto plots from the sweep's Parquet
+  jdnas ui                                   MLflow UI on the store in use
+  jdnas models [--json]                      FLOPs of the paper's models beside the paper's
+"""
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
+from pathlib import Path
+
+
+def _overrides(items: list[str]) -> dict:
+    from search_spaces import parse_override
+
+    return dict(parse_override(item) for item in items or [])
+
+
+def _load_sweep(name: str):
+    """A registered sweep name, or FILE.py:VARIABLE for a sweep defined in the user's own file."""
+    from search_spaces import get_sweep
+
+    if ".py:" in name:
+        import importlib.util
+
+        path, variable = name.rsplit(":", 1)
+        spec = importlib.util.spec_from_file_location(Path(path).stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return getattr(module, variable)
+    return get_sweep(name)
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -16,9 +46,109 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_list(args: argparse.Namespace) -> int:
+    from search_spaces import PRESETS, all_sweeps, resolve
+
+    print(f"{'sweep':<20}{'trainable':<13}{'trials quick/paper':>20}  description")
+    for sweep in all_sweeps():
+        counts = "/".join(str(resolve(sweep, p).num_trials) for p in ("quick", "paper"))
+        print(f"{sweep.name:<20}{sweep.trainable:<13}{counts:>20}  {sweep.description}")
+    print("\npresets:")
+    for name, values in PRESETS.items():
+        print(f"  {name}: " + ", ".join(f"{k}={v}" for k, v in values.items()))
+    return 0
+
+
+def _options(args: argparse.Namespace):
+    from .runner import RunOptions
+
+    return RunOptions(address=args.address, tracking_uri=args.tracking_uri, storage=args.storage,
+                      s3_endpoint=args.s3_endpoint, workdir=args.workdir,
+                      scheduler=getattr(args, "scheduler", None),
+                      allow_local_storage=getattr(args, "allow_local_storage", False),
+                      verbose=getattr(args, "verbose", 1))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .runner import run_sweep
+
+    outcome = run_sweep(_load_sweep(args.sweep), args.preset, _overrides(args.set), _options(args), args.name)
+    return 0 if outcome.complete else 130
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from search_spaces import resolve
+
+    from .report import write_report
+    from .results import read_parquet
+    from .storage import resolve_storage
+
+    resolved = resolve(_load_sweep(args.sweep), args.preset, _overrides(args.set), args.name)
+    workdir = Path(args.workdir).resolve()
+    storage = resolve_storage(args.storage or workdir / "results", args.s3_endpoint)
+    if not storage.exists(resolved.name, "results.parquet"):
+        print(f"no results for {resolved.name} in {storage.uri}; run `jdnas run {args.sweep} --preset {args.preset}`",
+              file=sys.stderr)
+        return 1
+    path = write_report(resolved, read_parquet(storage, resolved.name), workdir / "reports" / resolved.name)
+    print(f"report written to {path}")
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from .runner import default_tracking_uri
+
+    uri = args.tracking_uri or default_tracking_uri(Path(args.workdir).resolve())
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri, "--host", args.host,
+               "--port", str(args.port)]
+    print(f"MLflow UI for {uri} at http://{args.host}:{args.port}  (Ctrl-C to stop)", flush=True)
+    os.execvpe(command[0], command, env)
+
+
+def _add_location_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tracking-uri", help="MLflow store (default sqlite:///WORKDIR/mlflow.db)")
+    p.add_argument("--storage", help="Tune results: a path or s3://bucket/prefix (default WORKDIR/results)")
+    p.add_argument("--s3-endpoint", help="endpoint of an S3-compatible store, e.g. http://127.0.0.1:9000")
+    p.add_argument("--workdir", default=".", help="run folder for the defaults and reports (default .)")
+
+
+def _add_sweep_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("sweep", help="sweep name (jdnas list) or FILE.py:VARIABLE")
+    p.add_argument("--preset", default="quick", help="quick (laptop CPU) or paper (cluster)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a field (repeatable); a,b,c for a grid axis")
+    p.add_argument("--name", help="experiment name (default SWEEP-PRESET[-hash of --set])")
+    _add_location_args(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="jdnas", description=__doc__)
+    parser = argparse.ArgumentParser(prog="jdnas", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="sweeps and presets")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("run", help="run or resume a sweep")
+    _add_sweep_args(p)
+    p.add_argument("--address", help="Ray cluster: auto, ray://HOST:10001 (default: start a local Ray)")
+    p.add_argument("--scheduler", choices=["fifo", "asha"], help="early stopping (asha) or none")
+    p.add_argument("--allow-local-storage", action="store_true",
+                   help="accept a path as storage on a cluster (an NFS mount shared by every node)")
+    p.add_argument("--verbose", type=int, default=1, help="Tune verbosity 0-3 (default 1)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("report", help="rebuild the tables and plots of a sweep from its Parquet")
+    _add_sweep_args(p)
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("ui", help="MLflow UI on the store in use")
+    p.add_argument("--tracking-uri")
+    p.add_argument("--workdir", default=".")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=5000)
+    p.set_defaults(func=cmd_ui)
 
     p = sub.add_parser("models", help="FLOP table of the paper's models beside the paper's numbers")
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")
@@ -31,7 +161,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `jdnas models --json | head` ends quietly
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except Exception as err:  # clear one-line errors for bad input; tracebacks for bugs
+        from search_spaces import SweepError
+        from trainables.data import DatasetNotFound
+
+        if isinstance(err, (SweepError, DatasetNotFound, ConnectionError, ValueError)):
+            print(f"jdnas: error: {err}", file=sys.stderr)
+            return 2
+        raise
 
 
 if __name__ == "__main__":

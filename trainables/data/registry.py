@@ -141,6 +141,10 @@ LOADERS: dict[str, Callable[..., ImageDataset]] = {
 }
 
 
+# native image size of each dataset (imagefolder and synthetic: their default image_size)
+NATIVE_SIZES = {"fashion-mnist": 28, "stl10": 96, "cifar10": 32, "imagefolder": 96, "synthetic": 32}
+
+
 def check_dataset_name(name: str) -> None:
     if name not in LOADERS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(LOADERS)}")

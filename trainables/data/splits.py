@@ -82,3 +82,20 @@ def prepare_splits(dataset: ImageDataset, *, image_size: int | None = None, fit:
                       pick(dataset.train_images, val_idx), dataset.train_labels[np.sort(val_idx)],
                       pick(dataset.test_images, test_idx), dataset.test_labels[np.sort(test_idx)],
                       num_classes=len(dataset.classes), meta=meta)
+
+
+def splits_for_config(config) -> DataSplits:
+    """Load the dataset named in a trial config and prepare its splits (cached loading per process)."""
+    from .registry import load_dataset
+
+    name, size, channels = config["dataset"], config.get("image_size"), config.get("channels", 3)
+    options = {}
+    if name == "imagefolder":
+        options = dict(image_size=size or 96, channels=channels)
+    elif name == "synthetic":
+        options = dict(image_size=size or 32, channels=channels)
+    dataset = load_dataset(name, config.get("data_dir"), **options)
+    return prepare_splits(dataset, image_size=size, fit=config.get("fit", "pad"),
+                          val_fraction=config.get("val_fraction", 0.1), train_size=config.get("train_size"),
+                          val_size=config.get("val_size"), test_size=config.get("test_size"),
+                          seed=config.get("split_seed", 0))

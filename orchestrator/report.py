@@ -1,0 +1,289 @@
+"""Rebuild the paper's tables from a sweep's result rows, with the paper's numbers in adjacent
+columns, and draw the Pareto fronts (accuracy vs FLOPs, accuracy vs latency, PSNR vs FLOPs).
+
+Rows of one grid point (several seeds) are averaged: mean and std over seeds.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import statistics
+from collections import OrderedDict
+from pathlib import Path
+from typing import Iterable
+
+from trainables.paper import TABLE7, TABLE8, TABLE10, TABLE10_TARGET_MS
+
+PAPER_SHAPE = (3, 96, 96)
+PSNR_SIGMAS = (0.2, 0.4, 0.8, 1)
+
+
+def variant_label(row: dict) -> str:
+    label = row.get("label") or row["trial_id"]
+    return label.rsplit(" seed", 1)[0]
+
+
+def finished(rows: Iterable[dict]) -> list[dict]:
+    return [r for r in rows if r.get("status") == "TERMINATED" and r.get("test_acc", r.get("test_psnr")) is not None]
+
+
+def best_rows(rows: list[dict], metric: str, mode: str, n: int = 3) -> list[dict]:
+    scored = [r for r in rows if isinstance(r.get(metric), (int, float)) and math.isfinite(r[metric])]
+    return sorted(scored, key=lambda r: r[metric], reverse=mode == "max")[:n]
+
+
+def group(rows: list[dict]) -> "OrderedDict[str, list[dict]]":
+    groups: OrderedDict[str, list[dict]] = OrderedDict()
+    for row in rows:
+        groups.setdefault(variant_label(row), []).append(row)
+    return groups
+
+
+def stat(rows: list[dict], key: str) -> tuple[float, float] | None:
+    values = [r[key] for r in rows if isinstance(r.get(key), (int, float)) and math.isfinite(r[key])]
+    if not values:
+        return None
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def fmt(value: tuple[float, float] | float | None, digits: int = 2) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, tuple):
+        mean, std = value
+        return f"{mean:.{digits}f} ± {std:.{digits}f}" if std else f"{mean:.{digits}f}"
+    return f"{value:.{digits}f}"
+
+
+@functools.lru_cache(maxsize=256)
+def _paper_shape_macs(config_items: tuple) -> int | None:
+    from trainables.measure.flops import count_cost
+    from trainables.models import build_model
+
+    try:
+        return count_cost(build_model(dict(config_items), 3, 10), PAPER_SHAPE).macs
+    except (ValueError, RuntimeError):
+        return None
+
+
+def paper_shape_macs(row: dict) -> int | None:
+    """Our MAC count for the row's model at the paper's 3x96x96 input (the run may use another size)."""
+    if row.get("task") not in ("classifier", "denoiser", "joint"):
+        return None
+    keys = ("task", "classifier", "width", "expansion", "unet", "depth", "base_width", "blocks", "multiplier",
+            "block", "block_expansion", "joint_mode", "attach_level", "norm", "residual")
+    return _paper_shape_macs(tuple((k, row.get(k)) for k in keys if row.get(k) is not None))
+
+
+def markdown_table(header: list[str], body: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in body]
+    return "\n".join(lines)
+
+
+def device_note(rows: list[dict]) -> str:
+    devices = sorted({f"{r.get('latency_device')} (batch {r.get('latency_batch_size')}, "
+                      f"{r.get('latency_threads')} thread(s), {r.get('latency_precision')})"
+                      for r in rows if r.get("latency_device")})
+    return "Latency measured on " + "; ".join(devices) if devices else "No latency measured."
+
+
+def table7(rows: list[dict]) -> str:
+    groups = group(rows)
+    conv_l = groups.get("Conv-L")
+    ref_run = stat(conv_l, "macs")[0] if conv_l and stat(conv_l, "macs") else None
+    ref_96 = paper_shape_macs(conv_l[0]) if conv_l else None
+    body = []
+    for name, (exp, size, e, kflops, lat, acc) in TABLE7.items():
+        members = groups.get(name)
+        if not members:
+            continue
+        macs = stat(members, "macs")
+        macs96 = paper_shape_macs(members[0])
+        body.append([exp, name, size, "-" if e is None else f"{e:g}",
+                     fmt(macs[0] / 1e6 if macs else None), fmt(macs[0] / ref_run if macs and ref_run else None, 3),
+                     fmt(macs96 / 1e6 if macs96 else None), fmt(macs96 / ref_96 if macs96 and ref_96 else None, 3),
+                     f"{kflops}", f"{kflops / TABLE7['Conv-L'][3]:.3f}",
+                     fmt(stat(members, "latency_ms"), 3), f"{lat:.3f}",
+                     fmt(stat(members, "test_acc"), 1), f"{acc:.1f}", str(len(members))])
+    header = ["Exp.", "Model", "Size", "Exp. rate", "MACs run (M)", "ratio", "MACs 3x96x96 (M)", "ratio",
+              "paper FLOPs (K)", "paper ratio", "Lat. ms", "paper Lat. ms", "Acc %", "paper Acc %", "seeds"]
+    return ("### Table 7: classifier scaling (accuracy averaged over the 11 noise levels)\n\n"
+            + markdown_table(header, body)
+            + "\n\nRatios are to Conv-L. The paper's absolute FLOPs (K) follow a convention that could not be "
+              "recovered (paper-notes 9.3); compare the ratio columns. " + device_note(rows))
+
+
+def table8(rows: list[dict]) -> str | None:
+    groups = group(rows)
+    present = [n for n in TABLE8 if n in groups]
+    if not present:
+        return None
+    body = []
+    for name in present:
+        members, (flops_m, lat) = groups[name], TABLE8[name]
+        macs96 = paper_shape_macs(members[0])
+        cells = [f"{fmt(stat(members, f'test_psnr_s{s:g}'))} / {fmt(stat(members, f'test_ssim_s{s:g}'), 3)}"
+                 for s in PSNR_SIGMAS]
+        body.append([name, fmt(macs96 / 1e6 if macs96 else None, 1), f"{flops_m}",
+                     fmt(stat(members, "latency_ms"), 3), f"{lat:.2f}", *cells])
+    header = ["Model", "MACs 3x96x96 (M)", "paper FLOPs (M)", "Lat. ms", "paper Lat. ms",
+              *[f"PSNR / SSIM σ={s:g}" for s in PSNR_SIGMAS]]
+    return ("### Table 8: baseline vs reduced UNet\n\n" + markdown_table(header, body)
+            + "\n\nThe paper's PSNR/SSIM cells are missing from the available text. " + device_note(rows))
+
+
+def unet_table(rows: list[dict], title: str) -> str:
+    body = []
+    for name, members in group(rows).items():
+        r = members[0]
+        macs, macs96 = stat(members, "macs"), paper_shape_macs(r)
+        body.append([name, r.get("depth") or "", r.get("base_width") or "", r.get("blocks") or "",
+                     f"{r['multiplier']:g}" if r.get("multiplier") else "", r.get("block", "conv"),
+                     fmt(macs[0] / 1e6 if macs else None), fmt(macs96 / 1e6 if macs96 else None, 1),
+                     fmt(stat(members, "params"), 0), fmt(stat(members, "latency_ms"), 3),
+                     *[fmt(stat(members, f"test_psnr_s{s:g}")) for s in PSNR_SIGMAS],
+                     fmt(stat(members, "test_ssim_s0.8"), 3), str(len(members))])
+    header = ["UNet", "d", "b", "c", "m", "block", "MACs run (M)", "MACs 3x96x96 (M)", "params", "Lat. ms",
+              *[f"PSNR σ={s:g}" for s in PSNR_SIGMAS], "SSIM σ=0.8", "seeds"]
+    out = f"### {title}\n\n" + markdown_table(header, body)
+    t8 = table8(rows)
+    return out + ("\n\n" + t8 if t8 else "\n\n" + device_note(rows))
+
+
+def joint_table(rows: list[dict]) -> str:
+    body = []
+    for name, members in group(rows).items():
+        r = members[0]
+        macs, macs96 = stat(members, "macs"), paper_shape_macs(r)
+        body.append([r.get("joint_mode"), r.get("unet") or name, r.get("classifier"),
+                     fmt(macs[0] / 1e6 if macs else None), fmt(macs96 / 1e6 if macs96 else None, 1),
+                     fmt(stat(members, "latency_ms"), 3), fmt(stat(members, "test_acc"), 1),
+                     *[fmt(stat(members, f"test_psnr_s{s:g}")) for s in PSNR_SIGMAS],
+                     fmt(stat(members, "test_ssim_s0.8"), 3), str(len(members))])
+    header = ["mode", "denoiser", "classifier", "MACs run (M)", "MACs 3x96x96 (M)", "Lat. ms", "Acc %",
+              *[f"PSNR σ={s:g}" for s in PSNR_SIGMAS], "SSIM σ=0.8", "seeds"]
+    return ("### Joint models: sequential vs integrated\n\n" + markdown_table(header, body)
+            + "\n\nThe paper's main-text numbers for this comparison are not available. " + device_note(rows))
+
+
+def pareto_front(points: list[tuple[float, float]], maximize: tuple[bool, bool]) -> list[int]:
+    """Indices of the non-dominated points."""
+    sign = [1 if m else -1 for m in maximize]
+    keyed = [(p[0] * sign[0], p[1] * sign[1]) for p in points]
+    return [i for i, p in enumerate(keyed)
+            if not any(q[0] >= p[0] and q[1] >= p[1] and q != p for q in keyed)]
+
+
+def tuning_table(rows: list[dict], metrics: tuple[str, str] = ("val_acc", "val_psnr_s0.8")) -> str:
+    scored = [r for r in rows if all(isinstance(r.get(m), (int, float)) for m in metrics)]
+    front = set(pareto_front([(r[metrics[0]], r[metrics[1]]) for r in scored], (True, True)))
+    body = [["*" if i in front else "", r["trial_id"], f"{r.get('lr', 0):.2e}", f"{r.get('weight_decay', 0):.2e}",
+             f"{r.get('loss_weight', 0):.3g}", fmt(r[metrics[0]]), fmt(r[metrics[1]]),
+             fmt(r.get("test_acc")), fmt(r.get("test_psnr_s0.8"))]
+            for i, r in sorted(enumerate(scored), key=lambda ir: -ir[1][metrics[0]])]
+    header = ["Pareto", "trial", "lr", "weight decay", "w", metrics[0], metrics[1], "test_acc", "test_psnr_s0.8"]
+    return (f"### Multi-objective tuning: {len(front)} Pareto-optimal of {len(scored)} trials "
+            f"(maximise {metrics[0]} and {metrics[1]})\n\n" + markdown_table(header, body))
+
+
+def nas_table(rows: list[dict]) -> str:
+    body = []
+    for row in sorted(rows, key=lambda r: (str(r.get("beta_mode")), r.get("seed", 0))):
+        paper = TABLE10.get((row.get("beta_mode"), int(row.get("seed", 0)) + 1))
+        body.append([f"{str(row.get('beta_mode', '?')).capitalize()} β", str(int(row.get("seed", 0)) + 1),
+                     str(row.get("op_set", "")), fmt(row.get("target_latency_ms"), 3),
+                     fmt(row.get("predicted_latency_ms"), 3), fmt(row.get("latency_ms"), 3),
+                     fmt(row.get("test_acc"), 1), fmt(row.get("test_psnr_s0.8")),
+                     f"{paper[0]:.2f}" if paper else "-", f"{paper[1]:.1f}" if paper else "-"])
+    header = ["Type", "Search id", "ops", "target ms", "LUT ms", "LAT ms", "Acc %", "PSNR σ=0.8",
+              f"paper LAT ms (target {TABLE10_TARGET_MS:g})", "paper Acc %"]
+    return ("### Table 10: searched models (learned vs removed β)\n\n" + markdown_table(header, body)
+            + "\n\n" + device_note(rows))
+
+
+def generic_table(rows: list[dict], metric: str) -> str:
+    body = [[name, fmt(stat(m, metric), 3), fmt(stat(m, "test_acc"), 1), fmt(stat(m, "test_psnr")),
+             fmt(stat(m, "macs"), 0), fmt(stat(m, "latency_ms"), 3), str(len(m))] for name, m in group(rows).items()]
+    return "### Results\n\n" + markdown_table(["trial", metric, "test_acc", "test_psnr", "MACs", "Lat. ms", "seeds"], body)
+
+
+def pareto_plots(rows: list[dict], out_dir: Path, paper_table7: bool = False) -> list[Path]:
+    """Scatter + Pareto front for each (x, y) pair the rows have; Table 7's own points beside ours."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    specs = [("macs", "test_acc", "MACs (M)", "accuracy (%, mean of 11 σ)", "acc_vs_flops.png", 1e6),
+             ("latency_ms", "test_acc", "latency (ms)", "accuracy (%, mean of 11 σ)", "acc_vs_latency.png", 1),
+             ("macs", "test_psnr_s0.8", "MACs (M)", "PSNR at σ=0.8 (dB)", "psnr_vs_flops.png", 1e6)]
+    written = []
+    for x_key, y_key, x_label, y_label, filename, scale in specs:
+        points = [(name, stat(m, x_key), stat(m, y_key)) for name, m in group(rows).items()]
+        points = [(n, x[0] / scale, y[0]) for n, x, y in points if x and y]
+        if len(points) < 2:
+            continue
+        with_paper = paper_table7 and y_key == "test_acc" and x_key in ("macs", "latency_ms")
+        fig, axes = plt.subplots(1, 2 if with_paper else 1, figsize=(11 if with_paper else 6, 4.2), squeeze=False)
+        _scatter(axes[0][0], points, x_label, y_label, "this run")
+        if with_paper:
+            column = 3 if x_key == "macs" else 4
+            paper = [(n, v[column], v[5]) for n, v in TABLE7.items()]
+            _scatter(axes[0][1], paper, "FLOPs (K)" if x_key == "macs" else "latency (ms)", y_label, "paper, Table 7")
+        fig.tight_layout()
+        path = out_dir / filename
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def _scatter(ax, points, x_label, y_label, title):
+    xs, ys = [p[1] for p in points], [p[2] for p in points]
+    front = sorted((points[i] for i in pareto_front([(-x, y) for x, y in zip(xs, ys)], (True, True))),
+                   key=lambda p: p[1])
+    ax.scatter(xs, ys, color="tab:blue", zorder=3)
+    ax.plot([p[1] for p in front], [p[2] for p in front], color="tab:red", lw=1.5, label="Pareto front")
+    for name, x, y in points:
+        ax.annotate(name, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set(xlabel=x_label, ylabel=y_label, title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+
+
+def build_markdown(resolved, rows: list[dict]) -> str:
+    sweep = resolved.sweep
+    done = finished(rows)
+    parts = [f"# {resolved.name}: {sweep.description or sweep.name}",
+             f"{len(done)} of {len(rows)} trials finished; preset `{resolved.preset}`; data "
+             f"{done[0].get('dataset') if done else '?'} at {done[0].get('image_shape') if done else '?'}."]
+    if sweep.table == "table7":
+        parts.append(table7(done))
+    elif sweep.table == "unet":
+        parts.append(unet_table(done, f"UNet study: {sweep.description}"))
+    elif sweep.table == "joint":
+        parts.append(joint_table(done))
+    elif sweep.table == "tuning":
+        parts.append(tuning_table(done, tuple(sweep.optimize.metrics)))
+    elif sweep.table == "nas":
+        parts.append(nas_table(done))
+    else:
+        parts.append(generic_table(done, sweep.metric))
+    failed = [r for r in rows if r.get("status") == "ERROR"]
+    if failed:
+        parts.append("### Failed trials\n\n" + "\n".join(
+            f"- {r['label']}: {(r.get('error') or '').strip().splitlines()[-1:] or ['?']}" for r in failed))
+    return "\n\n".join(parts) + "\n"
+
+
+def write_report(resolved, rows: list[dict], out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    text = build_markdown(resolved, rows)
+    plots = pareto_plots(finished(rows), out_dir, paper_table7=resolved.sweep.table == "table7")
+    if plots:
+        text += "\n" + "\n".join(f"![{p.stem}]({p.name})" for p in plots) + "\n"
+    path = out_dir / "report.md"
+    path.write_text(text)
+    print("\n" + text, flush=True)
+    return path

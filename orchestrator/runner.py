@@ -1,0 +1,254 @@
+"""Run a sweep: validate it, load its data once, open its MLflow parent run, start or resume the Tune
+experiment, then export Parquet and the report. Everything that can fail on bad input fails here,
+before Ray starts.
+
+Re-running the same command resumes: the Tune experiment is restored (`Tuner.restore`) and the
+MLflow parent and child runs are found again by their tags.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from search_spaces import ResolvedSweep, Sweep, get_sweep, resolve
+from trainables.config import data_key
+
+from .progress import ProgressCallback
+from .storage import Storage, resolve_storage
+from .tracking import MLflowCallback, SweepTracker, check_tracking_uri, quiet_http_retries, software_tags
+
+
+@dataclass
+class RunOptions:
+    address: str | None = None          # None: start a local Ray; "auto", "ray://host:10001", ...
+    tracking_uri: str | None = None     # default sqlite:///<workdir>/mlflow.db
+    storage: str | None = None          # default <workdir>/results
+    s3_endpoint: str | None = None      # S3-compatible endpoint for s3:// storage
+    workdir: str | Path = "."
+    scheduler: str | None = None        # None | "asha"
+    allow_local_storage: bool = False   # cluster runs normally need shared storage
+    verbose: int = 1
+
+
+@dataclass
+class SweepOutcome:
+    name: str
+    results_uri: str
+    parquet_uri: str
+    report_path: Path | None
+    tracking_uri: str
+    parent_run_id: str
+    rows: list[dict] = field(default_factory=list)
+    complete: bool = True
+
+
+def default_tracking_uri(workdir: Path) -> str:
+    return f"sqlite:///{workdir / 'mlflow.db'}"
+
+
+def ray_temp_dir(workdir: Path) -> str:
+    """Ray's temp dir under the run folder; unix socket paths cap its length, so fall back to /tmp."""
+    candidate = workdir / ".ray"
+    if len(str(candidate)) > 40:
+        import hashlib
+        import tempfile
+
+        candidate = Path(tempfile.gettempdir()) / f"jdnas-ray-{hashlib.sha1(str(workdir).encode()).hexdigest()[:8]}"
+    return str(candidate)
+
+
+def prepare_data(resolved: ResolvedSweep) -> dict[tuple, Any]:
+    """One prepared DataSplits per distinct data setting of the sweep (normally exactly one)."""
+    from trainables.data.splits import splits_for_config
+
+    configs = resolved.trial_configs or [resolved.base]
+    data = {}
+    for config in configs:
+        key = data_key(config)
+        if key not in data:
+            data[key] = splits_for_config(config)
+    return data
+
+
+def is_local_address(address: str | None) -> bool:
+    if address in (None, "local"):
+        return True
+    host = address.split("://")[-1].split(":")[0]
+    return host in ("127.0.0.1", "localhost", "0.0.0.0")
+
+
+def check_storage_for_cluster(storage: Storage, options: RunOptions) -> None:
+    if options.address and not is_local_address(options.address) and options.address != "auto" \
+            and not storage.is_remote and not options.allow_local_storage:
+        raise ValueError(
+            f"storage {storage.uri} is a path on this machine, but trials of a cluster run write checkpoints on "
+            "other nodes, which cannot reach it. Pass --storage s3://bucket/prefix (or an NFS path mounted on "
+            "every node, with --allow-local-storage).")
+
+
+def start_ray(options: RunOptions, workdir: Path, data_bytes: int) -> bool:
+    """Connect to (or start) Ray. Returns True if this call started it (and so should stop it)."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    if options.address in (None, "local"):
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private single-machine cluster
+        object_store = int(min(max(256e6, 3 * data_bytes), 8e9))
+        ray.init(_temp_dir=ray_temp_dir(workdir), include_dashboard=False, object_store_memory=object_store,
+                 log_to_driver=options.verbose > 1, logging_level="warning")
+    else:
+        ray.init(address=options.address, log_to_driver=options.verbose > 1, logging_level="warning")
+    return True
+
+
+def _trainable(resolved: ResolvedSweep, data: dict):
+    from ray import tune
+
+    from trainables.tune_trainables import TRAINABLES
+
+    trainable = tune.with_parameters(TRAINABLES[resolved.sweep.trainable], data=data)
+    resources = {"cpu": resolved.run["cpus_per_trial"], "gpu": resolved.run["gpus_per_trial"]}
+    return tune.with_resources(trainable, resources)
+
+
+def _param_space(resolved: ResolvedSweep) -> dict:
+    from ray import tune
+
+    optimize = resolved.sweep.optimize
+    if optimize is None:
+        seeds = {"seed": tune.grid_search(list(range(resolved.run["seeds"])))}
+        products = resolved.sweep.products
+        if len(products) == 1:  # one product: each axis a top-level column in Tune's tables
+            axes = {axis: tune.grid_search(values) for axis, values in resolved.products[0].items()}
+            return {**resolved.base, **axes, **seeds}
+        return {**resolved.base, "variant": tune.grid_search(resolved.variants), **seeds}
+    space = dict(resolved.base)
+    for name, (kind, *args) in optimize.params.items():
+        space[name] = {"loguniform": tune.loguniform, "uniform": tune.uniform,
+                       "choice": lambda values: tune.choice(values)}[kind](*args)
+    return space
+
+
+def _tune_config(resolved: ResolvedSweep, options: RunOptions):
+    from ray import tune
+
+    run, sweep = resolved.run, resolved.sweep
+    scheduler = None
+    if options.scheduler == "asha":
+        scheduler = tune.schedulers.ASHAScheduler(time_attr="training_iteration", metric=sweep.metric,
+                                                  mode=sweep.mode, max_t=resolved.base["epochs"], grace_period=1,
+                                                  reduction_factor=2)
+    elif options.scheduler not in (None, "fifo"):
+        raise ValueError(f"unknown scheduler {options.scheduler!r}; choose asha or fifo")
+    search_alg, num_samples = None, 1
+    if sweep.optimize:
+        from ray.tune.search.optuna import OptunaSearch
+
+        search_alg = OptunaSearch(metric=list(sweep.optimize.metrics), mode=list(sweep.optimize.modes),
+                                  seed=run["search_seed"])
+        num_samples = resolved.num_trials
+    return tune.TuneConfig(num_samples=num_samples, search_alg=search_alg, scheduler=scheduler,
+                           max_concurrent_trials=run["max_concurrent"], reuse_actors=True,
+                           trial_dirname_creator=lambda trial: trial.trial_id)
+
+
+def run_sweep(sweep: Sweep | str, preset: str = "quick", overrides: Mapping[str, Any] | None = None,
+              options: RunOptions | None = None, name: str | None = None) -> SweepOutcome:
+    """Run (or resume) a sweep end to end; see the module docstring."""
+    from ray import tune
+
+    from . import report as reporting
+    from .results import export_parquet, rows_from_result_grid
+
+    options = options or RunOptions()
+    sweep = get_sweep(sweep) if isinstance(sweep, str) else sweep
+    resolved = resolve(sweep, preset, overrides, name)
+    workdir = Path(options.workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    tracking_uri = options.tracking_uri or default_tracking_uri(workdir)
+    check_tracking_uri(tracking_uri)
+    quiet_http_retries(tracking_uri)
+    storage = resolve_storage(options.storage or workdir / "results", options.s3_endpoint)
+    check_storage_for_cluster(storage, options)
+    t0 = time.time()
+    data = prepare_data(resolved)
+    data_bytes = sum(d.train_images.nbytes + d.val_images.nbytes + d.test_images.nbytes for d in data.values())
+    print(f"[jdnas] {resolved.name}: {resolved.num_trials} trials of {sweep.trainable!r} "
+          f"({sweep.description or sweep.name}); data {[d.meta['dataset'] for d in data.values()]} "
+          f"{next(iter(data.values())).image_shape}, {data_bytes / 1e6:.0f} MB", flush=True)
+
+    tracker = SweepTracker(tracking_uri, sweep.name, resolved.name,
+                           artifact_root=str(workdir / "mlartifacts") if tracking_uri.startswith("sqlite") else None)
+    tags = {**software_tags(), "jdnas.preset": preset}
+    parent_params = {**resolved.base, **resolved.run, "grid": [dict(p) for p in sweep.products],
+                     "overrides": resolved.overrides}
+    parent_run_id = tracker.parent_run(parent_params, tags)
+    callback = MLflowCallback(tracking_uri, sweep.name, resolved.name, parent_run_id, tracker.artifact_root, tags)
+
+    callbacks = [callback]
+    if options.verbose == 1:
+        callbacks.append(ProgressCallback(resolved.num_trials, sweep.metric, resolved.base["epochs"]))
+    started_ray = start_ray(options, workdir, data_bytes)
+    try:
+        experiment_path = storage.join(resolved.name)
+        trainable = _trainable(resolved, data)
+        if tune.Tuner.can_restore(experiment_path, storage_filesystem=storage.filesystem):
+            print(f"[jdnas] resuming {storage.display(resolved.name)}", flush=True)
+            tuner = tune.Tuner.restore(experiment_path, trainable, resume_errored=True,
+                                       param_space=_param_space(resolved), storage_filesystem=storage.filesystem)
+            tuner._local_tuner.get_run_config().callbacks = callbacks  # re-bind: pickled callbacks are stale
+        else:
+            tuner = tune.Tuner(trainable, param_space=_param_space(resolved),
+                               tune_config=_tune_config(resolved, options),
+                               run_config=tune.RunConfig(
+                                   name=resolved.name, storage_path=storage.path,
+                                   storage_filesystem=storage.filesystem, callbacks=callbacks,
+                                   checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                                   failure_config=tune.FailureConfig(max_failures=resolved.run["max_failures"]),
+                                   verbose=0 if options.verbose < 2 else options.verbose - 1))
+        grid = tuner.fit()
+    finally:
+        if started_ray:
+            import ray
+
+            ray.shutdown()
+
+    rows = rows_from_result_grid(grid, resolved)
+    complete = all(r["status"] in ("TERMINATED", "ERROR") for r in rows) and len(rows) >= resolved.num_trials
+    parquet_uri = export_parquet(rows, storage, resolved.name)
+    report_path = reporting.write_report(resolved, rows, workdir / "reports" / resolved.name)
+    try:
+        artifacts = sorted(report_path.parent.glob("*")) if report_path else []
+        tracker.finish_parent(parent_run_id, "FINISHED" if complete else "KILLED", artifacts)
+    except Exception as err:  # noqa: BLE001 - results are on disk; MLflow can be synced later
+        print(f"[jdnas] could not update the MLflow parent run ({err}); run `jdnas sync-mlflow {sweep.name}` later")
+    outcome = SweepOutcome(resolved.name, storage.display(resolved.name), parquet_uri, report_path, tracking_uri,
+                           parent_run_id, rows, complete)
+    print_summary(outcome, resolved, time.time() - t0, callback.unsent)
+    return outcome
+
+
+def print_summary(outcome: SweepOutcome, resolved: ResolvedSweep, seconds: float, unsent: int) -> None:
+    from .report import best_rows
+
+    rows = outcome.rows
+    errors = sum(r["status"] == "ERROR" for r in rows)
+    state = "finished" if outcome.complete else "interrupted (run the same command again to resume)"
+    print(f"\n[jdnas] {outcome.name} {state}: {len(rows)}/{resolved.num_trials} trials, {errors} errored, "
+          f"{seconds / 60:.1f} min")
+    for row in best_rows(rows, resolved.sweep.metric, resolved.sweep.mode, n=3):
+        test = {k: row[k] for k in ("test_acc", "test_psnr", "test_ssim") if row.get(k) is not None}
+        print(f"  best: {row['label']:<36} {resolved.sweep.metric}={row.get(resolved.sweep.metric, float('nan')):.3f} "
+              + " ".join(f"{k}={v:.3f}" for k, v in test.items()))
+    print(f"  results: {outcome.results_uri}\n  parquet: {outcome.parquet_uri}")
+    if outcome.report_path:
+        print(f"  report : {outcome.report_path}")
+    print(f"  MLflow : {outcome.tracking_uri} (experiment {resolved.sweep.name!r}, parent run {outcome.parent_run_id})")
+    print(f"  UI     : jdnas ui --tracking-uri {outcome.tracking_uri}")
+    if unsent:
+        print(f"  WARNING: {unsent} results could not be sent to MLflow; run `jdnas sync-mlflow {resolved.sweep.name}"
+              f" --preset {resolved.preset}` once the server is reachable")

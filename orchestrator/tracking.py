@@ -1,0 +1,307 @@
+"""MLflow bookkeeping: one experiment per sweep, a parent run per sweep invocation, a child run per trial.
+
+Runs are found again by tags (`jdnas.experiment`, `jdnas.trial_id`) and every metric is logged with
+step = epoch, skipping epochs already in the store: a resumed sweep, a retried trial or a later
+`jdnas sync-mlflow` adds what is missing and never a duplicate run or point.
+
+Logging happens in the driver (a Tune callback), not in the trials: one writer suits SQLite, and
+when the tracking server is unreachable the results stay queued in the driver (and in Tune's own
+result files) while trials go on; they are sent once the server answers again.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import mlflow
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+from ray import tune
+
+from trainables.config import effective_config
+
+log = logging.getLogger("jdnas.tracking")
+
+ARTIFACT_FILES = ("model.pt", "config.json", "denoising_examples.png", "architecture.json", "latency_table.json")
+RESULT_STRINGS = ("latency_device", "device", "torch_version", "image_shape", "hostname", "node_ip")
+TUNE_BOOKKEEPING = {"timestamp", "checkpoint_dir_name", "done", "training_iteration", "trial_id", "date",
+                    "time_this_iter_s", "pid", "hostname", "node_ip", "config", "time_since_restore",
+                    "iterations_since_restore", "should_checkpoint", "experiment_tag"}
+BATCH = 900  # MLflow's log_batch accepts at most 1000 metrics per call
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                              cwd=Path(__file__).resolve().parent).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def software_tags() -> dict[str, str]:
+    import ray
+    import torch
+
+    return {"torch_version": torch.__version__, "ray_version": ray.__version__,
+            "mlflow_version": mlflow.__version__, "git_commit": git_commit()}
+
+
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for key, value in config.items():
+        if isinstance(value, Mapping):
+            out.update(flatten(value, f"{prefix}{key}/"))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def numeric_metrics(result: Mapping[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in result.items()
+            if k not in TUNE_BOOKKEEPING and isinstance(v, (int, float)) and not isinstance(v, bool)
+            and math.isfinite(float(v))}
+
+
+class SweepTracker:
+    """Synchronous MLflow calls for one sweep experiment (no Ray involved; `sync-mlflow` uses it too)."""
+
+    def __init__(self, tracking_uri: str, sweep_name: str, experiment_name: str,
+                 artifact_root: str | None = None):
+        self.tracking_uri, self.sweep_name, self.experiment_name = tracking_uri, sweep_name, experiment_name
+        self.artifact_root = artifact_root
+        self.client = MlflowClient(tracking_uri)
+        self._experiment_id: str | None = None
+        self._last_step: dict[str, int] = {}
+
+    @property
+    def experiment_id(self) -> str:
+        if self._experiment_id is None:
+            experiment = self.client.get_experiment_by_name(self.sweep_name)
+            if experiment is None:
+                location = f"{self.artifact_root}/{self.sweep_name}" if self.artifact_root else None
+                self._experiment_id = self.client.create_experiment(self.sweep_name, artifact_location=location)
+            else:
+                self._experiment_id = experiment.experiment_id
+        return self._experiment_id
+
+    def _find(self, filter_string: str):
+        runs = self.client.search_runs([self.experiment_id], filter_string, max_results=2,
+                                       order_by=["attributes.start_time ASC"])
+        return runs[0] if runs else None
+
+    def parent_run(self, params: Mapping[str, Any], tags: Mapping[str, str]) -> str:
+        """The parent run of this sweep invocation, created on first use and reused on resume."""
+        run = self._find(f"tags.`jdnas.experiment` = '{self.experiment_name}' and tags.`jdnas.role` = 'parent'")
+        if run is not None:
+            self.client.update_run(run.info.run_id, status="RUNNING")
+            return run.info.run_id
+        run = self.client.create_run(self.experiment_id, run_name=self.experiment_name, tags={
+            **tags, "jdnas.role": "parent", "jdnas.experiment": self.experiment_name, "jdnas.sweep": self.sweep_name})
+        self._log_params(run.info.run_id, params)
+        return run.info.run_id
+
+    def child_run(self, parent_id: str, trial_id: str, run_name: str, config: Mapping[str, Any],
+                  tags: Mapping[str, str]) -> str:
+        run = self._find(f"tags.`jdnas.trial_id` = '{trial_id}' and tags.`jdnas.experiment` = '{self.experiment_name}'")
+        if run is not None:
+            return run.info.run_id
+        run = self.client.create_run(self.experiment_id, run_name=run_name, tags={
+            **tags, MLFLOW_PARENT_RUN_ID: parent_id, "jdnas.role": "trial", "jdnas.trial_id": trial_id,
+            "jdnas.experiment": self.experiment_name, "jdnas.sweep": self.sweep_name,
+            "seed": str(config.get("seed"))})
+        self._log_params(run.info.run_id, config)
+        self._last_step[run.info.run_id] = 0
+        return run.info.run_id
+
+    def _log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        items = [Param(k, json.dumps(v) if isinstance(v, (list, dict)) else str(v))
+                 for k, v in flatten(params).items()]
+        for i in range(0, len(items), 100):
+            self.client.log_batch(run_id, params=items[i:i + 100])
+
+    def last_logged_epoch(self, run_id: str) -> int:
+        if run_id not in self._last_step:
+            history = self.client.get_metric_history(run_id, "epoch")
+            self._last_step[run_id] = max((int(m.step) for m in history), default=0)
+        return self._last_step[run_id]
+
+    def log_epochs(self, run_id: str, results: Iterable[Mapping[str, Any]]) -> int:
+        """Log each result (one per epoch) not yet in the store; returns how many were sent."""
+        sent = 0
+        for result in results:
+            epoch = int(result.get("epoch", result.get("training_iteration", 0)))
+            if epoch <= self.last_logged_epoch(run_id):
+                continue
+            stamp = int(result.get("timestamp", time.time()) * 1000)
+            metrics = [Metric(k, v, stamp, epoch) for k, v in numeric_metrics(result).items()]
+            for i in range(0, len(metrics), BATCH):
+                self.client.log_batch(run_id, metrics=metrics[i:i + BATCH])
+            self._last_step[run_id] = epoch
+            sent += 1
+        return sent
+
+    def finish_trial(self, run_id: str, status: str, last_result: Mapping[str, Any] | None,
+                     checkpoint_dir: str | None, error: str | None = None) -> None:
+        tags = [RunTag(k, str(last_result[k])) for k in RESULT_STRINGS if last_result and k in last_result]
+        if error:
+            tags.append(RunTag("jdnas.error", error[:5000]))
+        if tags:
+            self.client.log_batch(run_id, tags=tags)
+        if checkpoint_dir:
+            for name in ARTIFACT_FILES:
+                if (Path(checkpoint_dir) / name).exists():
+                    self.client.log_artifact(run_id, str(Path(checkpoint_dir) / name))
+        self.client.set_terminated(run_id, status)
+
+    def finish_parent(self, run_id: str, status: str, artifacts: Iterable[Path] = ()) -> None:
+        for path in artifacts:
+            if Path(path).exists():
+                self.client.log_artifact(run_id, str(path))
+        self.client.set_terminated(run_id, status)
+
+
+def check_tracking_uri(uri: str, timeout: float = 5.0) -> None:
+    """Fail fast, before Ray starts, when the tracking store cannot be reached."""
+    if uri.startswith(("http://", "https://")):
+        import urllib.error
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as response:
+                if response.status != 200:
+                    raise ConnectionError(f"status {response.status}")
+        except (OSError, ConnectionError, urllib.error.URLError) as err:
+            raise ConnectionError(f"MLflow tracking server {uri} is unreachable ({err}); start it with "
+                                  f"`jdnas tracking-server` or pass --tracking-uri") from None
+    elif uri.startswith("sqlite:///"):
+        folder = Path(uri[len("sqlite:///"):]).parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            raise ConnectionError(f"MLflow store {uri}: folder {folder} does not exist or is not writable")
+    elif uri.startswith("file:") or "://" not in uri:
+        raise ValueError(f"tracking URI {uri!r}: use sqlite:///ABSOLUTE/PATH.db or http(s)://HOST:PORT "
+                         "(MLflow 3 refuses the ./mlruns file store)")
+
+
+def quiet_http_retries(uri: str) -> None:
+    """MLflow retries HTTP calls for minutes by default; the callback queues and retries itself."""
+    if uri.startswith(("http://", "https://")):
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+
+
+class MLflowCallback(tune.Callback):
+    """Streams trial results to MLflow from the driver, queueing them while the store is unreachable."""
+
+    retry_interval_s = 10.0
+
+    def __init__(self, tracking_uri: str, sweep_name: str, experiment_name: str, parent_run_id: str,
+                 artifact_root: str | None = None, tags: Mapping[str, str] | None = None):
+        self.binding = dict(tracking_uri=tracking_uri, sweep_name=sweep_name, experiment_name=experiment_name,
+                            parent_run_id=parent_run_id, artifact_root=artifact_root, tags=dict(tags or {}))
+        self._reset()
+
+    def _reset(self) -> None:
+        b = self.binding
+        self.tracker = SweepTracker(b["tracking_uri"], b["sweep_name"], b["experiment_name"], b["artifact_root"])
+        self.runs: dict[str, str] = {}                  # trial id -> child run id
+        self.pending: dict[str, list[dict]] = {}        # trial id -> results not yet sent
+        self.endings: dict[str, tuple] = {}             # trial id -> (status, last result, checkpoint, error)
+        self.trials: dict[str, Any] = {}
+        self._offline_since: float | None = None
+
+    # Tune pickles callbacks into the experiment state; keep only where to log, not live clients.
+    def __getstate__(self):
+        return {"binding": self.binding}
+
+    def __setstate__(self, state):
+        self.binding = state["binding"]
+        self._reset()
+
+    @property
+    def unsent(self) -> int:
+        return sum(len(v) for v in self.pending.values()) + len(self.endings)
+
+    def _flush(self, force: bool = False) -> None:
+        if self._offline_since and not force and time.time() - self._offline_since < self.retry_interval_s:
+            return
+        try:
+            for trial_id, trial in list(self.trials.items()):
+                if trial_id not in self.runs:
+                    config = effective_config(trial.config)
+                    self.runs[trial_id] = self.tracker.child_run(
+                        self.binding["parent_run_id"], trial_id, run_label(trial), config,
+                        {**self.binding["tags"], **{k: str(config[k]) for k in ("dataset",) if k in config}})
+                run_id = self.runs[trial_id]
+                if self.pending.get(trial_id):
+                    self.tracker.log_epochs(run_id, self.pending[trial_id])
+                    self.pending[trial_id] = []
+                if trial_id in self.endings:
+                    self.tracker.finish_trial(run_id, *self.endings.pop(trial_id))
+            if self._offline_since:
+                log.warning("MLflow store %s reachable again; queued results sent", self.binding["tracking_uri"])
+            self._offline_since = None
+        except Exception as err:  # noqa: BLE001 - any transport error: keep the queue, keep training
+            if self._offline_since is None:
+                print(f"[jdnas] MLflow store {self.binding['tracking_uri']} unreachable ({type(err).__name__}: "
+                      f"{str(err)[:200]}); trials go on, results are queued and resent", flush=True)
+            self._offline_since = time.time()
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self.trials[trial.trial_id] = trial
+        self.pending.setdefault(trial.trial_id, [])
+        self._flush()
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        self.trials[trial.trial_id] = trial
+        self.pending.setdefault(trial.trial_id, []).append(dict(result))
+        self._flush()
+
+    def _end(self, trial, status: str, error: str | None = None) -> None:
+        self.trials[trial.trial_id] = trial
+        checkpoint_dir = None
+        checkpoint = trial.checkpoint
+        if checkpoint is not None:
+            checkpoint_dir = tempfile.mkdtemp(prefix="jdnas-artifacts-")
+            try:
+                checkpoint.to_directory(checkpoint_dir)
+            except Exception:  # noqa: BLE001 - artifacts are a bonus; metrics matter more
+                checkpoint_dir = None
+        self.endings[trial.trial_id] = (status, dict(trial.last_result or {}), checkpoint_dir, error)
+        self._flush(force=True)
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self._end(trial, "FINISHED")
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        try:
+            error = trial.get_error()
+        except Exception:  # noqa: BLE001 - the error text is best effort
+            error = None
+        self._end(trial, "FAILED", str(error)[-4000:] if error else "trial failed")
+
+    def on_experiment_end(self, trials, **info):
+        for _ in range(3):
+            self._flush(force=True)
+            if not self.unsent:
+                break
+            time.sleep(2)
+
+
+def run_label(trial) -> str:
+    from trainables.models import model_label
+
+    config = effective_config(trial.config)
+    try:
+        label = model_label(config) if config.get("task") in ("classifier", "denoiser", "joint") else \
+            config.get("label") or trial.trial_id
+    except ValueError:
+        label = trial.trial_id
+    return f"{label} seed{config.get('seed', 0)}"

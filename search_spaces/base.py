@@ -1,0 +1,211 @@
+"""Sweeps as plain Python data, presets, and their validation before any cluster work starts.
+
+A `Sweep` names a trainable, the config shared by all trials (`fixed`), the grid (a union of
+products: one dict of axis -> values per product) and how often to repeat it (`seeds`), or an
+Optuna search (`optimize`). `resolve()` merges trainable defaults < preset < sweep < user
+overrides, expands the grid and checks every resulting trial config, raising `SweepError` with
+the sweep, the field and the allowed values.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import torch
+
+from trainables.config import FIELDS, Field, defaults, field_problems, unknown_fields
+from trainables.data.registry import NATIVE_SIZES
+from trainables.models import build_model, check_model_input
+
+
+class SweepError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Optimize:
+    """Optuna search over `params` (name -> ("loguniform" | "uniform", low, high) or ("choice", [values]))."""
+    params: Mapping[str, tuple]
+    metrics: tuple[str, ...]
+    modes: tuple[str, ...]
+    num_samples: int = 8
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    trainable: str
+    description: str = ""
+    grid: tuple[Mapping[str, list], ...] | Mapping[str, list] = ()
+    fixed: Mapping[str, Any] = field(default_factory=dict)
+    presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # sweep-specific preset tweaks
+    seeds: int = 2
+    optimize: Optimize | None = None
+    metric: str = "val_acc"   # what ASHA and "best trial" rank by
+    mode: str = "max"
+    table: str = "generic"    # report layout: table7 | unet | joint | tuning | nas | generic
+    extra_fields: Mapping[str, Field] = field(default_factory=dict)  # fields of non-standard trainables
+
+    @property
+    def products(self) -> tuple[Mapping[str, list], ...]:
+        grid = self.grid if isinstance(self.grid, tuple) else (self.grid,)
+        return grid or ({},)
+
+
+# Run settings: how trials are scheduled, not what they train. `--set` reaches them too.
+RUN_FIELDS: dict[str, Field] = {
+    "seeds": Field(2, int, "repeats of the grid with training seeds 0..seeds-1", check=lambda v: v >= 1, rule=">= 1"),
+    "cpus_per_trial": Field(1, float, "CPUs per trial (= torch threads)", check=lambda v: v > 0, rule="> 0"),
+    "gpus_per_trial": Field(0, float, "GPUs per trial", check=lambda v: v >= 0, rule=">= 0"),
+    "max_concurrent": Field(None, int, "cap on trials running at once", optional=True,
+                            check=lambda v: v >= 1, rule=">= 1"),
+    "max_failures": Field(2, int, "retries of a failed trial from its last checkpoint",
+                          check=lambda v: v >= -1, rule=">= -1"),
+    "num_samples": Field(None, int, "Optuna trials (optimize sweeps only)", optional=True,
+                         check=lambda v: v >= 1, rule=">= 1"),
+    "search_seed": Field(0, int, "seed of the Optuna sampler", check=lambda v: v >= 0, rule=">= 0"),
+}
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # minutes on a laptop CPU with real data: Fashion-MNIST padded to 32x32, a subset, a few epochs
+    "quick": dict(dataset="fashion-mnist", image_size=32, fit="pad", train_size=8000, val_size=1000,
+                  test_size=2000, epochs=4, batch_size=64, lr=3e-3, latency_min_run_time=0.2,
+                  cpus_per_trial=1, gpus_per_trial=0),
+    # the paper's inferred setting (paper-notes 2, 4): STL-10 at 96x96, full schedule, one GPU per trial
+    "paper": dict(dataset="stl10", image_size=96, epochs=200, batch_size=64, lr=1e-3, latency_batch_size=32,
+                  latency_min_run_time=2.0, cpus_per_trial=4, gpus_per_trial=1),
+}
+
+
+@dataclass(frozen=True)
+class ResolvedSweep:
+    sweep: Sweep
+    preset: str
+    base: dict                    # config shared by every trial
+    products: list[dict]          # the grid after overrides: one dict of axis -> values per product
+    variants: list[dict]          # one dict per grid point (empty for optimize sweeps)
+    run: dict                     # RUN_FIELDS values
+    name: str                     # experiment name: results folder, MLflow parent run
+    overrides: dict
+
+    @property
+    def trial_configs(self) -> list[dict]:
+        return [{**self.base, **v, "seed": s} for v in self.variants for s in range(self.run["seeds"])]
+
+    @property
+    def num_trials(self) -> int:
+        if self.sweep.optimize:
+            return self.run["num_samples"] or self.sweep.optimize.num_samples
+        return len(self.variants) * self.run["seeds"]
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """'key=value' with a JSON value (numbers, true/false, null, lists); bare words are strings;
+    'a,b' is a list (for grid axes)."""
+    if "=" not in text:
+        raise SweepError(f"--set needs key=value, got {text!r}")
+    key, raw = text.split("=", 1)
+
+    def parse(token: str) -> Any:
+        try:
+            return json.loads(token)
+        except json.JSONDecodeError:
+            return {"none": None, "None": None, "True": True, "False": False}.get(token, token)
+
+    value = parse(raw)
+    if isinstance(value, str) and "," in raw and not raw.startswith("["):
+        value = [parse(t) for t in raw.split(",")]
+    return key.strip(), value
+
+
+def _allowed(schema: Mapping[str, Field], name: str) -> str:
+    f = schema[name]
+    if f.choices is not None:
+        return f"allowed values: {list(f.choices)}"
+    kinds = f.kind if isinstance(f.kind, tuple) else (f.kind,)
+    return f"allowed values: {'/'.join(k.__name__ for k in kinds)}{' ' + f.rule if f.rule else ''}" + \
+        (" or null" if f.optional else "")
+
+
+def _unknown(sweep: Sweep, names: list[str], schema: Mapping[str, Field]) -> SweepError:
+    name = names[0]
+    close = difflib.get_close_matches(name, schema, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return SweepError(f"sweep {sweep.name!r}: unknown field {name!r}{hint} Known fields: {', '.join(sorted(schema))}")
+
+
+def _check_values(sweep: Sweep, config: Mapping, schema: Mapping[str, Field]) -> None:
+    problems = field_problems(config, schema)
+    if problems:
+        name, problem = next(iter(problems.items()))
+        raise SweepError(f"sweep {sweep.name!r}: field {name!r} = {config[name]!r} {problem}; {_allowed(schema, name)}")
+
+
+def _check_model(sweep: Sweep, config: dict) -> None:
+    """Build the trial's model on the meta device (no memory, no compute) and check its input size."""
+    if config.get("task") not in ("classifier", "denoiser", "joint"):
+        return
+    size = config.get("image_size") or NATIVE_SIZES.get(config["dataset"], 32)
+    try:
+        with torch.device("meta"):
+            model = build_model(config, config.get("channels", 3))
+        check_model_input(model, size)
+    except ValueError as err:
+        axes = {k: config[k] for k in config if k in {a for p in sweep.products for a in p}}
+        raise SweepError(f"sweep {sweep.name!r}: trial {axes or config.get('task')}: {err}") from None
+
+
+def resolve(sweep: Sweep, preset: str = "quick", overrides: Mapping[str, Any] | None = None,
+            name: str | None = None) -> ResolvedSweep:
+    """Merge, expand and validate a sweep. Raises SweepError; touches neither Ray nor MLflow."""
+    if preset not in PRESETS:
+        raise SweepError(f"sweep {sweep.name!r}: unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    overrides = dict(overrides or {})
+    schema = {**FIELDS, **sweep.extra_fields}
+    run_schema = {**schema, **RUN_FIELDS}
+    axis_names = {a for p in sweep.products for a in p}
+    for source in (sweep.fixed, *sweep.presets.values(), overrides, *sweep.products):
+        if unknown := [k for k in source if k not in run_schema]:
+            raise _unknown(sweep, unknown, run_schema)
+    merged = {**PRESETS[preset], **sweep.fixed, **sweep.presets.get(preset, {}),
+              **{k: v for k, v in overrides.items() if k not in axis_names}}
+    run = {k: merged.pop(k, RUN_FIELDS[k].default) for k in RUN_FIELDS}
+    if "seeds" not in overrides and "seeds" not in sweep.fixed:
+        run["seeds"] = sweep.seeds
+    base = {**defaults(), **{k: f.default for k, f in sweep.extra_fields.items()}, **merged}
+    _check_values(sweep, run, RUN_FIELDS)
+    _check_values(sweep, base, schema)
+
+    products = []
+    for product in sweep.products:
+        product = {k: overrides.get(k, v) for k, v in product.items()}
+        for axis, values in product.items():
+            values = values if isinstance(values, list) else [values]
+            if not values:
+                raise SweepError(f"sweep {sweep.name!r}: grid axis {axis!r} is empty; {_allowed(schema, axis)}")
+            product[axis] = values
+        products.append(product)
+    variants = [dict(zip(p, combo)) for p in products for combo in itertools.product(*p.values())]
+    if sweep.optimize:
+        variants = []
+        for param in sweep.optimize.params:
+            if param not in schema:
+                raise _unknown(sweep, [param], schema)
+    for variant in variants or [{}]:
+        config = {**base, **variant}
+        _check_values(sweep, variant, schema)
+        _check_model(sweep, config)
+    if not sweep.optimize and not variants:
+        raise SweepError(f"sweep {sweep.name!r}: the grid is empty")
+
+    if name is None:
+        name = f"{sweep.name}-{preset}"
+        if overrides:
+            digest = hashlib.sha1(json.dumps(overrides, sort_keys=True, default=str).encode()).hexdigest()[:6]
+            name += f"-{digest}"
+    return ResolvedSweep(sweep, preset, base, products, variants, run, name, overrides)
+

@@ -1,0 +1,60 @@
+"""Evaluation at fixed noise levels: accuracy, PSNR and SSIM per sigma and their means.
+
+Test noise is bit-identical for every model (data.noise.eval_noise), so per-sigma numbers compare
+models, not noise draws.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from .data.batches import to_device_float
+from .data.noise import EVAL_CHUNK, eval_noise
+from .measure.quality import correct_predictions, psnr_per_image, ssim_per_image
+
+
+def split_outputs(task: str, output) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """(denoised image or None, logits or None) from any model's forward output."""
+    if task == "classifier":
+        return None, output
+    if task == "denoiser":
+        return output, None
+    return output.image, output.logits
+
+
+def sigma_key(sigma: float) -> str:
+    return f"s{sigma:g}"
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, task: str, images: np.ndarray, labels: np.ndarray, levels, *,
+             device: torch.device, seed: int) -> dict[str, float]:
+    """{'acc_s0.4': ..., 'psnr_s0.4': ..., 'ssim_s0.4': ..., 'acc': mean over levels, ...} for the
+    metrics the task has (accuracy in %, PSNR in dB)."""
+    was_training = model.training
+    model.eval()
+    totals: dict[str, float] = {}
+    for chunk_index, start in enumerate(range(0, len(images), EVAL_CHUNK)):
+        clean = to_device_float(images[start:start + EVAL_CHUNK], device)
+        target = torch.from_numpy(labels[start:start + EVAL_CHUNK]).to(device)
+        for sigma in levels:
+            noise = eval_noise(clean.shape, round(sigma * 1000), chunk_index, seed).to(device)
+            image, logits = split_outputs(task, model(clean + sigma * noise))
+            key = sigma_key(sigma)
+            scores = {}
+            if logits is not None:
+                scores[f"acc_{key}"] = correct_predictions(logits, target)
+            if image is not None:
+                scores[f"psnr_{key}"] = psnr_per_image(image, clean).sum()
+                if min(clean.shape[-2:]) >= 11:
+                    scores[f"ssim_{key}"] = ssim_per_image(image, clean).sum()
+            for name, value in scores.items():
+                totals[name] = totals.get(name, 0.0) + float(value)
+    model.train(was_training)
+    results = {name: value / len(images) * (100 if name.startswith("acc") else 1) for name, value in totals.items()}
+    for metric in ("acc", "psnr", "ssim"):
+        values = [results[f"{metric}_{sigma_key(s)}"] for s in levels if f"{metric}_{sigma_key(s)}" in results]
+        if values:
+            results[metric] = sum(values) / len(values)
+    return results

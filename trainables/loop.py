@@ -1,0 +1,137 @@
+"""The one training loop behind every trainable: classifier, denoiser and joint models.
+
+Read top to bottom: build model and optimiser, maybe resume, then per epoch train on noisy
+images, validate at the fixed noise levels, checkpoint, report. The last epoch adds the test
+metrics at every sigma, FLOPs, parameters and latency. Ray-free: `report(metrics, checkpoint_dir)`
+is injected, so the same loop runs in a Tune trial, a benchmark or a test.
+"""
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .config import defaults
+from .data.batches import augment, batches
+from .data.noise import add_noise, sample_sigmas
+from .data.splits import DataSplits
+from .evaluate import evaluate, split_outputs
+from .examples import save_denoising_examples
+from .measure.flops import count_cost
+from .measure.latency import measure_latency
+from .models import build_model, check_model_input
+
+Report = Callable[[dict, str], None]
+STATE_FILE = "state.pt"
+
+
+def charbonnier(output: torch.Tensor, target: torch.Tensor, eps: float) -> torch.Tensor:
+    return torch.sqrt((output - target) ** 2 + eps ** 2).mean()
+
+
+def make_optimizer(model: torch.nn.Module, config: dict) -> torch.optim.Optimizer:
+    params, lr, wd = model.parameters(), config["lr"], config["weight_decay"]
+    if config["optimizer"] == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=config["momentum"], weight_decay=wd, nesterov=True)
+    if config["optimizer"] == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+    return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+
+
+def load_state(checkpoint_dir: str | Path) -> dict:
+    return torch.load(Path(checkpoint_dir) / STATE_FILE, map_location="cpu", weights_only=True)
+
+
+def train(config: dict, data: DataSplits, report: Report, *, device: str | torch.device = "cpu",
+          threads: int = 1, state: dict | None = None) -> None:
+    """Train per `config` (schema in trainables.config), calling `report` once per epoch."""
+    config = {**defaults(), **config}
+    task, device = config["task"], torch.device(device)
+    torch.manual_seed(config["seed"])
+    model = build_model(config, data.image_shape[0], data.num_classes).to(device)
+    check_model_input(model, data.image_shape[-1])
+    optimizer = make_optimizer(model, config)
+    steps_per_epoch = max(1, len(data.train_images) // config["batch_size"])
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config["epochs"] * steps_per_epoch)
+    order_rng = torch.Generator().manual_seed(config["seed"])                   # shuffling, on CPU
+    noise_rng = torch.Generator(device).manual_seed(config["seed"] + 1)         # noise + augmentation, on device
+    levels = tuple(config["train_noise_levels"])
+    start_epoch, elapsed = 0, 0.0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        order_rng.set_state(state["order_rng"])
+        noise_rng.set_state(state["noise_rng"])
+        start_epoch, elapsed = state["epoch"] + 1, state["elapsed_s"]
+
+    for epoch in range(start_epoch, config["epochs"]):
+        if config["fail_at_epoch"] == epoch and state is None:
+            raise RuntimeError(f"injected failure at epoch {epoch} (fail_at_epoch)")
+        t0 = time.perf_counter()
+        model.train()
+        sums, steps = torch.zeros(3, device=device), 0
+        for clean, labels in batches(data.train_images, data.train_labels, config["batch_size"], device,
+                                     shuffle=True, generator=order_rng, drop_last=True):
+            if config["augment"]:
+                clean = augment(clean, noise_rng)
+            noisy = add_noise(clean, sample_sigmas(len(clean), levels, device, noise_rng), noise_rng)
+            image, logits = split_outputs(task, model(noisy))
+            ce = F.cross_entropy(logits, labels) if logits is not None else torch.zeros((), device=device)
+            charb = charbonnier(image, clean, config["charbonnier_eps"]) if image is not None else torch.zeros((), device=device)
+            loss = ce + (config["loss_weight"] if task == "joint" else 1.0) * charb
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config["grad_clip"] > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config["grad_clip"])
+            optimizer.step()
+            scheduler.step()
+            sums += torch.stack([loss.detach(), ce.detach(), charb.detach()])
+            steps += 1
+        train_loss, train_ce, train_charb = (sums / max(steps, 1)).tolist()
+        if not math.isfinite(train_loss):
+            raise FloatingPointError(f"non-finite training loss ({train_loss}) at epoch {epoch}; "
+                                     f"lower lr (now {config['lr']}) or enable grad_clip")
+        val = evaluate(model, task, data.val_images, data.val_labels, config["eval_noise_levels"],
+                       device=device, seed=config["eval_seed"] + 1)
+        elapsed += time.perf_counter() - t0
+        metrics = dict(epoch=epoch + 1, train_loss=train_loss, lr=scheduler.get_last_lr()[0],
+                       epoch_time_s=time.perf_counter() - t0, train_time_s=elapsed,
+                       **{f"val_{k}": v for k, v in val.items()})
+        if task == "joint":
+            metrics.update(train_ce=train_ce, train_charbonnier=train_charb)
+        state = dict(model=model.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                     order_rng=order_rng.get_state(), noise_rng=noise_rng.get_state(), epoch=epoch, elapsed_s=elapsed)
+        with tempfile.TemporaryDirectory(prefix="jdnas-ckpt-") as checkpoint_dir:
+            torch.save(state, Path(checkpoint_dir) / STATE_FILE)
+            if epoch == config["epochs"] - 1:
+                metrics.update(final_metrics(model, config, data, device, threads, Path(checkpoint_dir)))
+            report(metrics, checkpoint_dir)
+
+
+def final_metrics(model: torch.nn.Module, config: dict, data: DataSplits, device: torch.device, threads: int,
+                  out_dir: Path) -> dict:
+    """Test metrics at every sigma, cost, latency; writes the artifacts (weights, config, examples)."""
+    test = evaluate(model, config["task"], data.test_images, data.test_labels, config["eval_noise_levels"],
+                    device=device, seed=config["eval_seed"])
+    cost = count_cost(model, data.image_shape)
+    latency = measure_latency(model, data.image_shape, device=str(device),
+                              batch_size=config["latency_batch_size"] or (32 if device.type == "cuda" else 1),
+                              threads=threads, precision=config["latency_precision"],
+                              min_run_time=config["latency_min_run_time"])
+    model.train()
+    torch.save(model.state_dict(), out_dir / "model.pt")
+    (out_dir / "config.json").write_text(json.dumps({**config, "data": data.meta}, indent=1, default=str))
+    if config["examples"] and config["task"] != "classifier":
+        save_denoising_examples(model, config["task"], data.test_images[:6], out_dir / "denoising_examples.png", device)
+    return dict(**{f"test_{k}": v for k, v in test.items()}, macs=cost.macs, flops=cost.flops, params=cost.params,
+                latency_ms=latency.median_ms, latency_iqr_ms=latency.iqr_ms, latency_batch_size=latency.batch_size,
+                latency_threads=latency.threads, latency_precision=latency.precision,
+                latency_device=latency.device_name, device=str(device), torch_version=torch.__version__,
+                image_shape="x".join(map(str, data.image_shape)))

@@ -1,0 +1,62 @@
+"""Ray Tune function trainables. Thin: resources -> threads/device, checkpoint -> resume, then the
+shared loop. Only the `ray.tune` API is used here (Ray Train V2 is the default in Ray 2.60).
+
+The prepared data arrives through `tune.with_parameters`, i.e. Ray's object store: one copy per
+node, zero-copy numpy views in every trial, never re-read from disk per trial.
+"""
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import torch
+from ray import tune
+
+from .config import data_key, effective_config
+from .data.splits import DataSplits
+from .loop import load_state, train
+
+
+def trial_device_and_threads() -> tuple[str, int]:
+    """CUDA when the trial was granted a GPU; torch threads = the CPUs the trial was granted."""
+    resources = tune.get_context().get_trial_resources().required_resources
+    threads = max(1, int(resources.get("CPU", 1)))
+    device = "cuda" if resources.get("GPU", 0) > 0 and torch.cuda.is_available() else "cpu"
+    return device, threads
+
+
+def _tune_report(metrics: dict, checkpoint_dir: str) -> None:
+    tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(checkpoint_dir))
+
+
+def _resume_state(loader: Callable[[str], dict]) -> dict | None:
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as directory:
+        return loader(directory)
+
+
+def _run(config: dict, data: Mapping[tuple, DataSplits], task: str) -> None:
+    device, threads = trial_device_and_threads()
+    torch.set_num_threads(threads)
+    config = {**effective_config(config), "task": task}
+    train(config, data[data_key(config)], _tune_report, device=device, threads=threads,
+          state=_resume_state(load_state))
+
+
+def classifier(config: dict, data: Mapping[tuple, DataSplits]) -> None:
+    """Table 7 classifier family on noisy images (cross-entropy)."""
+    _run(config, data, "classifier")
+
+
+def denoiser(config: dict, data: Mapping[tuple, DataSplits]) -> None:
+    """UNet denoiser (Charbonnier loss)."""
+    _run(config, data, "denoiser")
+
+
+def joint(config: dict, data: Mapping[tuple, DataSplits]) -> None:
+    """Sequential or integrated joint model (CE + w * Charbonnier)."""
+    _run(config, data, "joint")
+
+
+TRAINABLES: dict[str, Callable] = {"classifier": classifier, "denoiser": denoiser, "joint": joint}
