@@ -1,0 +1,35 @@
+# Set-up and everyday commands. Each target installs what it needs (a venv with the pinned stack,
+# the Debian Fashion-MNIST package) before it runs.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+
+.PHONY: quick test test-fast install data clean
+
+quick: install data          ## the main job: classifier-scaling on real Fashion-MNIST, local Ray
+	$(BIN)/jdnas run classifier-scaling --preset quick
+
+test: install data           ## the whole test suite (real Ray clusters, MLflow servers, S3 endpoint)
+	$(BIN)/python -m pytest -q
+
+test-fast: install data      ## everything but the slow tests
+	$(BIN)/python -m pytest -q -m "not slow"
+
+install: $(BIN)/.installed
+
+$(BIN)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test]"
+	touch $@
+
+data: $(FASHION_MNIST)
+
+$(FASHION_MNIST):
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \
+	else echo "need root to apt-get install dataset-fashion-mnist; or run: jdnas data download fashion-mnist"; exit 1; fi; \
+	$$SUDO apt-get install -y -q dataset-fashion-mnist || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q dataset-fashion-mnist; }
+
+clean:
+	rm -rf results reports mlartifacts mlflow.db .ray
