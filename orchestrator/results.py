@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 from .storage import Storage
 from trainables.config import effective_config
 
-from .tracking import TUNE_BOOKKEEPING, run_label
+from .tracking import TUNE_BOOKKEEPING, run_label, trial_error_text
 
 PARQUET_NAME = "results.parquet"
 
@@ -20,12 +20,7 @@ def trial_row(trial) -> dict[str, Any]:
     """Flat row: trial identity and status, the effective config, the last reported metrics."""
     config = effective_config(trial.config)
     result = {k: v for k, v in (trial.last_result or {}).items() if k not in TUNE_BOOKKEEPING}
-    error = None
-    if trial.status == "ERROR":
-        try:
-            error = str(trial.get_error() or "error")[-2000:]
-        except Exception:  # noqa: BLE001
-            error = "error"
+    error = trial_error_text(trial, 2000) if trial.status == "ERROR" else None
     row = {"trial_id": trial.trial_id, "status": trial.status, "error": error, "label": run_label(trial)}
     for key, value in config.items():
         row[key if key not in result else f"config_{key}"] = value
@@ -37,8 +32,13 @@ def rows_from_trials(trials: Iterable) -> list[dict]:
     return [trial_row(t) for t in sorted(trials, key=lambda t: t.trial_id)]
 
 
-def rows_from_result_grid(grid, resolved=None) -> list[dict]:
-    return rows_from_trials(grid._experiment_analysis.trials)
+def rows_from_experiment(storage: Storage, experiment_name: str) -> list[dict]:
+    """Rows from the experiment state Tune saved: after a Ctrl-C its in-memory trials all read
+    TERMINATED, while the saved state keeps the unfinished ones PENDING (what a resume will run)."""
+    from ray.tune import ExperimentAnalysis
+
+    analysis = ExperimentAnalysis(storage.join(experiment_name), storage_filesystem=storage.filesystem)
+    return rows_from_trials(analysis.trials)
 
 
 def to_table(rows: list[dict]) -> pa.Table:

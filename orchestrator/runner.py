@@ -162,7 +162,7 @@ def run_sweep(sweep: Sweep | str, preset: str = "quick", overrides: Mapping[str,
     from ray import tune
 
     from . import report as reporting
-    from .results import export_parquet, rows_from_result_grid
+    from .results import export_parquet, rows_from_experiment
 
     options = options or RunOptions()
     sweep = get_sweep(sweep) if isinstance(sweep, str) else sweep
@@ -192,6 +192,8 @@ def run_sweep(sweep: Sweep | str, preset: str = "quick", overrides: Mapping[str,
     callbacks = [callback]
     if options.verbose == 1:
         callbacks.append(ProgressCallback(resolved.num_trials, sweep.metric, resolved.base["epochs"]))
+    # num_to_keep forces a state snapshot per checkpoint: cheap here, and what makes a resume exact
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     started_ray = start_ray(options, workdir, data_bytes)
     try:
         experiment_path = storage.join(resolved.name)
@@ -210,14 +212,14 @@ def run_sweep(sweep: Sweep | str, preset: str = "quick", overrides: Mapping[str,
                                    checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
                                    failure_config=tune.FailureConfig(max_failures=resolved.run["max_failures"]),
                                    verbose=0 if options.verbose < 2 else options.verbose - 1))
-        grid = tuner.fit()
+        tuner.fit()
     finally:
         if started_ray:
             import ray
 
             ray.shutdown()
 
-    rows = rows_from_result_grid(grid, resolved)
+    rows = rows_from_experiment(storage, resolved.name)
     complete = all(r["status"] in ("TERMINATED", "ERROR") for r in rows) and len(rows) >= resolved.num_trials
     parquet_uri = export_parquet(rows, storage, resolved.name)
     report_path = reporting.write_report(resolved, rows, workdir / "reports" / resolved.name)

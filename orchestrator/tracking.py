@@ -281,11 +281,7 @@ class MLflowCallback(tune.Callback):
         self._end(trial, "FINISHED")
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        try:
-            error = trial.get_error()
-        except Exception:  # noqa: BLE001 - the error text is best effort
-            error = None
-        self._end(trial, "FAILED", str(error)[-4000:] if error else "trial failed")
+        self._end(trial, "FAILED", trial_error_text(trial))
 
     def on_experiment_end(self, trials, **info):
         for _ in range(3):
@@ -293,6 +289,18 @@ class MLflowCallback(tune.Callback):
             if not self.unsent:
                 break
             time.sleep(2)
+
+
+def trial_error_text(trial, limit: int = 4000) -> str:
+    """The last traceback of a failed trial: the local error file Tune just wrote, else storage."""
+    readers = (lambda: Path(trial.error_file).read_text(), lambda: str(trial.get_error() or ""))
+    for read in readers:
+        try:
+            if text := read():
+                return text[-limit:]
+        except Exception:  # noqa: BLE001 - the text is best effort, the status is what counts
+            continue
+    return "trial failed"
 
 
 def run_label(trial) -> str:

@@ -19,7 +19,7 @@ import torch
 
 from trainables.config import FIELDS, Field, defaults, field_problems, unknown_fields
 from trainables.data.registry import NATIVE_SIZES
-from trainables.models import build_model, check_model_input
+from trainables.models import TASKS, build_model, check_model_input
 
 
 class SweepError(ValueError):
@@ -177,6 +177,8 @@ def resolve(sweep: Sweep, preset: str = "quick", overrides: Mapping[str, Any] | 
     if "seeds" not in overrides and "seeds" not in sweep.fixed:
         run["seeds"] = sweep.seeds
     base = {**defaults(), **{k: f.default for k, f in sweep.extra_fields.items()}, **merged}
+    if sweep.trainable in TASKS:  # the trainable decides what is trained
+        base["task"] = sweep.trainable
     _check_values(sweep, run, RUN_FIELDS)
     _check_values(sweep, base, schema)
 
@@ -189,7 +191,11 @@ def resolve(sweep: Sweep, preset: str = "quick", overrides: Mapping[str, Any] | 
                 raise SweepError(f"sweep {sweep.name!r}: grid axis {axis!r} is empty; {_allowed(schema, axis)}")
             product[axis] = values
         products.append(product)
-    variants = [dict(zip(p, combo)) for p in products for combo in itertools.product(*p.values())]
+    variants = []
+    for p in products:  # a union of studies shares grid points (d4 b8 c2 m2 is in all four): run each once
+        for combo in itertools.product(*p.values()):
+            if (variant := dict(zip(p, combo))) not in variants:
+                variants.append(variant)
     if sweep.optimize:
         variants = []
         for param in sweep.optimize.params:

@@ -106,7 +106,7 @@ FIELDS: dict[str, Field] = {
     "examples": Field(True, bool, "save a PNG of noisy / denoised / clean test images at the end"),
     # testing the fault tolerance
     "fail_at_epoch": Field(None, int, "raise once at this epoch unless resumed from a checkpoint (retry tests)",
-                           optional=True, **non_negative),
+                           optional=True, **at_least_one),
 }
 
 DATA_FIELDS = ("dataset", "data_dir", "image_size", "fit", "channels", "val_fraction", "train_size", "val_size",

@@ -62,17 +62,17 @@ def train(config: dict, data: DataSplits, report: Report, *, device: str | torch
     order_rng = torch.Generator().manual_seed(config["seed"])                   # shuffling, on CPU
     noise_rng = torch.Generator(device).manual_seed(config["seed"] + 1)         # noise + augmentation, on device
     levels = tuple(config["train_noise_levels"])
-    start_epoch, elapsed = 0, 0.0
-    if state is not None:
+    start_epoch, elapsed, restarts, resumed = 0, 0.0, 0, state is not None
+    if resumed:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         order_rng.set_state(state["order_rng"])
         noise_rng.set_state(state["noise_rng"])
-        start_epoch, elapsed = state["epoch"] + 1, state["elapsed_s"]
+        start_epoch, elapsed, restarts = state["epoch"] + 1, state["elapsed_s"], state["restarts"] + 1
 
     for epoch in range(start_epoch, config["epochs"]):
-        if config["fail_at_epoch"] == epoch and state is None:
+        if config["fail_at_epoch"] == epoch and not resumed:
             raise RuntimeError(f"injected failure at epoch {epoch} (fail_at_epoch)")
         t0 = time.perf_counter()
         model.train()
@@ -102,12 +102,13 @@ def train(config: dict, data: DataSplits, report: Report, *, device: str | torch
                        device=device, seed=config["eval_seed"] + 1)
         elapsed += time.perf_counter() - t0
         metrics = dict(epoch=epoch + 1, train_loss=train_loss, lr=scheduler.get_last_lr()[0],
-                       epoch_time_s=time.perf_counter() - t0, train_time_s=elapsed,
+                       epoch_time_s=time.perf_counter() - t0, train_time_s=elapsed, restarts=restarts,
                        **{f"val_{k}": v for k, v in val.items()})
         if task == "joint":
             metrics.update(train_ce=train_ce, train_charbonnier=train_charb)
         state = dict(model=model.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                     order_rng=order_rng.get_state(), noise_rng=noise_rng.get_state(), epoch=epoch, elapsed_s=elapsed)
+                     order_rng=order_rng.get_state(), noise_rng=noise_rng.get_state(), epoch=epoch, elapsed_s=elapsed,
+                     restarts=restarts)
         with tempfile.TemporaryDirectory(prefix="jdnas-ckpt-") as checkpoint_dir:
             torch.save(state, Path(checkpoint_dir) / STATE_FILE)
             if epoch == config["epochs"] - 1:

@@ -1,0 +1,84 @@
+"""The shared training loop without Ray: metrics, checkpoints, exact resume, failure modes."""
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from trainables.data import NOISE_LEVELS
+from trainables.loop import load_state, train
+
+BASE = dict(epochs=3, batch_size=32, lr=3e-3, latency_min_run_time=0.02, examples=True)
+
+
+class Recorder:
+    """A `report` callback keeping every metrics dict and a copy of every checkpoint's state."""
+
+    def __init__(self):
+        self.metrics, self.states, self.files = [], [], []
+
+    def __call__(self, metrics, checkpoint_dir):
+        self.metrics.append(metrics)
+        self.states.append(load_state(checkpoint_dir))
+        self.files.append(sorted(p.name for p in Path(checkpoint_dir).iterdir()))
+        if "test_acc" in metrics or "test_psnr" in metrics:
+            self.config = json.loads((Path(checkpoint_dir) / "config.json").read_text())
+
+
+@pytest.mark.parametrize("task,extra", [("classifier", {"classifier": "Conv-S"}),
+                                        ("denoiser", {"unet": "UNet-S"}),
+                                        ("joint", {"unet": "UNet-S", "joint_mode": "sequential"})])
+def test_every_task_reports_each_epoch_and_the_full_final_metric_set(synthetic_splits, task, extra):
+    rec = Recorder()
+    train(dict(BASE, task=task, **extra), synthetic_splits, rec)
+    assert [m["epoch"] for m in rec.metrics] == [1, 2, 3]
+    final = rec.metrics[-1]
+    keys = {"macs", "flops", "params", "latency_ms", "latency_iqr_ms", "latency_batch_size", "latency_device"}
+    if task != "denoiser":
+        keys |= {f"test_acc_s{s:g}" for s in NOISE_LEVELS} | {"test_acc", "val_acc"}
+        assert 0 <= final["test_acc"] <= 100
+    if task != "classifier":
+        keys |= {f"test_psnr_s{s:g}" for s in NOISE_LEVELS} | {f"test_ssim_s{s:g}" for s in NOISE_LEVELS}
+        assert final["test_psnr_s0.2"] > final["test_psnr_s1"]  # more noise, worse denoising
+        assert "denoising_examples.png" in rec.files[-1]
+    assert keys <= final.keys()
+    assert final["flops"] == 2 * final["macs"] and final["latency_ms"] > 0
+    assert {"model.pt", "config.json", "state.pt"} <= set(rec.files[-1]) and rec.files[0] == ["state.pt"]
+    assert rec.config["data"]["dataset"] == "synthetic" and rec.config["task"] == task
+
+
+def test_training_learns_the_synthetic_classes(synthetic_splits):
+    rec = Recorder()
+    train(dict(BASE, task="classifier", classifier="Conv-L", epochs=6, train_noise_levels=[0.0],
+               eval_noise_levels=[0.0]), synthetic_splits, rec)
+    assert rec.metrics[-1]["test_acc"] > 60  # 4 classes: chance is 25 %
+    assert rec.metrics[-1]["train_loss"] < rec.metrics[0]["train_loss"]
+
+
+def test_resume_from_a_checkpoint_is_exact(synthetic_splits):
+    config = dict(BASE, task="joint", unet="UNet-S", attach_level=1, epochs=3, examples=False)
+    straight, first, second = Recorder(), Recorder(), Recorder()
+    train(config, synthetic_splits, straight)
+    train(dict(config, epochs=3), synthetic_splits, first)
+    train(config, synthetic_splits, second, state=first.states[0])  # resume after epoch 1
+    assert [m["epoch"] for m in second.metrics] == [2, 3] and second.metrics[-1]["restarts"] == 1
+    for name, tensor in straight.states[-1]["model"].items():
+        assert torch.equal(tensor, second.states[-1]["model"][name]), name
+    assert straight.metrics[-1]["test_acc"] == second.metrics[-1]["test_acc"]
+
+
+def test_injected_failure_happens_once_and_not_after_resume(synthetic_splits):
+    rec = Recorder()
+    config = dict(BASE, task="classifier", classifier="Conv-S", fail_at_epoch=1)
+    with pytest.raises(RuntimeError, match="injected failure at epoch 1"):
+        train(config, synthetic_splits, rec)
+    assert len(rec.metrics) == 1
+    resumed = Recorder()
+    train(config, synthetic_splits, resumed, state=rec.states[0])
+    assert [m["epoch"] for m in resumed.metrics] == [2, 3]
+
+
+def test_non_finite_loss_ends_training_with_the_reason(synthetic_splits):
+    config = dict(BASE, task="classifier", classifier="Conv-S", optimizer="sgd", lr=1e30)
+    with pytest.raises(FloatingPointError, match=r"non-finite training loss \((nan|inf)\) at epoch 0"):
+        train(config, synthetic_splits, Recorder())

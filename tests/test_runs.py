@@ -1,0 +1,118 @@
+"""End-to-end sweeps on a real local Ray with a real SQLite MLflow store and real Fashion-MNIST."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pyarrow.parquet as pq
+import pytest
+from mlflow.tracking import MlflowClient
+
+from orchestrator.runner import RunOptions, run_sweep
+from search_spaces import Sweep
+from trainables.data import NOISE_LEVELS
+from trainables.data.registry import DEBIAN_FASHION_MNIST
+
+from .conftest import TINY
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not DEBIAN_FASHION_MNIST.exists(), reason="needs dataset-fashion-mnist")]
+
+
+def runs_of(workdir, experiment):
+    client = MlflowClient(f"sqlite:///{workdir}/mlflow.db")
+    exp = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("jdnas.role") == "parent"]
+    children = [r for r in runs if r.data.tags.get("jdnas.role") == "trial"]
+    return client, parents, children
+
+
+def epochs_logged(client, run):
+    return [m.step for m in client.get_metric_history(run.info.run_id, "epoch")]
+
+
+def test_tiny_sweep_gives_one_parent_and_a_child_per_trial_with_all_metrics(tmp_path):
+    overrides = dict(TINY, classifier=["Conv-S", "MB1-S", "Conv-L"], seeds=1)
+    outcome = run_sweep("classifier-scaling", "quick", overrides, RunOptions(workdir=tmp_path))
+    assert outcome.complete and len(outcome.rows) == 3
+
+    client, parents, children = runs_of(tmp_path, "classifier-scaling")
+    assert len(parents) == 1 and len(children) == 3
+    parent = parents[0]
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
+    assert parent.info.status == "FINISHED"
+    assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {"report.md", "acc_vs_flops.png"}
+    for child in children:
+        metrics, params, tags = child.data.metrics, child.data.params, child.data.tags
+        assert {f"test_acc_s{s:g}" for s in NOISE_LEVELS} | {"test_acc", "macs", "flops", "params", "latency_ms"} \
+            <= metrics.keys()
+        assert params["classifier"] in {"Conv-S", "MB1-S", "Conv-L"} and params["epochs"] == "2"
+        assert params["dataset"] == "fashion-mnist" and tags["latency_device"] and tags["device"] == "cpu"
+        assert tags["torch_version"] and tags["ray_version"] and tags["git_commit"] and tags["seed"] == "0"
+        assert epochs_logged(client, child) == [1, 2]
+        assert len(client.get_metric_history(child.info.run_id, "val_acc")) == 2
+        assert {a.path for a in client.list_artifacts(child.info.run_id)} >= {"model.pt", "config.json"}
+    by_model = {c.data.params["classifier"]: c.data.metrics["macs"] for c in children}
+    assert by_model["Conv-S"] < by_model["Conv-L"]  # each trial really trained its own model
+
+    table = pq.read_table(tmp_path / "results" / outcome.name / "results.parquet").to_pylist()
+    assert len(table) == 3 and {r["status"] for r in table} == {"TERMINATED"}
+    assert all(r["test_acc_s0.5"] is not None and r["classifier"] for r in table)
+    report = (tmp_path / "reports" / outcome.name / "report.md").read_text()
+    assert "| Exp. | Model | Size | Exp. rate |" in report and "| 1-3 | Conv-L | L | - |" in report
+
+
+def test_joint_trial_retried_from_its_checkpoint_keeps_one_run(tmp_path):
+    overrides = dict(TINY, epochs=3, unet="UNet-S", joint_mode="sequential", seeds=1, fail_at_epoch=1,
+                     max_failures=1, cpus_per_trial=2)
+    outcome = run_sweep("joint", "quick", overrides, RunOptions(workdir=tmp_path))
+    row = outcome.rows[0]
+    assert outcome.complete and row["status"] == "TERMINATED"
+    assert row["restarts"] == 1 and row["epoch"] == 3  # resumed from the epoch-1 checkpoint, not restarted
+    assert row["latency_threads"] == 2                 # torch threads = CPUs granted to the trial
+
+    client, parents, children = runs_of(tmp_path, "joint")
+    assert len(parents) == 1 and len(children) == 1
+    child = children[0]
+    assert child.info.status == "FINISHED" and epochs_logged(client, child) == [1, 2, 3]
+    assert {f"test_psnr_s{s:g}" for s in NOISE_LEVELS} | {f"test_ssim_s{s:g}" for s in NOISE_LEVELS} \
+        <= child.data.metrics.keys()
+    assert "denoising_examples.png" in {a.path for a in client.list_artifacts(child.info.run_id)}
+
+
+def test_nan_loss_ends_the_trial_as_an_error_with_the_reason(tmp_path):
+    sweep = Sweep(name="nan-check", trainable="classifier", grid={"classifier": ["Conv-S"]},
+                  fixed={"optimizer": "sgd", "lr": 1e30, "max_failures": 0}, seeds=1)
+    outcome = run_sweep(sweep, "quick", TINY, RunOptions(workdir=tmp_path))
+    row = outcome.rows[0]
+    assert row["status"] == "ERROR" and "non-finite training loss" in row["error"]
+    client, _, children = runs_of(tmp_path, "nan-check")
+    assert children[0].info.status == "FAILED" and "non-finite" in children[0].data.tags["jdnas.error"]
+
+
+def test_interrupted_sweep_resumes_without_duplicate_runs(tmp_path):
+    args = [sys.executable, "-m", "orchestrator.cli", "run", "classifier-scaling", "--workdir", str(tmp_path),
+            "--set", "classifier=Conv-S,MB1-S,Conv-M,MB2.5-S", "--set", "seeds=1", "--set", "epochs=3",
+            "--set", "train_size=1024", "--set", "val_size=64", "--set", "test_size=128",
+            "--set", "latency_min_run_time=0.05"]
+    log = tmp_path / "first.log"
+    with open(log, "w") as out:
+        driver = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        deadline = time.time() + 120
+        while "finished" not in log.read_text() and time.time() < deadline and driver.poll() is None:
+            time.sleep(0.5)
+        driver.send_signal(signal.SIGINT)  # Ctrl-C after the first trial finished
+        assert driver.wait(timeout=120) == 130, log.read_text()[-3000:]
+    assert "interrupted" in log.read_text()
+
+    second = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert "resuming" in second.stdout and "finished: 4/4 trials" in second.stdout
+
+    client, parents, children = runs_of(tmp_path, "classifier-scaling")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert len(children) == 4 and len({c.data.tags["jdnas.trial_id"] for c in children}) == 4
+    for child in children:
+        assert child.info.status == "FINISHED" and epochs_logged(client, child) == [1, 2, 3]
