@@ -81,11 +81,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     from .report import write_report
     from .results import read_parquet
-    from .storage import resolve_storage
+    from .runner import storage_for
 
     resolved = resolve(_load_sweep(args.sweep), args.preset, _overrides(args.set), args.name)
     workdir = Path(args.workdir).resolve()
-    storage = resolve_storage(args.storage or workdir / "results", args.s3_endpoint)
+    storage = storage_for(args.storage, args.s3_endpoint, workdir)
     if not storage.exists(resolved.name, "results.parquet"):
         print(f"no results for {resolved.name} in {storage.uri}; run `jdnas run {args.sweep} --preset {args.preset}`",
               file=sys.stderr)
@@ -95,10 +95,74 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_ui(args: argparse.Namespace) -> int:
-    from .runner import default_tracking_uri
+def cmd_sync_mlflow(args: argparse.Namespace) -> int:
+    from search_spaces import resolve
 
-    uri = args.tracking_uri or default_tracking_uri(Path(args.workdir).resolve())
+    from .runner import storage_for, tracking_uri_for
+    from .sync import sync_mlflow
+    from .tracking import check_tracking_uri, quiet_http_retries
+
+    resolved = resolve(_load_sweep(args.sweep), args.preset, _overrides(args.set), args.name)
+    workdir = Path(args.workdir).resolve()
+    uri = tracking_uri_for(args.tracking_uri, workdir)
+    check_tracking_uri(uri)
+    quiet_http_retries(uri)
+    storage = storage_for(args.storage, args.s3_endpoint, workdir)
+    if not storage.exists(resolved.name):
+        print(f"no Tune experiment {resolved.name} in {storage.uri}", file=sys.stderr)
+        return 1
+    counts = sync_mlflow(resolved, uri, storage,
+                         artifact_root=str(workdir / "mlartifacts") if uri.startswith("sqlite") else None)
+    print(f"synced {resolved.name} to {uri}: {counts['trials']} trials, {counts['epochs_sent']} epochs sent, "
+          f"{counts['runs_finished']} runs completed")
+    return 0
+
+
+def cmd_tracking_server(args: argparse.Namespace) -> int:
+    from .cluster import server_env, tracking_server_argv
+
+    command = tracking_server_argv(args.backend_store_uri, args.artifacts_destination, args.host, args.port,
+                                   args.workers)
+    print(f"MLflow tracking server: {args.backend_store_uri}, artifacts {args.artifacts_destination}, "
+          f"http://{args.host}:{args.port}", flush=True)
+    os.execvpe(command[0], command, server_env())
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from search_spaces import resolve
+
+    from .cluster import run_command, submit
+
+    sweep_arg = args.sweep
+    working_dir = None
+    if ".py:" in sweep_arg:  # ship the user's sweep file with the job
+        path, variable = sweep_arg.rsplit(":", 1)
+        working_dir, sweep_arg = str(Path(path).resolve().parent), f"{Path(path).name}:{variable}"
+    resolved = resolve(_load_sweep(args.sweep), args.preset, _overrides(args.set), args.name)  # fail fast, locally
+    entrypoint = run_command(sweep_arg, args.preset, args.set, tracking_uri=args.tracking_uri, storage=args.storage,
+                             s3_endpoint=args.s3_endpoint, workdir=args.remote_workdir, scheduler=args.scheduler,
+                             allow_local_storage=args.allow_local_storage)
+    if args.name:
+        entrypoint += f" --name {args.name}"
+    job_id = submit(args.address, entrypoint, resolved.name, working_dir)
+    print(f"submitted {resolved.name} ({resolved.num_trials} trials) as job {job_id}\n"
+          f"  runs   : {entrypoint}\n"
+          f"  logs   : ray job logs --address {args.address} --follow {job_id}\n"
+          f"  status : ray job status --address {args.address} {job_id}\n"
+          f"  stop   : ray job stop --address {args.address} {job_id}   (submit again to resume)")
+    if args.wait:
+        from .cluster import wait_for_job
+
+        status = wait_for_job(args.address, job_id)
+        print(f"job {job_id}: {status}")
+        return 0 if status == "SUCCEEDED" else 1
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from .runner import tracking_uri_for
+
+    uri = tracking_uri_for(args.tracking_uri, Path(args.workdir).resolve())
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri, "--host", args.host,
                "--port", str(args.port)]
@@ -107,9 +171,10 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def _add_location_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--tracking-uri", help="MLflow store (default sqlite:///WORKDIR/mlflow.db)")
-    p.add_argument("--storage", help="Tune results: a path or s3://bucket/prefix (default WORKDIR/results)")
-    p.add_argument("--s3-endpoint", help="endpoint of an S3-compatible store, e.g. http://127.0.0.1:9000")
+    p.add_argument("--tracking-uri", help="MLflow store (default $JDNAS_TRACKING_URI or sqlite:///WORKDIR/mlflow.db)")
+    p.add_argument("--storage", help="Tune results: a path or s3://bucket/prefix (default $JDNAS_STORAGE or "
+                                     "WORKDIR/results)")
+    p.add_argument("--s3-endpoint", help="S3-compatible endpoint, e.g. http://127.0.0.1:9000 (or $JDNAS_S3_ENDPOINT)")
     p.add_argument("--workdir", default=".", help="run folder for the defaults and reports (default .)")
 
 
@@ -142,6 +207,29 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="rebuild the tables and plots of a sweep from its Parquet")
     _add_sweep_args(p)
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("sync-mlflow", help="send a sweep's results from Tune's storage to MLflow (what is missing)")
+    _add_sweep_args(p)
+    p.set_defaults(func=cmd_sync_mlflow)
+
+    p = sub.add_parser("submit", help="submit a sweep to a Ray cluster through the Jobs API")
+    _add_sweep_args(p)
+    p.add_argument("--address", required=True, help="Ray dashboard of the head, e.g. http://HEAD:8265")
+    p.add_argument("--remote-workdir", default="~/jdnas", help="run folder on the head (default ~/jdnas)")
+    p.add_argument("--scheduler", choices=["fifo", "asha"])
+    p.add_argument("--allow-local-storage", action="store_true")
+    p.add_argument("--wait", action="store_true", help="block until the job ends; exit 0 if it succeeded")
+    p.set_defaults(func=cmd_submit)
+
+    p = sub.add_parser("tracking-server", help="start an MLflow tracking server suited to a head node")
+    p.add_argument("--backend-store-uri", default=f"sqlite:///{Path('~/jdnas/mlflow.db').expanduser()}",
+                   help="sqlite:///PATH on local disk (default ~/jdnas/mlflow.db) or postgresql://...")
+    p.add_argument("--artifacts-destination", default=str(Path("~/jdnas/mlartifacts").expanduser()),
+                   help="local folder or s3://bucket/prefix (served through the server)")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default loopback only)")
+    p.add_argument("--port", type=int, default=5000)
+    p.add_argument("--workers", type=int, default=2)
+    p.set_defaults(func=cmd_tracking_server)
 
     p = sub.add_parser("ui", help="MLflow UI on the store in use")
     p.add_argument("--tracking-uri")

@@ -24,9 +24,9 @@ from .tracking import MLflowCallback, SweepTracker, check_tracking_uri, quiet_ht
 @dataclass
 class RunOptions:
     address: str | None = None          # None: start a local Ray; "auto", "ray://host:10001", ...
-    tracking_uri: str | None = None     # default sqlite:///<workdir>/mlflow.db
-    storage: str | None = None          # default <workdir>/results
-    s3_endpoint: str | None = None      # S3-compatible endpoint for s3:// storage
+    tracking_uri: str | None = None     # default $JDNAS_TRACKING_URI, else sqlite:///<workdir>/mlflow.db
+    storage: str | None = None          # default $JDNAS_STORAGE, else <workdir>/results
+    s3_endpoint: str | None = None      # default $JDNAS_S3_ENDPOINT: S3-compatible endpoint for s3:// storage
     workdir: str | Path = "."
     scheduler: str | None = None        # None | "asha"
     allow_local_storage: bool = False   # cluster runs normally need shared storage
@@ -45,8 +45,15 @@ class SweepOutcome:
     complete: bool = True
 
 
-def default_tracking_uri(workdir: Path) -> str:
-    return f"sqlite:///{workdir / 'mlflow.db'}"
+def tracking_uri_for(uri: str | None, workdir: Path) -> str:
+    """--tracking-uri, else $JDNAS_TRACKING_URI, else SQLite in the run folder (absolute, for workers)."""
+    return uri or os.environ.get("JDNAS_TRACKING_URI") or f"sqlite:///{workdir / 'mlflow.db'}"
+
+
+def storage_for(storage: str | None, s3_endpoint: str | None, workdir: Path) -> Storage:
+    """--storage, else $JDNAS_STORAGE, else WORKDIR/results; the endpoint from --s3-endpoint or $JDNAS_S3_ENDPOINT."""
+    return resolve_storage(storage or os.environ.get("JDNAS_STORAGE") or workdir / "results",
+                           s3_endpoint or os.environ.get("JDNAS_S3_ENDPOINT"))
 
 
 def ray_temp_dir(workdir: Path) -> str:
@@ -73,20 +80,20 @@ def prepare_data(resolved: ResolvedSweep) -> dict[tuple, Any]:
     return data
 
 
-def is_local_address(address: str | None) -> bool:
-    if address in (None, "local"):
-        return True
-    host = address.split("://")[-1].split(":")[0]
-    return host in ("127.0.0.1", "localhost", "0.0.0.0")
-
-
 def check_storage_for_cluster(storage: Storage, options: RunOptions) -> None:
-    if options.address and not is_local_address(options.address) and options.address != "auto" \
-            and not storage.is_remote and not options.allow_local_storage:
+    """Refuse a head-local storage path when the cluster spans several hosts: trials on the other
+    hosts would write their checkpoints to their own disks, where no retry or resume can find them."""
+    import ray
+
+    if storage.is_remote or options.allow_local_storage or options.address in (None, "local"):
+        return
+    hosts = sorted({node["NodeManagerAddress"] for node in ray.nodes() if node["Alive"]})
+    if len(hosts) > 1:
         raise ValueError(
-            f"storage {storage.uri} is a path on this machine, but trials of a cluster run write checkpoints on "
-            "other nodes, which cannot reach it. Pass --storage s3://bucket/prefix (or an NFS path mounted on "
-            "every node, with --allow-local-storage).")
+            f"storage {storage.uri} is a path on the head node, but this cluster spans {len(hosts)} hosts "
+            f"({', '.join(hosts)}): trials elsewhere could not save or restore checkpoints there. Pass "
+            "--storage s3://bucket/prefix (with --s3-endpoint for S3-compatible stores), or an NFS path "
+            "mounted on every node together with --allow-local-storage.")
 
 
 def start_ray(options: RunOptions, workdir: Path, data_bytes: int) -> bool:
@@ -156,11 +163,41 @@ def _tune_config(resolved: ResolvedSweep, options: RunOptions):
                            trial_dirname_creator=lambda trial: trial.trial_id)
 
 
+def open_tracking(resolved: ResolvedSweep, tracking_uri: str, workdir: Path) -> tuple[SweepTracker, MLflowCallback]:
+    """The sweep's MLflow experiment and parent run (found again on resume), and the callback
+    that streams trial results into child runs."""
+    sweep = resolved.sweep
+    artifact_root = str(workdir / "mlartifacts") if tracking_uri.startswith("sqlite") else None
+    tracker = SweepTracker(tracking_uri, sweep.name, resolved.name, artifact_root)
+    tags = {**software_tags(), "jdnas.preset": resolved.preset}
+    params = {**resolved.base, **resolved.run, "grid": [dict(p) for p in sweep.products],
+              "overrides": resolved.overrides}
+    parent_run_id = tracker.parent_run(params, tags)
+    return tracker, MLflowCallback(tracking_uri, sweep.name, resolved.name, parent_run_id, artifact_root, tags)
+
+
+def build_tuner(resolved: ResolvedSweep, options: RunOptions, storage: Storage, data: dict, callbacks: list):
+    """A new Tune experiment, or the stored one restored (finished trials kept, errored ones resumed)."""
+    from ray import tune
+
+    path, trainable, space = storage.join(resolved.name), _trainable(resolved, data), _param_space(resolved)
+    if tune.Tuner.can_restore(path, storage_filesystem=storage.filesystem):
+        print(f"[jdnas] resuming {storage.display(resolved.name)}", flush=True)
+        tuner = tune.Tuner.restore(path, trainable, resume_errored=True, param_space=space,
+                                   storage_filesystem=storage.filesystem)
+        tuner._local_tuner.get_run_config().callbacks = callbacks  # re-bind: pickled callbacks are stale
+        return tuner
+    run_config = tune.RunConfig(
+        name=resolved.name, storage_path=storage.path, storage_filesystem=storage.filesystem, callbacks=callbacks,
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+        failure_config=tune.FailureConfig(max_failures=resolved.run["max_failures"]),
+        verbose=0 if options.verbose < 2 else options.verbose - 1)
+    return tune.Tuner(trainable, param_space=space, tune_config=_tune_config(resolved, options), run_config=run_config)
+
+
 def run_sweep(sweep: Sweep | str, preset: str = "quick", overrides: Mapping[str, Any] | None = None,
               options: RunOptions | None = None, name: str | None = None) -> SweepOutcome:
     """Run (or resume) a sweep end to end; see the module docstring."""
-    from ray import tune
-
     from . import report as reporting
     from .results import export_parquet, rows_from_experiment
 
@@ -169,11 +206,10 @@ def run_sweep(sweep: Sweep | str, preset: str = "quick", overrides: Mapping[str,
     resolved = resolve(sweep, preset, overrides, name)
     workdir = Path(options.workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    tracking_uri = options.tracking_uri or default_tracking_uri(workdir)
+    tracking_uri = tracking_uri_for(options.tracking_uri, workdir)
     check_tracking_uri(tracking_uri)
     quiet_http_retries(tracking_uri)
-    storage = resolve_storage(options.storage or workdir / "results", options.s3_endpoint)
-    check_storage_for_cluster(storage, options)
+    storage = storage_for(options.storage, options.s3_endpoint, workdir)
     t0 = time.time()
     data = prepare_data(resolved)
     data_bytes = sum(d.train_images.nbytes + d.val_images.nbytes + d.test_images.nbytes for d in data.values())
@@ -181,38 +217,16 @@ def run_sweep(sweep: Sweep | str, preset: str = "quick", overrides: Mapping[str,
           f"({sweep.description or sweep.name}); data {[d.meta['dataset'] for d in data.values()]} "
           f"{next(iter(data.values())).image_shape}, {data_bytes / 1e6:.0f} MB", flush=True)
 
-    tracker = SweepTracker(tracking_uri, sweep.name, resolved.name,
-                           artifact_root=str(workdir / "mlartifacts") if tracking_uri.startswith("sqlite") else None)
-    tags = {**software_tags(), "jdnas.preset": preset}
-    parent_params = {**resolved.base, **resolved.run, "grid": [dict(p) for p in sweep.products],
-                     "overrides": resolved.overrides}
-    parent_run_id = tracker.parent_run(parent_params, tags)
-    callback = MLflowCallback(tracking_uri, sweep.name, resolved.name, parent_run_id, tracker.artifact_root, tags)
-
-    callbacks = [callback]
-    if options.verbose == 1:
-        callbacks.append(ProgressCallback(resolved.num_trials, sweep.metric, resolved.base["epochs"]))
     # num_to_keep forces a state snapshot per checkpoint: cheap here, and what makes a resume exact
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     started_ray = start_ray(options, workdir, data_bytes)
     try:
-        experiment_path = storage.join(resolved.name)
-        trainable = _trainable(resolved, data)
-        if tune.Tuner.can_restore(experiment_path, storage_filesystem=storage.filesystem):
-            print(f"[jdnas] resuming {storage.display(resolved.name)}", flush=True)
-            tuner = tune.Tuner.restore(experiment_path, trainable, resume_errored=True,
-                                       param_space=_param_space(resolved), storage_filesystem=storage.filesystem)
-            tuner._local_tuner.get_run_config().callbacks = callbacks  # re-bind: pickled callbacks are stale
-        else:
-            tuner = tune.Tuner(trainable, param_space=_param_space(resolved),
-                               tune_config=_tune_config(resolved, options),
-                               run_config=tune.RunConfig(
-                                   name=resolved.name, storage_path=storage.path,
-                                   storage_filesystem=storage.filesystem, callbacks=callbacks,
-                                   checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-                                   failure_config=tune.FailureConfig(max_failures=resolved.run["max_failures"]),
-                                   verbose=0 if options.verbose < 2 else options.verbose - 1))
-        tuner.fit()
+        check_storage_for_cluster(storage, options)
+        tracker, callback = open_tracking(resolved, tracking_uri, workdir)
+        callbacks = [callback]
+        if options.verbose == 1:
+            callbacks.append(ProgressCallback(resolved.num_trials, sweep.metric, resolved.base["epochs"]))
+        build_tuner(resolved, options, storage, data, callbacks).fit()
     finally:
         if started_ray:
             import ray
@@ -223,9 +237,9 @@ def run_sweep(sweep: Sweep | str, preset: str = "quick", overrides: Mapping[str,
     complete = all(r["status"] in ("TERMINATED", "ERROR") for r in rows) and len(rows) >= resolved.num_trials
     parquet_uri = export_parquet(rows, storage, resolved.name)
     report_path = reporting.write_report(resolved, rows, workdir / "reports" / resolved.name)
+    parent_run_id = callback.binding["parent_run_id"]
     try:
-        artifacts = sorted(report_path.parent.glob("*")) if report_path else []
-        tracker.finish_parent(parent_run_id, "FINISHED" if complete else "KILLED", artifacts)
+        tracker.finish_parent(parent_run_id, "FINISHED" if complete else "KILLED", sorted(report_path.parent.glob("*")))
     except Exception as err:  # noqa: BLE001 - results are on disk; MLflow can be synced later
         print(f"[jdnas] could not update the MLflow parent run ({err}); run `jdnas sync-mlflow {sweep.name}` later")
     outcome = SweepOutcome(resolved.name, storage.display(resolved.name), parquet_uri, report_path, tracking_uri,

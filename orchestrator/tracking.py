@@ -23,7 +23,7 @@ from typing import Any, Iterable, Mapping
 import mlflow
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
-from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from ray import tune
 
 from trainables.config import effective_config
@@ -31,7 +31,7 @@ from trainables.config import effective_config
 log = logging.getLogger("jdnas.tracking")
 
 ARTIFACT_FILES = ("model.pt", "config.json", "denoising_examples.png", "architecture.json", "latency_table.json")
-RESULT_STRINGS = ("latency_device", "device", "torch_version", "image_shape", "hostname", "node_ip")
+RESULT_STRINGS = ("latency_device", "device", "torch_version", "image_shape", "hostname", "node_ip", "node_id")
 TUNE_BOOKKEEPING = {"timestamp", "checkpoint_dir_name", "done", "training_iteration", "trial_id", "date",
                     "time_this_iter_s", "pid", "hostname", "node_ip", "config", "time_since_restore",
                     "iterations_since_restore", "should_checkpoint", "experiment_tag"}
@@ -97,11 +97,12 @@ class SweepTracker:
                                        order_by=["attributes.start_time ASC"])
         return runs[0] if runs else None
 
-    def parent_run(self, params: Mapping[str, Any], tags: Mapping[str, str]) -> str:
+    def parent_run(self, params: Mapping[str, Any], tags: Mapping[str, str], reopen: bool = True) -> str:
         """The parent run of this sweep invocation, created on first use and reused on resume."""
         run = self._find(f"tags.`jdnas.experiment` = '{self.experiment_name}' and tags.`jdnas.role` = 'parent'")
         if run is not None:
-            self.client.update_run(run.info.run_id, status="RUNNING")
+            if reopen:
+                self.client.update_run(run.info.run_id, status="RUNNING")
             return run.info.run_id
         run = self.client.create_run(self.experiment_id, run_name=self.experiment_name, tags={
             **tags, "jdnas.role": "parent", "jdnas.experiment": self.experiment_name, "jdnas.sweep": self.sweep_name})

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 import torch
 
-from trainables.config import FIELDS, Field, defaults, field_problems, unknown_fields
+from trainables.config import FIELDS, Field, defaults, field_problems
 from trainables.data.registry import NATIVE_SIZES
 from trainables.models import TASKS, build_model, check_model_input
 

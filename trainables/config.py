@@ -117,11 +117,6 @@ def defaults() -> dict:
     return {name: (list(f.default) if isinstance(f.default, list) else f.default) for name, f in FIELDS.items()}
 
 
-def unknown_fields(config: Mapping, extra: Mapping[str, Field] | None = None) -> list[str]:
-    known = FIELDS.keys() | (extra or {}).keys()
-    return [k for k in config if k not in known]
-
-
 def field_problems(config: Mapping, extra: Mapping[str, Field] | None = None) -> dict[str, str]:
     """field -> what is wrong with its value, for every known field present in `config`."""
     schema = {**FIELDS, **(extra or {})}

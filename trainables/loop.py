@@ -94,7 +94,8 @@ def train(config: dict, data: DataSplits, report: Report, *, device: str | torch
             scheduler.step()
             sums += torch.stack([loss.detach(), ce.detach(), charb.detach()])
             steps += 1
-        train_loss, train_ce, train_charb = (sums / max(steps, 1)).tolist()
+        train_loss, train_ce, train_charb = (sums / max(steps, 1)).tolist()  # one device sync per epoch
+        train_seconds = time.perf_counter() - t0
         if not math.isfinite(train_loss):
             raise FloatingPointError(f"non-finite training loss ({train_loss}) at epoch {epoch}; "
                                      f"lower lr (now {config['lr']}) or enable grad_clip")
@@ -103,6 +104,7 @@ def train(config: dict, data: DataSplits, report: Report, *, device: str | torch
         elapsed += time.perf_counter() - t0
         metrics = dict(epoch=epoch + 1, train_loss=train_loss, lr=scheduler.get_last_lr()[0],
                        epoch_time_s=time.perf_counter() - t0, train_time_s=elapsed, restarts=restarts,
+                       train_images_per_s=steps * config["batch_size"] / train_seconds,
                        **{f"val_{k}": v for k, v in val.items()})
         if task == "joint":
             metrics.update(train_ce=train_ce, train_charbonnier=train_charb)

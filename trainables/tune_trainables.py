@@ -25,6 +25,9 @@ def trial_device_and_threads() -> tuple[str, int]:
 
 
 def _tune_report(metrics: dict, checkpoint_dir: str) -> None:
+    import ray
+
+    metrics = {**metrics, "node_id": ray.get_runtime_context().get_node_id()}  # which node ran this epoch
     tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(checkpoint_dir))
 
 

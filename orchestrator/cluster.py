@@ -1,0 +1,70 @@
+"""Cluster helpers: submit a sweep through the Ray Jobs API, and the MLflow tracking server for a head node."""
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # lean: 2 processes, ~0.5 GB instead of 9
+
+
+def tracking_server_argv(backend_store_uri: str, artifacts_destination: str, host: str = "127.0.0.1",
+                         port: int = 5000, workers: int = 2) -> list[str]:
+    """`mlflow server` suited to a head node: SQLite (local disk, never NFS) or PostgreSQL behind it,
+    artifacts proxied by the server (clients need no S3 credentials), bound to loopback by default."""
+    if backend_store_uri.startswith("sqlite:///"):
+        Path(backend_store_uri[len("sqlite:///"):]).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    elif not backend_store_uri.startswith(("postgresql://", "postgresql+psycopg2://", "mysql://")):
+        raise ValueError(f"backend store {backend_store_uri!r}: use sqlite:///ABSOLUTE/PATH.db or postgresql://...")
+    if "://" not in artifacts_destination:
+        Path(artifacts_destination).expanduser().mkdir(parents=True, exist_ok=True)
+        artifacts_destination = str(Path(artifacts_destination).expanduser().resolve())
+    return [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_store_uri,
+            "--artifacts-destination", artifacts_destination, "--serve-artifacts", "--host", host,
+            "--port", str(port), "--workers", str(workers)]
+
+
+def run_command(sweep: str, preset: str, sets: list[str], *, tracking_uri: str | None, storage: str | None,
+                s3_endpoint: str | None, workdir: str, scheduler: str | None, allow_local_storage: bool) -> str:
+    """The `jdnas run` command line the job executes on the cluster (driver on the head node)."""
+    parts = ["jdnas", "run", sweep, "--address", "auto", "--preset", preset, "--workdir", workdir]
+    for item in sets or []:
+        parts += ["--set", item]
+    for flag, value in (("--tracking-uri", tracking_uri), ("--storage", storage), ("--s3-endpoint", s3_endpoint),
+                        ("--scheduler", scheduler)):
+        if value:
+            parts += [flag, value]
+    if allow_local_storage:
+        parts.append("--allow-local-storage")
+    return " ".join(shlex.quote(p) if not p.startswith("~") else p for p in parts)
+
+
+def submit(address: str, entrypoint: str, name: str, working_dir: str | None = None) -> str:
+    """Submit the entrypoint as a Ray job; returns the job id."""
+    from ray.job_submission import JobSubmissionClient
+
+    client = JobSubmissionClient(address)
+    runtime_env = {"working_dir": working_dir} if working_dir else None
+    submission_id = f"jdnas-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return client.submit_job(entrypoint=entrypoint, submission_id=submission_id, runtime_env=runtime_env,
+                             metadata={"jdnas.sweep": name})
+
+
+def wait_for_job(address: str, job_id: str, timeout: float = 3600, poll: float = 2.0) -> str:
+    """Block until the job ends; returns its final status name."""
+    from ray.job_submission import JobStatus, JobSubmissionClient
+
+    client = JobSubmissionClient(address)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        status = client.get_job_status(job_id)
+        if status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED):
+            return status.value
+        time.sleep(poll)
+    raise TimeoutError(f"job {job_id} still running after {timeout} s")
+
+
+def server_env() -> dict[str, str]:
+    return {**os.environ, **SERVER_ENV}

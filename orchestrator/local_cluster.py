@@ -1,0 +1,133 @@
+"""A real multi-node Ray cluster on one machine: a head and N-1 worker nodes, each a `ray start --block`
+process with its own temp dir, ports and process group. For trying cluster commands locally
+(`jdnas local-cluster`), for the cluster tests and for the scaling benchmark.
+
+Killing one node's process group is a real node failure; `stop()` ends only this cluster's
+processes (never `ray stop`, which would end every Ray process on the machine).
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class LocalCluster:
+    root: Path
+    nodes: int = 2
+    cpus_per_node: int = 1
+    object_store_bytes: int = 200 * 1024 ** 2
+    env: dict = field(default_factory=dict)
+    gcs_port: int = field(default_factory=free_port)
+    dashboard_port: int = field(default_factory=free_port)
+    processes: list = field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        """For `ray.init` / `jdnas run --address`."""
+        return f"127.0.0.1:{self.gcs_port}"
+
+    @property
+    def dashboard_url(self) -> str:
+        """For the Jobs API / `jdnas submit --address`."""
+        return f"http://127.0.0.1:{self.dashboard_port}"
+
+    def _ray(self) -> str:
+        return str(Path(sys.executable).with_name("ray"))
+
+    def _start_node(self, index: int) -> subprocess.Popen:
+        name = "head" if index == 0 else f"worker{index}"
+        temp_dir = self.root / name
+        temp_dir.mkdir(parents=True, exist_ok=True)
+        base = 20000 + 1000 * (index + os.getpid() % 20)  # disjoint worker-port ranges per node
+        args = [self._ray(), "start", "--block", "--disable-usage-stats", "--temp-dir", str(temp_dir),
+                "--num-cpus", str(self.cpus_per_node), "--num-gpus", "0", "--node-ip-address", "127.0.0.1",
+                "--object-store-memory", str(self.object_store_bytes),
+                "--dashboard-agent-listen-port", str(free_port()), "--metrics-export-port", str(free_port()),
+                "--min-worker-port", str(base), "--max-worker-port", str(base + 999)]
+        if index == 0:
+            args += ["--head", "--port", str(self.gcs_port), "--include-dashboard", "true",
+                     "--dashboard-host", "127.0.0.1", "--dashboard-port", str(self.dashboard_port)]
+        else:
+            args += ["--address", self.address]
+        log = open(self.root / f"{name}.log", "w")
+        return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                env={**os.environ, **self.env})
+
+    def alive_nodes(self) -> list[dict]:
+        """Nodes the head sees alive (state API over the dashboard)."""
+        request = urllib.request.Request(f"{self.dashboard_url}/api/v0/nodes?limit=100")
+        token = self.env.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN")
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        with urllib.request.urlopen(request, timeout=5) as response:
+            nodes = json.load(response)["data"]["result"]["result"]
+        return [n for n in nodes if n["state"] == "ALIVE"]
+
+    def wait_for_nodes(self, count: int, timeout: float = 120) -> list[dict]:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                nodes = self.alive_nodes()
+                if len(nodes) >= count:
+                    return nodes
+            except OSError:
+                pass
+            for p in self.processes:
+                if p.poll() is not None:
+                    raise RuntimeError(f"a Ray node exited during start-up; see logs in {self.root}")
+            time.sleep(1)
+        raise TimeoutError(f"{count} Ray nodes not alive after {timeout} s; see logs in {self.root}")
+
+    def start(self) -> "LocalCluster":
+        self.processes.append(self._start_node(0))
+        self.wait_for_nodes(1)
+        self.processes += [self._start_node(i) for i in range(1, self.nodes)]
+        self.wait_for_nodes(self.nodes)
+        return self
+
+    def worker_node_ids(self) -> list[str]:
+        return [n["node_id"] for n in self.alive_nodes() if not n.get("is_head_node")]
+
+    def kill_node(self, index: int) -> None:
+        """A hard node failure: SIGKILL every process of that node."""
+        process = self.processes[index]
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait(timeout=30)
+
+    def stop(self, grace: float = 5.0) -> None:
+        """SIGTERM every node, then SIGKILL what is left after `grace` seconds (a head drains for 30 s)."""
+        for process in reversed(self.processes):
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                continue
+        deadline = time.time() + grace
+        for process in self.processes:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+    def __enter__(self) -> "LocalCluster":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,67 @@
+"""`jdnas sync-mlflow`: rebuild a sweep's MLflow runs from what Tune stored (per-epoch results,
+statuses, checkpoints), sending only what the store lacks. Used when the tracking server was
+unreachable during a run, or to fill a new store from existing results."""
+from __future__ import annotations
+
+import math
+import numbers
+import tempfile
+
+from search_spaces import ResolvedSweep
+from trainables.config import effective_config
+
+from .storage import Storage
+from .tracking import SweepTracker, run_label, software_tags, trial_error_text
+
+TERMINAL = {"FINISHED", "FAILED", "KILLED"}
+
+
+def _native(value):
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    return value
+
+
+def epoch_results(analysis, trial) -> list[dict]:
+    frame = analysis.trial_dataframes.get(trial.path)
+    if frame is None or frame.empty:
+        return [trial.last_result] if trial.last_result else []
+    rows = [{k: _native(v) for k, v in row.items()} for row in frame.to_dict("records")]
+    return [r for r in rows if isinstance(r.get("epoch"), (int, float)) and not math.isnan(r["epoch"])]
+
+
+def sync_mlflow(resolved: ResolvedSweep, tracking_uri: str, storage: Storage,
+                artifact_root: str | None = None) -> dict[str, int]:
+    """Send every missing epoch, status and artifact of the sweep's trials; returns counts."""
+    from ray.tune import ExperimentAnalysis
+
+    analysis = ExperimentAnalysis(storage.join(resolved.name), storage_filesystem=storage.filesystem)
+    tracker = SweepTracker(tracking_uri, resolved.sweep.name, resolved.name, artifact_root)
+    tags = {**software_tags(), "jdnas.preset": resolved.preset}
+    parent = tracker.parent_run({**resolved.base, **resolved.run}, tags, reopen=False)
+    counts = {"trials": 0, "epochs_sent": 0, "runs_finished": 0}
+    done = True
+    for trial in analysis.trials:
+        counts["trials"] += 1
+        config = effective_config(trial.config)
+        run_id = tracker.child_run(parent, trial.trial_id, run_label(trial), config, tags)
+        counts["epochs_sent"] += tracker.log_epochs(run_id, epoch_results(analysis, trial))
+        if trial.status not in ("TERMINATED", "ERROR"):
+            done = False
+            continue
+        if tracker.client.get_run(run_id).info.status in TERMINAL:
+            continue
+        with tempfile.TemporaryDirectory(prefix="jdnas-sync-") as directory:
+            checkpoint_dir = None
+            if trial.checkpoint is not None:
+                trial.checkpoint.to_directory(directory)
+                checkpoint_dir = directory
+            error = trial_error_text(trial) if trial.status == "ERROR" else None
+            tracker.finish_trial(run_id, "FINISHED" if trial.status == "TERMINATED" else "FAILED",
+                                 trial.last_result, checkpoint_dir, error)
+        counts["runs_finished"] += 1
+    if done and tracker.client.get_run(parent).info.status not in TERMINAL:
+        tracker.finish_parent(parent, "FINISHED")
+    return counts

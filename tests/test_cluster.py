@@ -1,0 +1,235 @@
+"""Cluster scale on one machine with real parts: a multi-node Ray cluster (`ray start` processes, each
+with its own temp dir), a real `mlflow server` started through `jdnas tracking-server`, a real
+S3-compatible endpoint (moto in server mode), and real failures (killed node, killed driver,
+stopped tracking server)."""
+import copy
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from orchestrator.local_cluster import LocalCluster, free_port
+from trainables.data.registry import DEBIAN_FASHION_MNIST
+
+pytestmark = [pytest.mark.slow, pytest.mark.cluster,
+              pytest.mark.skipif(not DEBIAN_FASHION_MNIST.exists(), reason="needs dataset-fashion-mnist")]
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_SETS = ["--set", "seeds=1", "--set", "train_size=512", "--set", "val_size=64", "--set", "test_size=128",
+             "--set", "latency_min_run_time=0.05", "--set", "batch_size=32"]
+AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+AUTH_ENV = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "jdnas-test-token-" + "0" * 16}
+
+
+def jdnas(*args, timeout=900, env=None, **kwargs):
+    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})}, **kwargs)
+
+
+def wait_http(url, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(url)
+
+
+class TrackingServer:
+    """`jdnas tracking-server` on a free port; stop() and start() again keep the same store."""
+
+    def __init__(self, root):
+        self.root, self.port, self.process = root, free_port(), None
+
+    @property
+    def uri(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator.cli", "tracking-server", "--backend-store-uri",
+             f"sqlite:///{self.root}/mlflow.db", "--artifacts-destination", str(self.root / "artifacts"),
+             "--port", str(self.port), "--workers", "1"],
+            stdout=open(self.root / "server.log", "a"), stderr=subprocess.STDOUT, start_new_session=True)
+        wait_http(f"{self.uri}/health")
+        return self
+
+    def stop(self):
+        os.killpg(self.process.pid, signal.SIGTERM)
+        self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def tracking_server(tmp_path):
+    (tmp_path / "tracking").mkdir()
+    server = TrackingServer(tmp_path / "tracking").start()
+    yield server
+    if server.process.poll() is None:
+        server.stop()
+
+
+@pytest.fixture
+def cluster(tmp_path, monkeypatch):
+    for key, value in AUTH_ENV.items():  # token auth on, as on a real cluster
+        monkeypatch.setenv(key, value)
+    with LocalCluster(tmp_path / "ray", nodes=2, cpus_per_node=1) as c:
+        yield c
+
+
+def child_runs(tracking_uri, experiment):
+    client = MlflowClient(tracking_uri)
+    exp = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([exp.experiment_id])
+    return client, [r for r in runs if r.data.tags.get("jdnas.role") == "parent"], \
+        [r for r in runs if r.data.tags.get("jdnas.role") == "trial"]
+
+
+def assert_complete_and_unique(client, children, trials, epochs, metric="test_acc"):
+    assert len(children) == trials and len({c.data.tags["jdnas.trial_id"] for c in children}) == trials
+    for child in children:
+        steps = [m.step for m in client.get_metric_history(child.info.run_id, "epoch")]
+        assert steps == list(range(1, epochs + 1)), (child.info.run_name, steps)
+        assert child.info.status == "FINISHED" and {metric, "latency_ms"} <= child.data.metrics.keys()
+
+
+def test_cluster_yaml_validates_against_rays_schema_and_holds_no_secrets():
+    from ray.autoscaler._private.util import prepare_config, validate_config
+
+    text = (ROOT / "cluster.yaml").read_text()
+    config = yaml.safe_load(text)
+    validate_config(prepare_config(copy.deepcopy(config)))
+    broken = copy.deepcopy(config)
+    broken["available_node_types"]["head"]["InstanceType"] = "m6i.large"  # misplaced key
+    with pytest.raises(Exception, match="InstanceType"):
+        validate_config(prepare_config(broken))
+    lowered = text.lower()
+    assert "aws_secret_access_key" not in lowered and "aws_access_key_id" not in lowered and "password" not in lowered
+    head = " ".join(config["head_start_ray_commands"])
+    assert "--dashboard-host=127.0.0.1" in head and "RAY_AUTH_MODE=token" in head and "jdnas tracking-server" in head
+    assert "--host" not in head.split("jdnas tracking-server")[1]  # the tracking server keeps its loopback default
+    assert "gpu_worker" in config["available_node_types"] and config["available_node_types"]["gpu_worker"]["min_workers"] == 0
+
+
+def test_sweep_on_two_nodes_with_s3_storage_and_a_tracking_server(cluster, tracking_server, tmp_path):
+    import boto3
+
+    s3_port = free_port()
+    moto = subprocess.Popen([str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(s3_port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        endpoint = f"http://127.0.0.1:{s3_port}"
+        wait_http(endpoint)
+        s3 = boto3.client("s3", endpoint_url=endpoint, **{k.lower(): v for k, v in AWS_ENV.items()
+                                                          if k != "AWS_DEFAULT_REGION"}, region_name="us-east-1")
+        s3.create_bucket(Bucket="sweeps")
+        result = jdnas("run", "classifier-scaling", "--address", cluster.address, "--storage", "s3://sweeps/jdnas",
+                       "--s3-endpoint", endpoint, "--tracking-uri", tracking_server.uri, "--workdir", str(tmp_path),
+                       "--set", "classifier=Conv-S,MB1-S", "--set", "epochs=2", *TINY_SETS, env=AWS_ENV)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+        client, parents, children = child_runs(tracking_server.uri, "classifier-scaling")
+        assert len(parents) == 1
+        assert_complete_and_unique(client, children, trials=2, epochs=2)
+        assert len({c.data.tags["node_id"] for c in children}) == 2  # one trial per node
+        assert {"model.pt", "config.json"} <= {a.path for a in client.list_artifacts(children[0].info.run_id)}
+        keys = {o["Key"] for o in s3.list_objects_v2(Bucket="sweeps", Prefix="jdnas/")["Contents"]}
+        parquet = next(k for k in keys if k.endswith("results.parquet"))
+        assert any("checkpoint_" in k for k in keys)  # trials checkpoint into S3
+        s3.download_file("sweeps", parquet, str(tmp_path / "r.parquet"))
+        assert [r["status"] for r in pq.read_table(tmp_path / "r.parquet").to_pylist()] == ["TERMINATED"] * 2
+        assert not (tmp_path / "results").exists()  # nothing went to a head-local path
+    finally:
+        os.killpg(moto.pid, signal.SIGTERM)
+
+
+def test_submit_runs_the_sweep_as_a_ray_job(cluster, tracking_server, tmp_path):
+    result = jdnas("submit", "unet-width", "--address", cluster.dashboard_url, "--tracking-uri", tracking_server.uri,
+                   "--remote-workdir", str(tmp_path / "remote"), "--set", "base_width=4", "--set", "epochs=1",
+                   *TINY_SETS, "--wait", timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "submitted unet-width-quick-" in result.stdout and "ray job logs" in result.stdout
+    assert "SUCCEEDED" in result.stdout
+    client, parents, children = child_runs(tracking_server.uri, "unet-width")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert_complete_and_unique(client, children, trials=1, epochs=1, metric="test_psnr_s0.8")
+    assert list((tmp_path / "remote" / "reports").glob("*/report.md"))
+
+
+def test_submit_refuses_bad_input_before_reaching_the_cluster(tmp_path):
+    result = jdnas("submit", "unet-width", "--address", "http://127.0.0.1:9", "--set", "base_widht=4")
+    assert result.returncode == 2 and "unknown field 'base_widht'" in result.stderr
+
+
+def wait_for(predicate, timeout=300, interval=0.5, message="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise TimeoutError(message)
+
+
+def epochs_on_node(results_dir, node_id):
+    count = 0
+    for path in Path(results_dir).glob("*/*/result.json"):
+        count += sum(json.loads(line).get("node_id") == node_id for line in path.read_text().splitlines() if line)
+    return count
+
+
+def test_killed_worker_node_and_killed_driver_lose_nothing(cluster, tracking_server, tmp_path):
+    args = [sys.executable, "-m", "orchestrator.cli", "run", "classifier-scaling", "--address", cluster.address,
+            "--tracking-uri", tracking_server.uri, "--workdir", str(tmp_path), "--set", "classifier=Conv-S,MB1-S,Conv-M",
+            "--set", "epochs=4", *TINY_SETS]
+    worker = cluster.worker_node_ids()[0]
+    log = open(tmp_path / "driver1.log", "w")
+    driver = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    wait_for(lambda: epochs_on_node(tmp_path / "results", worker) >= 1, message="an epoch on the worker node")
+    cluster.kill_node(1)  # node failure: its trial must resume from its checkpoint on the head
+    wait_for(lambda: "finished" in (tmp_path / "driver1.log").read_text(), message="a finished trial")
+    os.killpg(driver.pid, signal.SIGKILL)  # driver failure: a killed job
+    driver.wait(timeout=30)
+
+    second = subprocess.run(args, capture_output=True, text=True, timeout=900)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert "resuming" in second.stdout and "finished: 3/3 trials" in second.stdout
+    client, parents, children = child_runs(tracking_server.uri, "classifier-scaling")
+    assert len(parents) == 1
+    assert_complete_and_unique(client, children, trials=3, epochs=4)
+    rows = pq.read_table(next((tmp_path / "results").glob("*/results.parquet"))).to_pylist()
+    assert sum(r["restarts"] for r in rows) >= 1  # at least the killed node's trial resumed, not restarted
+
+
+def test_tracking_server_outage_loses_no_metric(tracking_server, tmp_path):
+    args = ["run", "joint", "--tracking-uri", tracking_server.uri, "--workdir", str(tmp_path),
+            "--set", "unet=UNet-S", "--set", "joint_mode=integrated", "--set", "epochs=4", *TINY_SETS]
+    log = tmp_path / "driver.log"
+    driver = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", *args], stdout=open(log, "w"),
+                              stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    wait_for(lambda: "epoch 1/4" in log.read_text(), message="first epoch")
+    tracking_server.stop()  # outage: trials go on, results are queued
+    assert driver.wait(timeout=600) == 0, log.read_text()[-3000:]
+    assert "unreachable" in log.read_text() and "jdnas sync-mlflow" in log.read_text()
+
+    tracking_server.start()
+    client, _, children = child_runs(tracking_server.uri, "joint")
+    logged = [m.step for c in children for m in client.get_metric_history(c.info.run_id, "epoch")]
+    assert len(logged) < 4  # the outage really cost the store some epochs
+    synced = jdnas("sync-mlflow", "joint", *args[2:])
+    assert synced.returncode == 0, synced.stderr[-3000:]
+    client, parents, children = child_runs(tracking_server.uri, "joint")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert_complete_and_unique(client, children, trials=1, epochs=4)
+    assert "test_ssim_s0.8" in children[0].data.metrics
+    again = jdnas("sync-mlflow", "joint", *args[2:])  # idempotent: nothing left to send
+    assert "0 epochs sent, 0 runs completed" in again.stdout
