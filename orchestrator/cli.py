@@ -155,6 +155,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
         status = wait_for_job(args.address, job_id)
         print(f"job {job_id}: {status}")
+        if status != "SUCCEEDED":
+            from ray.job_submission import JobSubmissionClient
+
+            print("last lines of the job's log:\n" + JobSubmissionClient(args.address).get_job_logs(job_id)[-4000:])
         return 0 if status == "SUCCEEDED" else 1
     return 0
 

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -35,6 +37,7 @@ class LocalCluster:
     gcs_port: int = field(default_factory=free_port)
     dashboard_port: int = field(default_factory=free_port)
     processes: list = field(default_factory=list)
+    temp_dirs: list = field(default_factory=list)
 
     @property
     def address(self) -> str:
@@ -51,8 +54,10 @@ class LocalCluster:
 
     def _start_node(self, index: int) -> subprocess.Popen:
         name = "head" if index == 0 else f"worker{index}"
-        temp_dir = self.root / name
-        temp_dir.mkdir(parents=True, exist_ok=True)
+        # Ray's unix sockets live under the temp dir and cap its path length: keep it short, in /tmp
+        temp_dir = Path(tempfile.mkdtemp(prefix=f"jdnas-{name}-"))
+        self.temp_dirs.append(temp_dir)
+        self.root.mkdir(parents=True, exist_ok=True)
         base = 20000 + 1000 * (index + os.getpid() % 20)  # disjoint worker-port ranges per node
         args = [self._ray(), "start", "--block", "--disable-usage-stats", "--temp-dir", str(temp_dir),
                 "--num-cpus", str(self.cpus_per_node), "--num-gpus", "0", "--node-ip-address", "127.0.0.1",
@@ -65,8 +70,10 @@ class LocalCluster:
         else:
             args += ["--address", self.address]
         log = open(self.root / f"{name}.log", "w")
+        # like a real node (cluster.yaml puts the venv on PATH): job entrypoints find `jdnas`
+        path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
         return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                env={**os.environ, **self.env})
+                                env={**os.environ, "PATH": path, **self.env})
 
     def alive_nodes(self) -> list[dict]:
         """Nodes the head sees alive (state API over the dashboard)."""
@@ -89,7 +96,7 @@ class LocalCluster:
                 pass
             for p in self.processes:
                 if p.poll() is not None:
-                    raise RuntimeError(f"a Ray node exited during start-up; see logs in {self.root}")
+                    raise RuntimeError(f"a Ray node exited during start-up; see {self.root}/*.log")
             time.sleep(1)
         raise TimeoutError(f"{count} Ray nodes not alive after {timeout} s; see logs in {self.root}")
 
@@ -125,6 +132,9 @@ class LocalCluster:
                 process.wait(timeout=max(0.1, deadline - time.time()))
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=30)
+        for temp_dir in self.temp_dirs:
+            shutil.rmtree(temp_dir, ignore_errors=True)
 
     def __enter__(self) -> "LocalCluster":
         return self.start()

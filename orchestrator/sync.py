@@ -3,8 +3,7 @@ statuses, checkpoints), sending only what the store lacks. Used when the trackin
 unreachable during a run, or to fill a new store from existing results."""
 from __future__ import annotations
 
-import math
-import numbers
+import json
 import tempfile
 
 from search_spaces import ResolvedSweep
@@ -16,20 +15,15 @@ from .tracking import SweepTracker, run_label, software_tags, trial_error_text
 TERMINAL = {"FINISHED", "FAILED", "KILLED"}
 
 
-def _native(value):
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        return float(value)
-    return value
-
-
-def epoch_results(analysis, trial) -> list[dict]:
-    frame = analysis.trial_dataframes.get(trial.path)
-    if frame is None or frame.empty:
+def epoch_results(storage: Storage, trial) -> list[dict]:
+    """Every result the trial reported, from the result.json Tune writes next to its checkpoints."""
+    try:
+        with storage.fs().open_input_stream(f"{trial.path}/result.json") as f:
+            lines = f.readall().decode().splitlines()
+    except (OSError, FileNotFoundError):
         return [trial.last_result] if trial.last_result else []
-    rows = [{k: _native(v) for k, v in row.items()} for row in frame.to_dict("records")]
-    return [r for r in rows if isinstance(r.get("epoch"), (int, float)) and not math.isnan(r["epoch"])]
+    results = [json.loads(line) for line in lines if line.strip()]
+    return sorted((r for r in results if isinstance(r.get("epoch"), (int, float))), key=lambda r: r["epoch"])
 
 
 def sync_mlflow(resolved: ResolvedSweep, tracking_uri: str, storage: Storage,
@@ -47,7 +41,7 @@ def sync_mlflow(resolved: ResolvedSweep, tracking_uri: str, storage: Storage,
         counts["trials"] += 1
         config = effective_config(trial.config)
         run_id = tracker.child_run(parent, trial.trial_id, run_label(trial), config, tags)
-        counts["epochs_sent"] += tracker.log_epochs(run_id, epoch_results(analysis, trial))
+        counts["epochs_sent"] += tracker.log_epochs(run_id, epoch_results(storage, trial))
         if trial.status not in ("TERMINATED", "ERROR"):
             done = False
             continue

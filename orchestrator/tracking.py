@@ -137,7 +137,7 @@ class SweepTracker:
     def log_epochs(self, run_id: str, results: Iterable[Mapping[str, Any]]) -> int:
         """Log each result (one per epoch) not yet in the store; returns how many were sent."""
         sent = 0
-        for result in results:
+        for result in sorted(results, key=lambda r: r.get("epoch", r.get("training_iteration", 0))):
             epoch = int(result.get("epoch", result.get("training_iteration", 0)))
             if epoch <= self.last_logged_epoch(run_id):
                 continue
