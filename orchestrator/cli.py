@@ -163,6 +163,27 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_local_cluster(args: argparse.Namespace) -> int:
+    import time
+
+    from .local_cluster import LocalCluster
+
+    cluster = LocalCluster(Path(args.logs).resolve(), nodes=args.nodes, cpus_per_node=args.cpus_per_node)
+    if args.dashboard_port:
+        cluster.dashboard_port = args.dashboard_port
+    with cluster:
+        print(f"Ray cluster of {args.nodes} nodes x {args.cpus_per_node} CPUs on this machine (Ctrl-C stops it)\n"
+              f"  jdnas run SWEEP --address {cluster.address}\n"
+              f"  jdnas submit SWEEP --address {cluster.dashboard_url}\n"
+              f"  node logs: {cluster.root}", flush=True)
+        try:
+            while all(p.poll() is None for p in cluster.processes):
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
 def cmd_ui(args: argparse.Namespace) -> int:
     from .runner import tracking_uri_for
 
@@ -234,6 +255,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=5000)
     p.add_argument("--workers", type=int, default=2)
     p.set_defaults(func=cmd_tracking_server)
+
+    p = sub.add_parser("local-cluster", help="a multi-node Ray cluster on this machine, to try cluster commands")
+    p.add_argument("--nodes", type=int, default=2)
+    p.add_argument("--cpus-per-node", type=int, default=1)
+    p.add_argument("--dashboard-port", type=int, default=8265)
+    p.add_argument("--logs", default=".ray-local-cluster", help="folder for the nodes' logs")
+    p.set_defaults(func=cmd_local_cluster)
 
     p = sub.add_parser("ui", help="MLflow UI on the store in use")
     p.add_argument("--tracking-uri")
