@@ -1,5 +1,6 @@
 """The shared training loop without Ray: metrics, checkpoints, exact resume, failure modes."""
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,11 @@ def test_non_finite_loss_ends_training_with_the_reason(synthetic_splits):
     config = dict(BASE, task="classifier", classifier="Conv-S", optimizer="sgd", lr=1e30)
     with pytest.raises(FloatingPointError, match=r"non-finite training loss \((nan|inf)\) at epoch 0"):
         train(config, synthetic_splits, Recorder())
+
+
+def test_denoiser_beats_the_noisy_input(synthetic_splits):
+    rec = Recorder()
+    train(dict(BASE, task="denoiser", depth=2, base_width=8, blocks=1, multiplier=2.0, epochs=12, examples=False,
+               eval_noise_levels=[0.4]), synthetic_splits, rec)
+    noisy_input_psnr = 20 * math.log10(1 / 0.4)  # ~8 dB: the noise alone at sigma 0.4
+    assert rec.metrics[-1]["test_psnr_s0.4"] > noisy_input_psnr + 4

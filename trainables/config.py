@@ -65,7 +65,8 @@ FIELDS: dict[str, Field] = {
     "block": Field("conv", str, "UNet block type", choices=BLOCK_TYPES),
     "block_expansion": Field(4.0, float, "expansion rate of MBConv UNet blocks", **at_least_one),
     "norm": Field("batch", str, "UNet normalisation", choices=("batch", "group", "none")),
-    "residual": Field(False, bool, "UNet predicts the noise residual instead of the clean image"),
+    "residual": Field(True, bool, "UNet output is added to its input (residual learning); false predicts the "
+                                  "clean image directly, which learns far slower (same FLOPs)"),
     "joint_mode": Field("integrated", str, "how the joint model is wired", choices=JOINT_MODES),
     "attach_level": Field(None, int, "encoder level of the integrated classifier head (default: bottleneck)",
                           optional=True, **non_negative),

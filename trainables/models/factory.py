@@ -26,7 +26,7 @@ def _unet(config: Mapping, in_channels: int) -> UNet:
     hp = unet_hyperparameters(config.get("unet"), **{k: config.get(k) for k in UNET_KEYS})
     return UNet(**hp, block=config.get("block", "conv"), in_channels=in_channels,
                 expansion=config.get("block_expansion", 4.0), norm=config.get("norm", "batch"),
-                residual=config.get("residual", False))
+                residual=config.get("residual", True))
 
 
 def _classifier_args(config: Mapping) -> tuple[int, float | None]:

@@ -1,7 +1,8 @@
 """UNet denoiser with the paper's hyperparameters (Fig. 2): depth d, base width b, blocks per level c,
 channel multiplier m, and Conv or MBConv blocks.
 
-Level i has int(b * m**i) channels. Down-sampling is MaxPool2d(2); up-sampling is a 2x2 stride-2
+Level i has int(b * m**i) channels. The output is added to the noisy input by default (residual
+learning: same FLOPs, and it learns in a few hundred steps where predicting the clean image does not). Down-sampling is MaxPool2d(2); up-sampling is a 2x2 stride-2
 transposed conv from C_{i+1} to C_i, whose FLOPs our counter includes: this is what reproduces the
 paper's 1301.8 M for {d4, b32, c2, m2} at 3x96x96 (paper-notes 9.1).
 """
@@ -50,7 +51,7 @@ def check_input_size(size: int, depth: int) -> None:
 class UNet(nn.Module):
     def __init__(self, depth: int = 4, base_width: int = 32, blocks: int = 2, multiplier: float = 2.0,
                  block: str = "conv", in_channels: int = 3, out_channels: int | None = None,
-                 expansion: float = 4.0, norm: str = "batch", residual: bool = False):
+                 expansion: float = 4.0, norm: str = "batch", residual: bool = True):
         super().__init__()
         check_unet_args(depth, base_width, blocks, multiplier, block)
         self.depth, self.residual = depth, residual
