@@ -92,15 +92,16 @@ def test_nan_loss_ends_the_trial_as_an_error_with_the_reason(tmp_path):
     assert children[0].info.status == "FAILED" and "non-finite" in children[0].data.tags["jdnas.error"]
 
 
-def test_interrupted_sweep_resumes_without_duplicate_runs(tmp_path):
-    args = [sys.executable, "-m", "orchestrator.cli", "run", "classifier-scaling", "--workdir", str(tmp_path),
-            "--set", "classifier=Conv-S,MB1-S,Conv-M,MB2.5-S", "--set", "seeds=1", "--set", "epochs=3",
-            "--set", "train_size=1024", "--set", "val_size=64", "--set", "test_size=128",
-            "--set", "latency_min_run_time=0.05"]
+def test_interrupted_optuna_sweep_resumes_the_same_study_without_duplicate_runs(tmp_path):
+    from ray.tune.search.optuna import OptunaSearch
+
+    args = [sys.executable, "-m", "orchestrator.cli", "run", "joint-tuning", "--workdir", str(tmp_path),
+            "--set", "num_samples=4", "--set", "epochs=2", "--set", "train_size=512", "--set", "val_size=64",
+            "--set", "test_size=128", "--set", "latency_min_run_time=0.05"]
     log = tmp_path / "first.log"
     with open(log, "w") as out:
         driver = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        deadline = time.time() + 120
+        deadline = time.time() + 180
         while "finished" not in log.read_text() and time.time() < deadline and driver.poll() is None:
             time.sleep(0.5)
         driver.send_signal(signal.SIGINT)  # Ctrl-C after the first trial finished
@@ -110,9 +111,18 @@ def test_interrupted_sweep_resumes_without_duplicate_runs(tmp_path):
     second = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert "resuming" in second.stdout and "finished: 4/4 trials" in second.stdout
+    assert "Pareto-optimal of 4 trials" in second.stdout  # the report shows the front found
 
-    client, parents, children = runs_of(tmp_path, "classifier-scaling")
+    experiment = next((tmp_path / "results").iterdir())
+    searcher = OptunaSearch()
+    searcher.restore_from_dir(str(experiment))
+    study = searcher._ot_study
+    assert len(study.trials) == 4 and {t.state.name for t in study.trials} == {"COMPLETE"}
+    assert len(study.best_trials) >= 1  # multi-objective: a Pareto front over (val_acc, val_psnr_s0.8)
+
+    client, parents, children = runs_of(tmp_path, "joint-tuning")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     assert len(children) == 4 and len({c.data.tags["jdnas.trial_id"] for c in children}) == 4
     for child in children:
-        assert child.info.status == "FINISHED" and epochs_logged(client, child) == [1, 2, 3]
+        assert child.info.status == "FINISHED" and epochs_logged(client, child) == [1, 2]
+        assert 1e-4 <= float(child.data.params["lr"]) <= 1e-2  # sampled by Optuna within the space

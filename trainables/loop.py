@@ -102,7 +102,7 @@ def train(config: dict, data: DataSplits, report: Report, *, device: str | torch
         val = evaluate(model, task, data.val_images, data.val_labels, config["eval_noise_levels"],
                        device=device, seed=config["eval_seed"] + 1)
         elapsed += time.perf_counter() - t0
-        metrics = dict(epoch=epoch + 1, train_loss=train_loss, lr=scheduler.get_last_lr()[0],
+        metrics = dict(epoch=epoch + 1, train_loss=train_loss, current_lr=scheduler.get_last_lr()[0],
                        epoch_time_s=time.perf_counter() - t0, train_time_s=elapsed, restarts=restarts,
                        train_images_per_s=steps * config["batch_size"] / train_seconds,
                        **{f"val_{k}": v for k, v in val.items()})
