@@ -168,6 +168,10 @@ def cmd_local_cluster(args: argparse.Namespace) -> int:
 
     from .local_cluster import LocalCluster
 
+    def stop_on_sigterm(signum, frame):  # `kill` must stop the nodes too: they live in their own sessions
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     cluster = LocalCluster(Path(args.logs).resolve(), nodes=args.nodes, cpus_per_node=args.cpus_per_node)
     if args.dashboard_port:
         cluster.dashboard_port = args.dashboard_port
