@@ -25,8 +25,12 @@ NAS_FIELDS: dict[str, Field] = {
     # latency objective
     "target_latency_ms": Field(None, float, "latency target on the LUT device (ms); null = use target_fraction",
                                optional=True, **positive),
-    "target_fraction": Field(0.5, float, "target when target_latency_ms is null: min + f x (max - min) of the "
-                             "full-depth reachable latency range on this device", **fraction),
+    "target_fraction": Field(0.5, float, "target when target_latency_ms is null: low + f x (high - low) of the "
+                             "range named by target_range", **fraction),
+    "target_range": Field("reachable", str, "what target_fraction spans: `reachable` = the full-depth latency range "
+                          "of this search space on this device; `manual` = integrated(UNet-S, MB2.5-M) to "
+                          "integrated(UNet, MB2.5-M), both measured on the spot with the table's settings",
+                          choices=("reachable", "manual")),
     "latency_lambda": Field(0.1, float, "lambda of the loss term lambda * |LAT / target - 1|", **non_negative),
     # schedule
     "search_epochs": Field(90, int, "search epochs, warm-up included", **at_least_one),
@@ -38,7 +42,9 @@ NAS_FIELDS: dict[str, Field] = {
     "tau0": Field(5.0, float, "initial Gumbel-softmax temperature", **positive),
     "tau_decay": Field(0.96, float, "temperature factor per epoch after warm-up", check=lambda v: 0 < v <= 1,
                        rule="in (0, 1]"),
-    "weight_lr": Field(0.025, float, "SGD learning rate of the supernet weights (cosine)", **positive),
+    "search_optimizer": Field("sgd", str, "supernet weight optimiser (TF-NAS: SGD, momentum 0.9)",
+                              choices=("sgd", "adam")),
+    "weight_lr": Field(0.025, float, "learning rate of the supernet weights (cosine)", **positive),
     "search_weight_decay": Field(1e-5, float, "weight decay of the supernet weights", **non_negative),
     "search_grad_clip": Field(5.0, float, "gradient-norm clip of weight and architecture steps; 0 = off",
                               **non_negative),

@@ -154,6 +154,34 @@ def _median_times(jobs: list[tuple[nn.Module, tuple]], timing: dict, rounds: int
     return [statistics.median(t) for t in times]
 
 
+def unique_slots(macro: Macro) -> dict[str, Slot]:
+    """One slot per distinct block position key (blocks with equal shapes share table entries)."""
+    unique: dict[str, Slot] = {}
+    for stage in macro.slots():
+        for slot in stage:
+            unique.setdefault(slot.key, slot)
+    return unique
+
+
+def cost_table(macro: Macro, key: LatencyKey) -> LatencyTable:
+    """The table without timings: width choices and MACs of every entry, MACs of the fixed parts."""
+    from .derive import SearchedNet, reference_architectures
+
+    entries, widths, macs = {}, {}, {}
+    for slot_key, slot in unique_slots(macro).items():
+        shape = (slot.c_in, slot.in_size, slot.in_size)
+        for op in OPS:
+            choices = width_choices(op, slot.c_in)
+            widths.setdefault(slot_key, {})[op.name] = list(choices)
+            macs.setdefault(slot_key, {})[op.name] = [count_cost(make_block(slot, op, mid), shape).macs
+                                                     for mid in choices]
+            entries.setdefault(slot_key, {})[op.name] = [0.0] * len(choices)
+    table = LatencyTable(key.as_dict(), entries, widths, macs, base_ms=0.0, fixed_macs=0)
+    arch = reference_architectures(macro, 1)[0]
+    table.fixed_macs = count_cost(SearchedNet(arch), macro.input_shape).macs - blocks_macs(table, macro, arch)
+    return table
+
+
 def measure_table(macro: Macro, key: LatencyKey, device: str | torch.device, min_run_time: float = 0.01,
                   rounds: int = 3, references: int = 5) -> LatencyTable:
     """Time every block entry, then calibrate base_ms on `references` full reference networks."""
@@ -162,13 +190,11 @@ def measure_table(macro: Macro, key: LatencyKey, device: str | torch.device, min
     device = torch.device(device)
     timing = dict(device=str(device), batch_size=key.batch_size, threads=key.threads, precision=key.precision,
                   min_run_time=min_run_time)
-    unique: dict[str, Slot] = {}
-    for stage in macro.slots():
-        for slot in stage:
-            unique.setdefault(slot.key, slot)
+    table = cost_table(macro, key)
     torch.manual_seed(0)
-    cells = [(slot, op, mid) for slot in unique.values() for op in OPS for mid in width_choices(op, slot.c_in)]
-    blocks = [(make_block(slot, op, mid), (slot.c_in, slot.in_size, slot.in_size)) for slot, op, mid in cells]
+    cells = [(slot, op, i, mid) for slot in unique_slots(macro).values() for op in OPS
+             for i, mid in enumerate(width_choices(op, slot.c_in))]
+    blocks = [(make_block(slot, op, mid), (slot.c_in, slot.in_size, slot.in_size)) for slot, op, _, mid in cells]
     archs = reference_architectures(macro, references)
     nets = [(SearchedNet(arch), macro.input_shape) for arch in archs]
     fixed = _fixed_parts(macro, device, key.batch_size)
@@ -179,15 +205,11 @@ def measure_table(macro: Macro, key: LatencyKey, device: str | torch.device, min
         bar.close()
     null_ms, times = times[0], times[1:]
     block_times, fixed_times, net_times = times[:len(blocks)], times[len(blocks):-len(nets)], times[-len(nets):]
-    entries, widths, macs = {}, {}, {}
-    for (slot, op, mid), (block, shape), ms in zip(cells, blocks, block_times):
-        for store, value in ((entries, max(0.0, ms - null_ms)), (widths, mid), (macs, count_cost(block, shape).macs)):
-            store.setdefault(slot.key, {}).setdefault(op.name, []).append(value)
-    table = LatencyTable(key.as_dict(), entries, widths, macs, base_ms=0.0, fixed_macs=0)
+    for (slot, op, i, _), ms in zip(cells, block_times):
+        table.entries[slot.key][op.name][i] = max(0.0, ms - null_ms)
     # fixed parts in context: end-to-end latency of the reference networks minus their block entries
     remainders = [ms - blocks_ms(table, macro, arch) for arch, ms in zip(archs, net_times)]
     table.base_ms = statistics.median(remainders)
-    table.fixed_macs = count_cost(nets[0][0], macro.input_shape).macs - blocks_macs(table, macro, archs[0])
     table.calibration = dict(null_ms=null_ms, fixed_isolated_ms=sum(fixed_times) - len(fixed_times) * null_ms,
                              reference_remainders_ms=remainders, reference_ms=net_times, rounds=rounds,
                              min_run_time=min_run_time, built_at=time.strftime("%Y-%m-%d %H:%M:%S"))
@@ -292,22 +314,34 @@ def read_table(path: str | Path, key: LatencyKey) -> LatencyTable:
     return table
 
 
+def cache_folder(key: LatencyKey, cache_dir: str | Path | None = None) -> Path:
+    return Path(cache_dir or default_cache_dir()) / key.digest
+
+
+def store_table(table: LatencyTable, key: LatencyKey, cache_dir: str | Path | None = None) -> Path:
+    """Write a table and its key file into the cache (atomically); returns the table file."""
+    folder = cache_folder(key, cache_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_json(folder / "key.json", key.as_dict())
+    _write_json(folder / "table.json", table.as_dict())
+    return folder / "table.json"
+
+
 def load_or_build(macro: Macro, key: LatencyKey, device: str | torch.device, cache_dir: str | Path | None = None,
-                  min_run_time: float = 0.01, rounds: int = 3, path: str | Path | None = None) -> tuple[LatencyTable, Path]:
-    """The table for `key`: an explicit `path` (checked), the cached one, or a new measurement (cached)."""
+                  min_run_time: float = 0.01, rounds: int = 3, path: str | Path | None = None
+                  ) -> tuple[LatencyTable, Path]:
+    """The table for `key`: an explicit `path` (checked), the cached one, or a new measurement (cached).
+    The lock makes concurrent trials on a node wait for one build instead of timing the same blocks."""
     if path is not None:
         return read_table(path, key), Path(path)
-    folder = Path(cache_dir or default_cache_dir()) / key.digest
+    folder = cache_folder(key, cache_dir)
     table_file, key_file = folder / "table.json", folder / "key.json"
     with _locked(folder.parent / f"{key.digest}.lock"):
         if table_file.exists():
-            if key_file.exists() and json.loads(key_file.read_text()) != key.as_dict():
+            if not key_file.exists() or json.loads(key_file.read_text()) != key.as_dict():
                 raise ValueError(f"latency cache {folder}: key.json does not match the requested key "
-                                 f"({key.describe()}); the cache was tampered with, delete {folder}")
+                                 f"({key.describe()}); delete {folder} to rebuild it")
             return read_table(table_file, key), table_file
         print(f"[jdnas] measuring the latency table for {key.describe()} into {folder}", flush=True)
         table = measure_table(macro, key, device, min_run_time, rounds)
-        folder.mkdir(parents=True, exist_ok=True)
-        _write_json(key_file, key.as_dict())
-        _write_json(table_file, table.as_dict())
-    return table, table_file
+        return table, store_table(table, key, cache_dir)

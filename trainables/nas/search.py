@@ -31,10 +31,11 @@ from ..data.splits import DataSplits
 from ..evaluate import evaluate
 from ..loop import STATE_FILE, charbonnier, load_state, train
 from ..measure.flops import count_cost
-from ..measure.latency import measure_latency
+from ..models import build_model
+from ..measure.latency import device_name, measure_latency
 from . import lut
 from .config import nas_defaults
-from .derive import SearchedNet, arch_code, from_supernet, save_architecture
+from .derive import SearchedNet, arch_code, from_supernet, load_architecture, save_architecture
 from .elastic import fit_widths
 from .macro import Macro
 from .ops import op_set
@@ -81,20 +82,37 @@ def latency_settings(config: dict, device: torch.device, threads: int) -> dict:
     return dict(batch_size=batch, threads=threads, precision=config["latency_precision"])
 
 
-def resolve_target(config: dict, table: lut.LatencyTable, macro: Macro, ops, key: lut.LatencyKey) -> dict:
-    """The target in ms, checked against the reachable range (ValueError naming the range if outside)."""
+MANUAL_BRACKET = ("UNet-S", "UNet")
+
+
+def manual_latencies(data: DataSplits, device: torch.device, timing: dict, min_run_time: float) -> dict[str, float]:
+    """Latency of the manual integrated(UNet-x, MB2.5-M) models under the table's timing settings."""
+    out = {}
+    for unet in MANUAL_BRACKET:
+        model = build_model(dict(task="joint", joint_mode="integrated", unet=unet, classifier="MB2.5-M"),
+                            data.image_shape[0], data.num_classes)
+        out[f"manual_{unet.replace('-', '_')}_ms"] = measure_latency(model, data.image_shape, device=str(device),
+                                                                     min_run_time=min_run_time, **timing).median_ms
+    return out
+
+
+def resolve_target(config: dict, table: lut.LatencyTable, macro: Macro, ops, key: lut.LatencyKey,
+                   manual: dict[str, float] | None = None) -> dict:
+    """The target in ms (target_latency_ms, else target_fraction of the range named by target_range),
+    checked against the reachable range: a ValueError naming the range if it lies outside, before any
+    training."""
     low, high = lut.reachable_range(table, macro, ops, config["beta_mode"])
     if config["target_latency_ms"] is not None:
         target = float(config["target_latency_ms"])
     else:
-        full_low, full_high = lut.reachable_range(table, macro, ops, "removed")
-        target = full_low + config["target_fraction"] * (full_high - full_low)
+        span = list(manual.values()) if manual else lut.reachable_range(table, macro, ops, "removed")
+        target = span[0] + config["target_fraction"] * (span[-1] - span[0])
     if not low <= target <= high:
         raise ValueError(f"target_latency_ms={target:.3f} is outside the reachable range [{low:.3f}, {high:.3f}] ms "
                          f"of the {config['op_set']}-op space with {config['beta_mode']} beta "
                          f"(width_mult {config['width_mult']}) on {key.describe()}; pick a target in that range "
                          f"or use target_fraction")
-    return dict(target_latency_ms=target, reachable_min_ms=low, reachable_max_ms=high)
+    return dict(target_latency_ms=target, reachable_min_ms=low, reachable_max_ms=high, **(manual or {}))
 
 
 def expected_ms(table, supernet) -> float:
@@ -135,14 +153,23 @@ def search(config: dict, data: DataSplits, report: Report, *, device: torch.devi
     torch.manual_seed(config["seed"])
     ops = op_set(config["op_set"])
     macro, key, table, table_file, timing = latency_table(config, data, device, threads)
-    goal = resolve_target(config, table, macro, ops, key)
+    if state is not None:  # the target was fixed (and checked) when the search started
+        goal = state["goal"]
+    else:
+        manual = manual_latencies(data, device, timing, config["latency_min_run_time"]) \
+            if config["target_range"] == "manual" and config["target_latency_ms"] is None else None
+        goal = resolve_target(config, table, macro, ops, key, manual)
     target = goal["target_latency_ms"]
 
     supernet = Supernet(macro, ops, config["beta_mode"]).to(device)
     (train_x, train_y), (val_x, val_y) = search_split(data, config["search_val_fraction"], config["split_seed"])
     bs, warmup, epochs = config["search_batch_size"], config["warmup_epochs"], config["search_epochs"]
-    weight_opt = torch.optim.SGD(supernet.weight_parameters(), lr=config["weight_lr"], momentum=0.9,
-                                 weight_decay=config["search_weight_decay"])
+    if config["search_optimizer"] == "adam":
+        weight_opt = torch.optim.Adam(supernet.weight_parameters(), lr=config["weight_lr"],
+                                      weight_decay=config["search_weight_decay"])
+    else:
+        weight_opt = torch.optim.SGD(supernet.weight_parameters(), lr=config["weight_lr"], momentum=0.9,
+                                     weight_decay=config["search_weight_decay"])
     arch_opt = torch.optim.Adam(supernet.arch_parameters(), lr=config["arch_lr"], betas=(0.5, 0.999),
                                 weight_decay=config["arch_weight_decay"])
     steps_per_epoch = max(1, len(train_x) // bs)
@@ -233,7 +260,7 @@ def search(config: dict, data: DataSplits, report: Report, *, device: torch.devi
         state = dict(supernet=supernet.state_dict(), weight_opt=weight_opt.state_dict(),
                      arch_opt=arch_opt.state_dict(), scheduler=scheduler.state_dict(),
                      order_rng=order_rng.get_state(), noise_rng=noise_rng.get_state(), arch_rng=arch_rng.get_state(),
-                     epoch=epoch, elapsed_s=elapsed)
+                     epoch=epoch, elapsed_s=elapsed, goal=goal)
         with tempfile.TemporaryDirectory(prefix="jdnas-nas-") as checkpoint_dir:
             directory = Path(checkpoint_dir)
             torch.save(state, directory / SEARCH_STATE)
@@ -310,3 +337,27 @@ def retrain(config: dict, data: DataSplits, arch: dict, summary: dict, report: R
 
     train(retrain_config(config, arch, timing["batch_size"]), data, phase_report, device=device, threads=threads,
           state=state)
+
+
+def retrain_only(config: dict, data: DataSplits, report: Report, *, device: str | torch.device = "cpu",
+                 threads: int = 1, state: dict | None = None) -> None:
+    """The nas_retrain trainable: the shared joint loop on config['architecture'], which every checkpoint
+    carries as architecture.json; the search's prediction is reported when it was made for this device."""
+    config = {**defaults(), **nas_defaults(), **config}
+    arch = load_architecture(config["architecture"])
+    if arch is None:
+        raise ValueError("nas_retrain needs `architecture`: the architecture.json of a nas_search trial (dict or path)")
+    device = torch.device(device)
+    known = dict(arch=arch_code(arch))
+    same_device = (arch.get("lut") or {}).get("device_name") == device_name(device)
+    if same_device and arch.get("predicted_latency_ms") is not None:
+        known.update(predicted_latency_ms=arch["predicted_latency_ms"], target_latency_ms=arch.get("target_latency_ms"))
+
+    def with_architecture(metrics: dict, checkpoint_dir: str) -> None:
+        save_architecture(arch, Path(checkpoint_dir) / ARCH_FILE)
+        report({**known, **metrics}, checkpoint_dir)
+
+    batch = (arch.get("lut") or {}).get("batch_size") if same_device else None
+    train({**config, "task": "joint", "joint_mode": "searched", "architecture": arch,
+           "latency_batch_size": config["latency_batch_size"] or batch}, data, with_architecture,
+          device=device, threads=threads, state=state)
