@@ -183,7 +183,7 @@ def cost_table(macro: Macro, key: LatencyKey) -> LatencyTable:
 
 
 def measure_table(macro: Macro, key: LatencyKey, device: str | torch.device, min_run_time: float = 0.01,
-                  rounds: int = 3, references: int = 5) -> LatencyTable:
+                  rounds: int = 3, references: int = 8) -> LatencyTable:
     """Time every block entry, then calibrate base_ms on `references` full reference networks."""
     from .derive import SearchedNet, reference_architectures
 

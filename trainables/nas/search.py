@@ -29,10 +29,10 @@ from ..data.batches import augment, batches
 from ..data.noise import add_noise, sample_sigmas
 from ..data.splits import DataSplits
 from ..evaluate import evaluate
-from ..loop import STATE_FILE, charbonnier, load_state, train
+from ..loop import charbonnier, load_state, train
 from ..measure.flops import count_cost
-from ..models import build_model
 from ..measure.latency import device_name, measure_latency
+from ..models import build_model
 from . import lut
 from .config import nas_defaults
 from .derive import SearchedNet, arch_code, from_supernet, load_architecture, save_architecture
@@ -113,6 +113,18 @@ def resolve_target(config: dict, table: lut.LatencyTable, macro: Macro, ops, key
                          f"(width_mult {config['width_mult']}) on {key.describe()}; pick a target in that range "
                          f"or use target_fraction")
     return dict(target_latency_ms=target, reachable_min_ms=low, reachable_max_ms=high, **(manual or {}))
+
+
+def architecture_step(supernet, optimizer, loss: torch.Tensor, clip: float) -> None:
+    """Adam step on alpha (and learned beta) only, then alpha back to normalised log-probabilities."""
+    params = supernet.arch_parameters()
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward(inputs=params)  # no weight gradients: the weights are not updated here
+    if clip > 0:
+        torch.nn.utils.clip_grad_norm_(params, clip)
+    optimizer.step()
+    with torch.no_grad():
+        supernet.log_alpha.copy_(F.log_softmax(supernet.log_alpha, dim=-1))
 
 
 def expected_ms(table, supernet) -> float:
@@ -224,18 +236,11 @@ def search(config: dict, data: DataSplits, report: Report, *, device: torch.devi
             if searching and steps % config["arch_every"] == 0:
                 v_clean, v_labels = next(val_iter)
                 v_clean, v_noisy = noisy_batch(v_clean)
-                log_alpha = supernet.log_alpha
-                u = F.softmax((log_alpha + gumbel(log_alpha.shape, arch_rng, device)) / tau, dim=-1)
+                u = F.softmax((supernet.log_alpha + gumbel(supernet.log_alpha.shape, arch_rng, device)) / tau, dim=-1)
                 task_loss, _, _ = joint_loss(supernet(v_noisy, op_weights=u), v_clean, v_labels)
                 latency = lut.expected_latency(table, supernet, u, supernet.depth_probs())
                 latency_loss = lam * (latency / target - 1).abs()
-                arch_opt.zero_grad(set_to_none=True)
-                (task_loss + latency_loss).backward(inputs=supernet.arch_parameters())
-                if config["search_grad_clip"] > 0:
-                    torch.nn.utils.clip_grad_norm_(supernet.arch_parameters(), config["search_grad_clip"])
-                arch_opt.step()
-                with torch.no_grad():
-                    supernet.log_alpha.copy_(F.log_softmax(supernet.log_alpha, dim=-1))
+                architecture_step(supernet, arch_opt, task_loss + latency_loss, config["search_grad_clip"])
                 arch_sums += torch.stack([task_loss.detach(), latency_loss.detach()]).cpu()
                 arch_steps += 1
         train_loss, train_ce, train_charb = (sums / max(1, steps * (2 if searching else 1))).tolist()
