@@ -7,6 +7,7 @@ Prints a table, then one JSON line: median_error = median |predicted - measured|
 <= 0.10), plus the same for the uncalibrated sum (fixed parts timed alone instead of in context).
 
     .venv/bin/python benchmarks/lut_accuracy.py                      # the quick preset's space, CPU batch 1
+    .venv/bin/python benchmarks/lut_accuracy.py --fresh              # ... with a table timed just before
     .venv/bin/python benchmarks/lut_accuracy.py --size 96 --channels 3 --width-mult 1 --device cuda --batch 32
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import os
 import random
 import statistics
+import tempfile
 import time
 
 import torch
@@ -40,6 +42,9 @@ def main() -> None:
     parser.add_argument("--min-run-time", type=float, default=0.3, help="seconds per end-to-end measurement")
     parser.add_argument("--repeats", type=int, default=3, help="end-to-end measurements per network (median)")
     parser.add_argument("--cache-dir", default=None, help="LUT cache (default: the trials' default cache)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="measure a new table in a temporary folder first, so table and networks are timed "
+                             "under the same background load")
     parser.add_argument("--seed", type=int, default=2024)
     args = parser.parse_args()
 
@@ -47,7 +52,8 @@ def main() -> None:
     macro = Macro.build((args.channels, args.size, args.size), args.classes, args.width_mult)
     key = lut.LatencyKey.for_device(macro, args.device, args.batch, args.threads)
     t0 = time.perf_counter()
-    table, path = lut.load_or_build(macro, key, args.device, args.cache_dir)
+    cache_dir = tempfile.mkdtemp(prefix="jdnas-lut-bench-") if args.fresh else args.cache_dir
+    table, path = lut.load_or_build(macro, key, args.device, cache_dir)
     build_s = time.perf_counter() - t0
     isolated_base = table.calibration["null_ms"] + table.calibration["fixed_isolated_ms"]
     rng = random.Random(args.seed)
@@ -72,7 +78,8 @@ def main() -> None:
                   threads=args.threads, networks=len(rows), median_error=round(statistics.median(errors), 4),
                   max_error=round(max(errors), 4), median_error_uncalibrated=round(statistics.median(raw), 4),
                   mean_signed_error=round(statistics.fmean((p - m) / m for p, m, _ in rows), 4), target=0.10,
-                  passed=statistics.median(errors) <= 0.10, table=str(path), table_build_s=round(build_s, 1),
+                  passed=statistics.median(errors) <= 0.10, table=str(path), fresh_table=args.fresh,
+                  table_build_s=round(build_s, 1),
                   load_average=[round(v, 2) for v in os.getloadavg()])
     print(json.dumps(result))
 

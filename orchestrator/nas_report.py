@@ -7,6 +7,7 @@ spot (latency only, drawn as vertical lines), because latencies from another dev
 """
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from pathlib import Path
@@ -82,20 +83,27 @@ def nas_table(rows: list[dict]) -> str:
     return "\n\n".join(parts)
 
 
+def _trained_clean(row: dict) -> bool:
+    levels = row.get("train_noise_levels")
+    if isinstance(levels, str):
+        levels = json.loads(levels)
+    return levels is not None and all(float(s) == 0 for s in levels)
+
+
 def _same_setting(row: dict, ref: dict) -> bool:
     return all(row.get(k) == ref.get(k) for k in ("latency_device", "image_shape", "latency_batch_size",
                                                    "latency_threads"))
 
 
-def manual_from_parquet(results_dir: Path, ref: dict) -> list[tuple[str, float, float]]:
-    """(label, latency, mean accuracy) of finished joint-sweep trials measured like `ref`."""
+def manual_from_parquet(results_dir: Path, ref: dict, metric: str) -> list[tuple[str, float, float]]:
+    """(label, latency, accuracy) of finished joint-sweep trials measured like `ref`."""
     import pyarrow.parquet as pq
 
     points = []
     for path in sorted(results_dir.glob("joint-*/results.parquet")):
         for row in pq.read_table(path).to_pylist():
-            if row.get("status") == "TERMINATED" and _same_setting(row, ref) and row.get("test_acc") is not None:
-                points.append((row["label"].rsplit(" seed", 1)[0], row["latency_ms"], row["test_acc"]))
+            if row.get("status") == "TERMINATED" and _same_setting(row, ref) and row.get(metric) is not None:
+                points.append((row["label"].rsplit(" seed", 1)[0], row["latency_ms"], row[metric]))
     return points
 
 
@@ -132,17 +140,21 @@ def latency_plot(rows: list[dict], out_dir: Path) -> tuple[Path | None, str]:
     if not rows:
         return None, ""
     ref = rows[0]
-    measured = manual_from_parquet(out_dir.parent.parent / "results", ref)
+    # clean-trained searches (Table 10) are compared on clean accuracy, noisy ones on the mean over sigmas
+    metric, y_label = ("test_acc_s0", "clean test accuracy (%)") if all(map(_trained_clean, rows)) else \
+        ("test_acc", "test accuracy (%, mean over evaluation σ)")
+    rows = [r for r in rows if r.get(metric) is not None]
+    measured = manual_from_parquet(out_dir.parent.parent / "results", ref, metric)
     timed = [] if measured else manual_on_the_spot(ref)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     colours = {"removed": "tab:blue", "learned": "tab:orange", "fixed": "tab:green"}
     for beta, colour in colours.items():
         group = [r for r in rows if r.get("beta_mode") == beta]
         if group:
-            ax.scatter([r["latency_ms"] for r in group], [r["test_acc"] for r in group], color=colour, zorder=3,
+            ax.scatter([r["latency_ms"] for r in group], [r[metric] for r in group], color=colour, zorder=3,
                        label=f"searched, {beta} β")
             for r in group:
-                ax.annotate(f"{r.get('op_set')}ops s{int(r.get('seed') or 0) + 1}", (r["latency_ms"], r["test_acc"]),
+                ax.annotate(f"{r.get('op_set')}ops s{int(r.get('seed') or 0) + 1}", (r["latency_ms"], r[metric]),
                             fontsize=7, xytext=(3, 3), textcoords="offset points")
     if measured:
         ax.scatter([p[1] for p in measured], [p[2] for p in measured], marker="s", color="tab:gray", label="manual joint")
@@ -152,7 +164,7 @@ def latency_plot(rows: list[dict], out_dir: Path) -> tuple[Path | None, str]:
         ax.axvline(x, color="tab:gray", lw=0.8, ls="--")
         ax.text(x, ax.get_ylim()[0], " " + name, rotation=90, fontsize=6, va="bottom", color="tab:gray")
     ax.set(xlabel=f"measured latency (ms), {ref.get('latency_device')}, batch {ref.get('latency_batch_size')}",
-           ylabel="test accuracy (%, mean over evaluation σ)", title="searched vs manual joint models")
+           ylabel=y_label, title="searched vs manual joint models")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
