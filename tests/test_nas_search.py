@@ -114,3 +114,6 @@ def test_nas_retrain_trains_a_given_architecture_with_the_shared_loop(tmp_path, 
     assert rec.results[-1]["arch"] == searched.results[-1]["arch"] and "test_acc" in rec.results[-1]
     assert rec.results[-1]["predicted_latency_ms"] == searched.results[-1]["predicted_latency_ms"]
     assert (rec.checkpoints[-1] / ARCH_FILE).read_text() == arch_file.read_text()
+    wrong = tiny_data({**config, "channels": 3})
+    with pytest.raises(ValueError, match=r"searched for \[1, 16, 16\] inputs and 10 classes; the data has \[3, 16, 16\]"):
+        retrain_only({**config, "channels": 3, "architecture": str(arch_file)}, wrong, rec)

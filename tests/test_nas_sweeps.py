@@ -88,3 +88,21 @@ def test_tiny_nas_beta_sweep_end_to_end(tmp_path):
         phases = [m.value for m in client.get_metric_history(run.info.run_id, "phase")]
         assert phases == [0.0, 0.0, 1.0]
         assert json.loads(Path(local).read_text())["beta_mode"] == run.data.params["beta_mode"]
+
+
+def test_a_nas_retrain_sweep_checks_its_architecture_before_ray(tmp_path):
+    import random
+
+    from search_spaces import Sweep
+    from trainables.nas.config import NAS_FIELDS
+    from trainables.nas.derive import random_architecture
+    from trainables.nas.macro import Macro
+
+    arch = random_architecture(Macro.build((1, 32, 32), 10, 0.25), 6, random.Random(0))
+    sweep = Sweep(name="retrain-mine", trainable="nas_retrain", fixed={"task": "joint", "joint_mode": "searched",
+                  "architecture": arch}, seeds=1, extra_fields=NAS_FIELDS)
+    assert resolve(sweep, "quick").trial_configs[0]["architecture"] == arch
+    with pytest.raises(SweepError, match="derived for 32x32 inputs, got 64"):
+        resolve(sweep, "quick", {"image_size": 64})
+    (tmp_path / "a.json").write_text(json.dumps(arch))
+    assert resolve(sweep, "quick", {"architecture": str(tmp_path / "a.json")}).num_trials == 1

@@ -52,7 +52,7 @@ def build_model(config: Mapping, in_channels: int = 3, num_classes: int = 10) ->
         if mode not in JOINT_MODES:
             raise ValueError(f"unknown joint_mode {mode!r}; choose one of {JOINT_MODES}")
         if mode == "searched":
-            return _searched(config, in_channels, num_classes)
+            return _searched(config)
         width, expansion = _classifier_args(config)
         unet = _unet(config, in_channels)
         if mode == "sequential":
@@ -62,16 +62,13 @@ def build_model(config: Mapping, in_channels: int = 3, num_classes: int = 10) ->
     raise ValueError(f"unknown task {task!r}; choose one of {TASKS}")
 
 
-def _searched(config: Mapping, in_channels: int, num_classes: int) -> nn.Module:
+def _searched(config: Mapping) -> nn.Module:
     from ..nas.derive import SearchedNet, load_architecture
 
     arch = load_architecture(config.get("architecture"))
     if arch is None:
         raise ValueError("joint_mode 'searched' needs `architecture`: the architecture.json a nas_search trial writes")
-    if (arch["input_shape"][0], arch["num_classes"]) != (in_channels, num_classes):
-        raise ValueError(f"the searched architecture takes {arch['input_shape'][0]} channels and {arch['num_classes']} "
-                         f"classes, the data has {in_channels} and {num_classes}")
-    return SearchedNet(arch, config.get("dropout") or 0.0)
+    return SearchedNet(arch, config.get("dropout") or 0.0)  # its input and classes are the architecture's
 
 
 def check_model_input(model: nn.Module, size: int) -> None:

@@ -352,6 +352,9 @@ def retrain_only(config: dict, data: DataSplits, report: Report, *, device: str 
     arch = load_architecture(config["architecture"])
     if arch is None:
         raise ValueError("nas_retrain needs `architecture`: the architecture.json of a nas_search trial (dict or path)")
+    if (tuple(arch["input_shape"]), arch["num_classes"]) != (tuple(data.image_shape), data.num_classes):
+        raise ValueError(f"the architecture was searched for {arch['input_shape']} inputs and {arch['num_classes']} "
+                         f"classes; the data has {list(data.image_shape)} and {data.num_classes}")
     device = torch.device(device)
     known = dict(arch=arch_code(arch))
     same_device = (arch.get("lut") or {}).get("device_name") == device_name(device)
