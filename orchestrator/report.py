@@ -12,7 +12,9 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Iterable
 
-from trainables.paper import TABLE7, TABLE8, TABLE10, TABLE10_TARGET_MS
+from trainables.paper import TABLE7, TABLE8
+
+from .nas_report import latency_plot, nas_table
 
 PAPER_SHAPE = (3, 96, 96)
 PSNR_SIGMAS = (0.2, 0.4, 0.8, 1)
@@ -187,21 +189,6 @@ def tuning_table(rows: list[dict], metrics: tuple[str, str] = ("val_acc", "val_p
             f"(maximise {metrics[0]} and {metrics[1]})\n\n" + markdown_table(header, body))
 
 
-def nas_table(rows: list[dict]) -> str:
-    body = []
-    for row in sorted(rows, key=lambda r: (str(r.get("beta_mode")), r.get("seed", 0))):
-        paper = TABLE10.get((row.get("beta_mode"), int(row.get("seed", 0)) + 1))
-        body.append([f"{str(row.get('beta_mode', '?')).capitalize()} β", str(int(row.get("seed", 0)) + 1),
-                     str(row.get("op_set", "")), fmt(row.get("target_latency_ms"), 3),
-                     fmt(row.get("predicted_latency_ms"), 3), fmt(row.get("latency_ms"), 3),
-                     fmt(row.get("test_acc"), 1), fmt(row.get("test_psnr_s0.8")),
-                     f"{paper[0]:.2f}" if paper else "-", f"{paper[1]:.1f}" if paper else "-"])
-    header = ["Type", "Search id", "ops", "target ms", "LUT ms", "LAT ms", "Acc %", "PSNR σ=0.8",
-              f"paper LAT ms (target {TABLE10_TARGET_MS:g})", "paper Acc %"]
-    return ("### Table 10: searched models (learned vs removed β)\n\n" + markdown_table(header, body)
-            + "\n\n" + device_note(rows))
-
-
 def generic_table(rows: list[dict], metric: str) -> str:
     body = [[name, fmt(stat(m, metric), 3), fmt(stat(m, "test_acc"), 1), fmt(stat(m, "test_psnr")),
              fmt(stat(m, "macs"), 0), fmt(stat(m, "latency_ms"), 3), str(len(m))] for name, m in group(rows).items()]
@@ -267,7 +254,7 @@ def build_markdown(resolved, rows: list[dict]) -> str:
     elif sweep.table == "tuning":
         parts.append(tuning_table(done, tuple(sweep.optimize.metrics)))
     elif sweep.table == "nas":
-        parts.append(nas_table(done))
+        parts.append(nas_table(rows))
     else:
         parts.append(generic_table(done, sweep.metric))
     failed = [r for r in rows if r.get("status") == "ERROR"]
@@ -281,6 +268,9 @@ def write_report(resolved, rows: list[dict], out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     text = build_markdown(resolved, rows)
     plots = pareto_plots(finished(rows), out_dir, paper_table7=resolved.sweep.table == "table7")
+    if resolved.sweep.table == "nas":
+        plot, note = latency_plot(rows, out_dir)
+        plots, text = ([plot] if plot else []) + plots, text + (f"\n{note}\n" if note else "")
     if plots:
         text += "\n" + "\n".join(f"![{p.stem}]({p.name})" for p in plots) + "\n"
     path = out_dir / "report.md"

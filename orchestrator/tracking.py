@@ -31,7 +31,8 @@ from trainables.config import effective_config
 log = logging.getLogger("jdnas.tracking")
 
 ARTIFACT_FILES = ("model.pt", "config.json", "denoising_examples.png", "architecture.json", "latency_table.json")
-RESULT_STRINGS = ("latency_device", "device", "torch_version", "image_shape", "hostname", "node_ip", "node_id")
+RESULT_STRINGS = ("latency_device", "device", "torch_version", "image_shape", "hostname", "node_ip", "node_id",
+                  "arch")
 TUNE_BOOKKEEPING = {"timestamp", "checkpoint_dir_name", "done", "training_iteration", "trial_id", "date",
                     "time_this_iter_s", "pid", "hostname", "node_ip", "config", "time_since_restore",
                     "iterations_since_restore", "should_checkpoint", "experiment_tag"}
@@ -309,7 +310,7 @@ def run_label(trial) -> str:
 
     config = effective_config(trial.config)
     try:
-        label = model_label(config) if config.get("task") in ("classifier", "denoiser", "joint") else \
+        label = model_label(config) if config.get("task") in ("classifier", "denoiser", "joint", "nas") else \
             config.get("label") or trial.trial_id
     except ValueError:
         label = trial.trial_id

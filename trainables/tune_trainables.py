@@ -62,4 +62,28 @@ def joint(config: dict, data: Mapping[tuple, DataSplits]) -> None:
     _run(config, data, "joint")
 
 
-TRAINABLES: dict[str, Callable] = {"classifier": classifier, "denoiser": denoiser, "joint": joint}
+def nas_search(config: dict, data: Mapping[tuple, DataSplits]) -> None:
+    """Latency-constrained search of the integrated model on this trial's device, then (retrain_epochs > 0)
+    the derived network trained from scratch; resumes either phase from its checkpoint."""
+    from .nas.search import load_checkpoint, run
+
+    device, threads = trial_device_and_threads()
+    torch.set_num_threads(threads)
+    config = {**effective_config(config), "task": "nas"}
+    run(config, data[data_key(config)], _tune_report, device=device, threads=threads,
+        state=_resume_state(load_checkpoint))
+
+
+def nas_retrain(config: dict, data: Mapping[tuple, DataSplits]) -> None:
+    """A derived architecture (config['architecture']: the JSON dict or its path) trained from scratch."""
+    from .nas.search import retrain_only
+
+    device, threads = trial_device_and_threads()
+    torch.set_num_threads(threads)
+    config = effective_config(config)
+    retrain_only(config, data[data_key(config)], _tune_report, device=device, threads=threads,
+                 state=_resume_state(load_state))
+
+
+TRAINABLES: dict[str, Callable] = {"classifier": classifier, "denoiser": denoiser, "joint": joint,
+                                   "nas_search": nas_search, "nas_retrain": nas_retrain}

@@ -4,7 +4,8 @@ Keys: task (classifier | denoiser | joint);
   classifier: classifier (Table 7 preset), width, expansion (0 = plain conv);
   denoiser:   unet (preset), depth, base_width, blocks, multiplier, block (conv | mbconv),
               block_expansion, norm, residual;
-  joint:      both of the above + joint_mode (sequential | integrated), attach_level.
+  joint:      both of the above + joint_mode (sequential | integrated), attach_level;
+              joint_mode searched: architecture (a NAS-derived JSON dict or its path), dropout.
 """
 from __future__ import annotations
 
@@ -50,6 +51,8 @@ def build_model(config: Mapping, in_channels: int = 3, num_classes: int = 10) ->
         mode = config.get("joint_mode", "integrated")
         if mode not in JOINT_MODES:
             raise ValueError(f"unknown joint_mode {mode!r}; choose one of {JOINT_MODES}")
+        if mode == "searched":
+            return _searched(config)
         width, expansion = _classifier_args(config)
         unet = _unet(config, in_channels)
         if mode == "sequential":
@@ -57,6 +60,15 @@ def build_model(config: Mapping, in_channels: int = 3, num_classes: int = 10) ->
                                                           in_channels=in_channels, num_classes=num_classes))
         return IntegratedJoint(unet, num_classes, width, expansion, config.get("attach_level"))
     raise ValueError(f"unknown task {task!r}; choose one of {TASKS}")
+
+
+def _searched(config: Mapping) -> nn.Module:
+    from ..nas.derive import SearchedNet, load_architecture
+
+    arch = load_architecture(config.get("architecture"))
+    if arch is None:
+        raise ValueError("joint_mode 'searched' needs `architecture`: the architecture.json a nas_search trial writes")
+    return SearchedNet(arch, config.get("dropout") or 0.0)  # its input and classes are the architecture's
 
 
 def check_model_input(model: nn.Module, size: int) -> None:
@@ -90,6 +102,10 @@ def model_label(config: Mapping) -> str:
     task = config.get("task")
     if task == "classifier":
         return _classifier_label(config)
+    if task == "nas" or (task == "joint" and config.get("joint_mode") == "searched"):
+        from ..nas.derive import model_label as nas_label
+
+        return nas_label(config)
     if task == "joint":
         return f"{config.get('joint_mode', 'integrated')}({_unet_label(config)}, {_classifier_label(config)})"
     return _unet_label(config)

@@ -14,7 +14,7 @@ from torch import nn
 from .classifier import NoisyClassifier
 from .unet import UNet
 
-JOINT_MODES = ("sequential", "integrated")
+JOINT_MODES = ("sequential", "integrated", "searched")  # searched: trainables.nas.derive.SearchedNet
 
 
 class JointOutput(NamedTuple):

@@ -1,0 +1,181 @@
+"""Report parts of the NAS sweeps: the Table 10 layout beside the paper's numbers, and accuracy vs
+measured latency of the searched networks next to the manual joint models on the same device.
+
+Manual points come from a `joint` sweep's Parquet in the same run folder when it was measured on the same
+device, input, batch and threads; otherwise the manual integrated and sequential models are timed on the
+spot (latency only, drawn as vertical lines), because latencies from another device mean nothing here.
+"""
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from pathlib import Path
+
+from trainables.paper import TABLE10, TABLE10_TARGET_MS
+
+BETA_ORDER = {"removed": 0, "learned": 1, "fixed": 2}
+PAPER_SPREAD = {"removed": (0.04, 0.2), "learned": (0.57, 1.4)}  # Appendix C: between the two searches
+
+
+def _num(value, digits: int = 2) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, (int, float)) and math.isfinite(value) else "n/a"
+
+
+def _clean_acc(row: dict):
+    return row.get("test_acc_s0", row.get("test_acc"))
+
+
+def _table(header: list[str], body: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(map(str, r)) + " |" for r in body])
+
+
+def nas_rows(rows: list[dict]) -> list[dict]:
+    done = [r for r in rows if r.get("status") == "TERMINATED" and r.get("arch")]
+    return sorted(done, key=lambda r: (BETA_ORDER.get(r.get("beta_mode"), 9), r.get("op_set") or 0,
+                                       r.get("target_latency_ms") or 0, r.get("seed") or 0))
+
+
+def nas_table(rows: list[dict]) -> str:
+    """Table 10 layout (type, search id, latency, accuracy) with our LUT prediction and details."""
+    rows = nas_rows(rows)
+    body = []
+    for r in rows:
+        beta, search_id = r.get("beta_mode", "?"), int(r.get("seed") or 0) + 1
+        paper = TABLE10.get((beta, search_id))
+        body.append([f"{beta.capitalize()} β", search_id, r.get("op_set", ""), _num(r.get("target_latency_ms"), 3),
+                     _num(r.get("predicted_latency_ms"), 3), _num(r.get("latency_ms"), 3),
+                     _num(_clean_acc(r), 1), _num(r.get("test_acc"), 1), _num(r.get("test_psnr_s0.8")),
+                     r.get("depths", ""), f"`{r.get('arch', '')}`",
+                     f"{paper[0]:.2f}" if paper else "-", f"{paper[1]:.1f}" if paper else "-"])
+    header = ["Type", "Search id", "ops", "target ms", "LUT ms", "LAT ms", "Acc % (σ=0)", "Acc % (mean σ)",
+              "PSNR σ=0.8", "depths", "ops per stage (Table 9 index)",
+              f"paper LAT ms (target {TABLE10_TARGET_MS:g})", "paper Acc %"]
+    parts = ["### Table 10: searched models (removed vs learned vs fixed β)", _table(header, body)]
+    spread = []
+    for beta in sorted({r.get("beta_mode") for r in rows}, key=lambda b: BETA_ORDER.get(b, 9)):
+        members = [r for r in rows if r.get("beta_mode") == beta]
+        for (op_set, target) in sorted({(r.get("op_set"), r.get("target_latency_ms")) for r in members}):
+            group = [r for r in members if (r.get("op_set"), r.get("target_latency_ms")) == (op_set, target)]
+            lats = [r["latency_ms"] for r in group if isinstance(r.get("latency_ms"), (int, float))]
+            accs = [a for a in map(_clean_acc, group) if isinstance(a, (int, float))]
+            if len(group) < 2 or not lats or not accs:
+                continue
+            paper = PAPER_SPREAD.get(beta)
+            spread.append([f"{beta.capitalize()} β", op_set, _num(target, 3), len(group),
+                           _num(statistics.fmean(lats), 3), _num(max(lats) - min(lats), 3),
+                           _num(statistics.fmean(accs), 1), _num(max(accs) - min(accs), 1),
+                           f"{paper[0]:.2f} / {paper[1]:.1f}" if paper else "-"])
+    if spread:
+        parts.append("Spread between searches (the paper: removed β is the more stable):\n\n" + _table(
+            ["Type", "ops", "target ms", "searches", "mean LAT ms", "ΔLAT ms", "mean Acc % (σ=0)", "ΔAcc %",
+             "paper ΔLAT ms / ΔAcc %"], spread))
+    errors = [abs(r["predicted_latency_ms"] - r["latency_ms"]) / r["latency_ms"] for r in rows
+              if isinstance(r.get("predicted_latency_ms"), (int, float)) and isinstance(r.get("latency_ms"), (int, float))]
+    devices = sorted({f"{r.get('latency_device')} (batch {r.get('latency_batch_size')}, {r.get('latency_threads')} "
+                      f"thread(s))" for r in rows if r.get("latency_device")})
+    parts.append(f"LAT is the derived network's measured latency on {'; '.join(devices) or '?'}; LUT is the latency "
+                 f"table's prediction" + (f" (median error {statistics.median(errors):.1%})" if errors else "")
+                 + ". Acc (σ=0) is clean test accuracy (Table 10's measure); Acc (mean σ) averages the evaluation "
+                   "noise levels. The paper's numbers are for its own GPU and a 6 ms target: compare the "
+                   "ordering and the spread, not the milliseconds.")
+    return "\n\n".join(parts)
+
+
+def _trained_clean(row: dict) -> bool:
+    levels = row.get("train_noise_levels")
+    if isinstance(levels, str):
+        levels = json.loads(levels)
+    return levels is not None and all(float(s) == 0 for s in levels)
+
+
+def _same_setting(row: dict, ref: dict) -> bool:
+    return all(row.get(k) == ref.get(k) for k in ("latency_device", "image_shape", "latency_batch_size",
+                                                   "latency_threads"))
+
+
+def manual_from_parquet(results_dir: Path, ref: dict, metric: str) -> list[tuple[str, float, float]]:
+    """(label, latency, accuracy) of finished joint-sweep trials measured like `ref`."""
+    import pyarrow.parquet as pq
+
+    points = []
+    for path in sorted(results_dir.glob("joint-*/results.parquet")):
+        for row in pq.read_table(path).to_pylist():
+            if row.get("status") == "TERMINATED" and _same_setting(row, ref) and row.get(metric) is not None:
+                points.append((row["label"].rsplit(" seed", 1)[0], row["latency_ms"], row[metric]))
+    return points
+
+
+def manual_on_the_spot(ref: dict) -> list[tuple[str, float]]:
+    """(label, latency) of the paper's joint models timed now with the searched networks' settings."""
+    import torch
+
+    from trainables.measure.latency import device_name, measure_latency
+    from trainables.models import build_model
+    from trainables.models.catalog import paper_model_configs
+
+    device = "cpu" if ref.get("latency_device") == device_name("cpu") else \
+        "cuda" if torch.cuda.is_available() and ref.get("latency_device") == device_name("cuda") else None
+    if device is None:
+        return []
+    shape = tuple(int(v) for v in str(ref["image_shape"]).split("x"))
+    out = []
+    for name, config in paper_model_configs().items():
+        if config["task"] == "joint":
+            model = build_model(config, shape[0], 10)
+            out.append((name, measure_latency(model, shape, device=device, batch_size=int(ref["latency_batch_size"]),
+                                              threads=int(ref["latency_threads"]), min_run_time=0.2).median_ms))
+    return out
+
+
+def latency_plot(rows: list[dict], out_dir: Path) -> tuple[Path | None, str]:
+    """Accuracy vs measured latency: searched networks beside the manual joint models on the same device."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in nas_rows(rows) if isinstance(r.get("latency_ms"), (int, float)) and r.get("test_acc") is not None]
+    if not rows:
+        return None, ""
+    ref = rows[0]
+    # clean-trained searches (Table 10) are compared on clean accuracy, noisy ones on the mean over sigmas
+    metric, y_label = ("test_acc_s0", "clean test accuracy (%)") if all(map(_trained_clean, rows)) else \
+        ("test_acc", "test accuracy (%, mean over evaluation σ)")
+    rows = [r for r in rows if r.get(metric) is not None]
+    measured = manual_from_parquet(out_dir.parent.parent / "results", ref, metric)
+    timed = [] if measured else manual_on_the_spot(ref)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    colours = {"removed": "tab:blue", "learned": "tab:orange", "fixed": "tab:green"}
+    for beta, colour in colours.items():
+        group = [r for r in rows if r.get("beta_mode") == beta]
+        if group:
+            ax.scatter([r["latency_ms"] for r in group], [r[metric] for r in group], color=colour, zorder=3,
+                       label=f"searched, {beta} β")
+            for r in group:
+                ax.annotate(f"{r.get('op_set')}ops s{int(r.get('seed') or 0) + 1}", (r["latency_ms"], r[metric]),
+                            fontsize=7, xytext=(3, 3), textcoords="offset points")
+    if measured:
+        ax.scatter([p[1] for p in measured], [p[2] for p in measured], marker="s", color="tab:gray", label="manual joint")
+        for name, x, y in measured:
+            ax.annotate(name, (x, y), fontsize=7, xytext=(3, -9), textcoords="offset points")
+    for name, x in timed:
+        ax.axvline(x, color="tab:gray", lw=0.8, ls="--")
+        ax.text(x, ax.get_ylim()[0], " " + name, rotation=90, fontsize=6, va="bottom", color="tab:gray")
+    ax.set(xlabel=f"measured latency (ms), {ref.get('latency_device')}, batch {ref.get('latency_batch_size')}",
+           ylabel=y_label, title="searched vs manual joint models")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    path = out_dir / "nas_acc_vs_latency.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    if measured:
+        note = "Manual joint models: from the `joint` sweep's results measured on the same device and settings."
+    elif timed:
+        note = ("Manual joint models timed on the spot with the same settings (dashed lines; run the `joint` sweep "
+                "in this folder to place their accuracy too): " + ", ".join(f"{n} {x:.3f} ms" for n, x in timed) + ".")
+    else:
+        note = "The manual joint models could not be timed here (another device)."
+    return path, note

@@ -1,0 +1,77 @@
+"""The NAS experiments (paper-notes 5.2, Appendix B/C): latency-constrained search of the integrated
+denoise + classify model, each trial searching then retraining its derived network (`nas_search` with
+retrain_epochs > 0), so one sweep yields search results, architectures and retrained metrics.
+
+- nas-beta    Table 10: removed vs learned (vs fixed) beta, 2 searches each, one latency target, trained
+              and searched on clean images as Table 10 says (test accuracy is still reported at 11 sigmas;
+              the table shows the clean one).
+- nas-opset   Table 9 search spaces: 4 vs 6 vs 8 candidate ops (removed beta, the paper's winner), clean
+              images like the rest of the paper's Section 4.1 ablations.
+- nas-targets several targets on the joint (noisy) task, to set the searched networks beside the manual
+              integrated models on one device: `quick` spreads them over this CPU's reachable range (the
+              manual models at 32 px fall outside a TF-NAS-deep network's range on a CPU), `paper` over the
+              span from integrated(UNet-S, MB2.5-M) to integrated(UNet, MB2.5-M), both measured on the spot
+              on the trial's GPU; a target the space cannot reach stops that trial at once, naming the range.
+
+Presets. quick (2 CPU cores, 2 trials side by side at 1 thread, nas-beta in about 10 minutes with
+retraining): Fashion-MNIST at 32x32, 1600 train images (1280 search-train / 320 search-val), width
+multiplier 0.25, 4 search epochs (1 warm-up), Adam for the weights (SGD needs far more than 80 steps),
+a faster temperature decay, 4 retraining epochs, the target at the middle of this CPU's full-depth
+reachable range (target_fraction 0.5), so the run means the same on any CPU. paper: STL-10 at 96x96, the
+TF-NAS schedule (90 epochs, 10 warm-up, SGD 0.025, Adam 0.01, tau 5 x 0.96, lambda 0.1, batch 32, 80/20
+split), a 6 ms target on the trial's GPU at batch 32, 200 retraining epochs with dropout 0.2.
+"""
+from trainables.nas.config import SEARCH_FIELDS
+
+from .base import Sweep
+
+QUICK = dict(dataset="fashion-mnist", image_size=32, fit="pad", train_size=1600, val_size=200, test_size=500,
+             width_mult=0.25, search_epochs=4, warmup_epochs=1, search_batch_size=64, search_optimizer="adam",
+             weight_lr=3e-3, tau_decay=0.8, target_fraction=0.5, retrain_epochs=4, batch_size=64, lr=3e-3,
+             epochs=8, latency_min_run_time=0.2, cpus_per_trial=1, gpus_per_trial=0)
+PAPER = dict(dataset="stl10", image_size=96, width_mult=1.0, search_epochs=90, warmup_epochs=10, search_batch_size=32,
+             search_optimizer="sgd", weight_lr=0.025, arch_lr=0.01, tau0=5.0, tau_decay=0.96, latency_lambda=0.1,
+             search_val_fraction=0.2, target_latency_ms=6.0, lut_batch_size=32, retrain_epochs=200, dropout=0.2,
+             epochs=290, cpus_per_trial=4, gpus_per_trial=1)
+CLEAN = [0.0]
+
+NAS_BETA = Sweep(
+    name="nas-beta",
+    trainable="nas_search",
+    description="Table 10: removed vs learned vs fixed β at one latency target, 2 searches each, clean images",
+    grid={"beta_mode": ["removed", "learned", "fixed"]},
+    fixed={"op_set": 8, "train_noise_levels": CLEAN},
+    presets={"quick": QUICK, "paper": PAPER},
+    seeds=2,
+    metric="val_acc",
+    table="nas",
+    extra_fields=SEARCH_FIELDS,
+)
+
+NAS_OPSET = Sweep(
+    name="nas-opset",
+    trainable="nas_search",
+    description="Table 9 search spaces: 4 vs 6 vs 8 candidate MBConvs (removed β, clean images)",
+    grid={"op_set": [4, 6, 8]},
+    fixed={"beta_mode": "removed", "train_noise_levels": CLEAN},
+    presets={"quick": QUICK, "paper": PAPER},
+    seeds=2,
+    metric="val_acc",
+    table="nas",
+    extra_fields=SEARCH_FIELDS,
+)
+
+NAS_TARGETS = Sweep(
+    name="nas-targets",
+    trainable="nas_search",
+    description="Latency targets bracketing the manual integrated models on one device (noisy joint task)",
+    grid={"target_fraction": [0.2, 0.5, 0.8]},
+    fixed={"beta_mode": "removed", "op_set": 8},
+    presets={"quick": QUICK, "paper": {**PAPER, "target_latency_ms": None, "target_range": "manual"}},
+    seeds=1,
+    metric="val_acc",
+    table="nas",
+    extra_fields=SEARCH_FIELDS,
+)
+
+SWEEPS = [NAS_BETA, NAS_OPSET, NAS_TARGETS]

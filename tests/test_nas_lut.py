@@ -1,0 +1,113 @@
+"""The latency table: keyed cache, refusal of tables from another device/torch/input/batch, real timing."""
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from nas_helpers import cpu_key, synthetic_table, tiny_macro, single_thread  # noqa: F401 (autouse fixture)
+from trainables.measure.latency import device_name
+from trainables.nas import lut
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def macro():
+    return tiny_macro()
+
+
+@pytest.fixture(scope="module")
+def table(macro):
+    return synthetic_table(macro)
+
+
+def test_key_names_device_torch_input_batch_and_space(macro):
+    key = lut.LatencyKey.for_device(macro, "cpu", 1, 1)
+    assert key.device_name == device_name("cpu") and key.device_type == "cpu"
+    assert key.input_shape == (1, 16, 16) and key.batch_size == 1 and key.threads == 1
+    assert "torch" in key.describe() and key.torch_version.startswith(lut.torch.__version__)
+    other_space = lut.LatencyKey.for_device(tiny_macro(width_mult=0.2), "cpu", 1, 1)
+    assert other_space.space != key.space and other_space.digest != key.digest
+
+
+@pytest.mark.parametrize("change", [dict(device_name="Another CPU"), dict(device_type="cuda"),
+                                    dict(torch_version="1.1.0"), dict(input_shape=(3, 96, 96)),
+                                    dict(batch_size=32), dict(threads=4)])
+def test_every_key_field_selects_another_cache_entry(tmp_path, macro, table, change):
+    key = cpu_key(macro)
+    stored = lut.store_table(table, key, tmp_path)
+    other = cpu_key(macro, **change)
+    assert other.digest != key.digest
+    assert lut.cache_folder(other, tmp_path) != stored.parent
+    assert not (lut.cache_folder(other, tmp_path) / "table.json").exists()  # would be measured anew
+
+
+@pytest.mark.parametrize("change,field", [(dict(device_name="Another CPU"), "device_name"),
+                                          (dict(torch_version="1.1.0"), "torch_version"),
+                                          (dict(input_shape=(3, 96, 96)), "input_shape"),
+                                          (dict(batch_size=32), "batch_size")])
+def test_a_table_from_another_key_is_refused_not_used(tmp_path, macro, table, change, field):
+    key = cpu_key(macro)
+    stored = lut.store_table(table, key, tmp_path)
+    with pytest.raises(ValueError, match=rf"measured under another key .*{field}: table has"):
+        lut.load_or_build(macro, cpu_key(macro, **change), "cpu", path=stored)
+    # copied into the cache folder of the other key (e.g. a shared cache), it is refused too
+    other = cpu_key(macro, **change)
+    folder = lut.cache_folder(other, tmp_path)
+    folder.mkdir(parents=True)
+    (folder / "table.json").write_text(stored.read_text())
+    (folder / "key.json").write_text(json.dumps(other.as_dict()))
+    with pytest.raises(ValueError, match="measured under another key"):
+        lut.load_or_build(macro, other, "cpu", cache_dir=tmp_path)
+
+
+def test_cached_table_is_reused_and_a_tampered_key_file_is_refused(tmp_path, macro, table):
+    key = cpu_key(macro)
+    lut.store_table(table, key, tmp_path)
+    t0 = time.perf_counter()
+    loaded, path = lut.load_or_build(macro, key, "cpu", cache_dir=tmp_path)
+    assert time.perf_counter() - t0 < 2 and loaded.entries == table.entries and loaded.base_ms == table.base_ms
+    (path.parent / "key.json").write_text(json.dumps({**key.as_dict(), "batch_size": 8}))
+    with pytest.raises(ValueError, match="key.json does not match"):
+        lut.load_or_build(macro, key, "cpu", cache_dir=tmp_path)
+
+
+def test_table_has_one_entry_per_block_op_and_width(macro, table):
+    slots = lut.unique_slots(macro)
+    assert set(table.entries) == set(slots)
+    for slot_key, slot in slots.items():
+        assert len(table.entries[slot_key]) == 8
+        for name, widths in table.widths[slot_key].items():
+            assert len(widths) == 5 and len(table.entries[slot_key][name]) == 5
+
+
+BUILD = """
+import sys, json
+from trainables.nas import lut
+from trainables.nas.macro import Macro
+macro = Macro.build((1, 16, 16), 10, 0.1)
+key = lut.LatencyKey.for_device(macro, "cpu", 1, 1)
+table, path = lut.load_or_build(macro, key, "cpu", cache_dir=sys.argv[1], min_run_time=0.001, rounds=1)
+print(json.dumps(dict(path=str(path), base=table.base_ms)))
+"""
+
+
+@pytest.mark.slow
+def test_real_build_is_timed_once_under_a_lock_and_then_cached(tmp_path):
+    """Two processes ask for the same table at once: one measures (with a progress bar), one waits."""
+    procs = [subprocess.Popen([sys.executable, "-c", BUILD, str(tmp_path)], cwd=ROOT, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    measured = [o for o, _ in outs if "measuring the latency table" in o]
+    assert len(measured) == 1, outs
+    assert sum("latency table on" in e for _, e in outs) == 1  # the progress bar of the one build
+    results = [json.loads(o.strip().splitlines()[-1]) for o, _ in outs]
+    assert results[0] == results[1]
+    table = json.loads(Path(results[0]["path"]).read_text())
+    assert table["key"]["device_name"] == device_name("cpu")
+    assert all(ms >= 0 for ops in table["entries"].values() for v in ops.values() for ms in v)
+    assert table["base_ms"] > 0 and len(table["calibration"]["reference_ms"]) == 8

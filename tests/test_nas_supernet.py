@@ -1,0 +1,190 @@
+"""Supernet behaviour: beta modes, width masks, expected latency, elasticity and the reachable range."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from nas_helpers import one_hot, synthetic_table, tiny_macro, single_thread  # noqa: F401 (autouse fixture)
+from trainables.nas import lut
+from trainables.nas.derive import from_supernet
+from trainables.nas.elastic import fit_widths
+from trainables.nas.macro import make_block
+from trainables.nas.ops import op_set
+from trainables.nas.search import resolve_target
+from trainables.nas.supernet import Supernet, use_batch_statistics
+
+
+def arch_step(net: Supernet, table, target: float = 1.0) -> torch.Tensor:
+    """One relaxed forward + latency loss + backward into the architecture parameters, as the search does."""
+    torch.manual_seed(0)
+    x = torch.rand(4, 1, 16, 16)
+    u = F.softmax(net.log_alpha + torch.randn_like(net.log_alpha), dim=-1)
+    out = net(x, op_weights=u)
+    latency = lut.expected_latency(table, net, u, net.depth_probs())
+    loss = F.cross_entropy(out.logits, torch.arange(4)) + (out.image - x).abs().mean() + (latency / target - 1).abs()
+    loss.backward()
+    return latency
+
+
+@pytest.fixture(scope="module")
+def space():
+    macro = tiny_macro()
+    return macro, synthetic_table(macro)
+
+
+def test_removed_beta_keeps_every_block_and_has_no_depth_parameters(space):
+    macro, table = space
+    net = Supernet(macro, op_set(8), "removed")
+    assert len(net.beta) == 0 and net.depth_probs() == [None] * 6
+    assert net.derived_depths() == [2, 3, 4, 4, 4, 1]
+    assert [p is net.log_alpha for p in net.arch_parameters()] == [True]
+    arch = from_supernet(net, 8)
+    assert [s["depth"] for s in arch["stages"]] == [2, 3, 4, 4, 4, 1]
+    # the stage output is the last block's output: perturbing beta-free stages changes nothing but blocks
+    x, ops = torch.rand(2, 1, 16, 16), [0] * 18
+    net.eval()
+    assert torch.equal(net(x, ops=ops).logits, net(x, ops=ops).logits)
+
+
+def test_fixed_beta_gets_no_gradient_and_never_moves(space):
+    macro, table = space
+    net = Supernet(macro, op_set(8), "fixed")
+    before = [b.detach().clone() for b in net.beta]
+    arch_step(net, table)
+    assert all(b.grad is None and not b.requires_grad for b in net.beta)
+    assert net.log_alpha.grad is not None and net.log_alpha.grad.abs().sum() > 0
+    torch.optim.Adam(net.arch_parameters(), lr=0.1).step()
+    assert all(torch.equal(a, b) for a, b in zip(before, net.beta))
+    assert net.derived_depths() == [2, 3, 4, 4, 4, 1]  # constant beta: ties go to the deepest
+
+
+def test_learned_beta_gets_a_gradient_and_moves(space):
+    macro, table = space
+    net = Supernet(macro, op_set(8), "learned")
+    before = [b.detach().clone() for b in net.beta]
+    arch_step(net, table)
+    assert all(b.grad is not None for b in net.beta)
+    assert sum(float(b.grad.abs().sum()) for b in net.beta[:-1]) > 0  # the 1-block stage has a constant softmax
+    torch.optim.Adam(net.arch_parameters(), lr=0.1).step()
+    assert any(not torch.equal(a, b) for a, b in zip(before[:-1], net.beta[:-1]))
+
+
+def test_learned_beta_depth_follows_argmax(space):
+    macro, _ = space
+    net = Supernet(macro, op_set(4), "learned")
+    with torch.no_grad():
+        for b, depth in zip(net.beta, [1, 2, 4, 3, 1, 1]):
+            b[depth - 1] = 5.0
+    assert net.derived_depths() == [1, 2, 4, 3, 1, 1]
+    assert [s["depth"] for s in from_supernet(net, 4)["stages"]] == [1, 2, 4, 3, 1, 1]
+
+
+def test_weight_steps_leave_architecture_parameters_alone(space):
+    macro, _ = space
+    net = Supernet(macro, op_set(8), "learned")
+    out = net(torch.rand(2, 1, 16, 16), ops=[3] * 18)
+    (out.logits.sum() + out.image.sum()).backward()
+    assert net.log_alpha.grad is None and all(b.grad is None for b in net.beta)
+
+
+def test_masked_op_equals_the_derived_block_with_its_active_channels(space):
+    macro, _ = space
+    net = Supernet(macro, op_set(8), "removed")
+    mixed = net.mixed_ops()[3]                 # a stride-1 block with a residual
+    op_index, width_index = 7, 1               # k5-e6-se at its second-narrowest width
+    mixed.set_width(op_index, width_index)
+    keep = mixed.masks[op_index].nonzero().flatten()
+    width = mixed.width(op_index)
+    assert len(keep) == width
+    block = use_batch_statistics(make_block(mixed.slot, mixed.specs[op_index], width))
+    wide = mixed.ops[op_index]
+    with torch.no_grad():
+        block.expand[0].weight.copy_(wide.expand[0].weight[keep])
+        block.depthwise[0].weight.copy_(wide.depthwise[0].weight[keep])
+        block.se.reduce.weight.copy_(wide.se.reduce.weight[:, keep])
+        block.se.reduce.bias.copy_(wide.se.reduce.bias)
+        block.se.expand.weight.copy_(wide.se.expand.weight[keep])
+        block.se.expand.bias.copy_(wide.se.expand.bias[keep])
+        block.project[0].weight.copy_(wide.project[0].weight[:, keep])
+    x = torch.rand(3, mixed.slot.c_in, mixed.slot.in_size, mixed.slot.in_size)
+    torch.testing.assert_close(mixed(x, op=op_index), block(x), rtol=1e-4, atol=1e-5)
+
+
+def test_expected_latency_of_a_one_hot_architecture_is_the_table_sum(space):
+    macro, table = space
+    net = Supernet(macro, op_set(8), "learned")
+    ops = [(3 * b) % 8 for b in range(18)]
+    depths = [1, 3, 2, 4, 1, 1]
+    with torch.no_grad():
+        for b, depth in zip(net.beta, depths):
+            b.fill_(-1e4)
+            b[depth - 1] = 0.0
+    expected = lut.expected_latency(table, net, one_hot(ops, 8), net.depth_probs())
+    manual, block = table.base_ms, 0
+    for slots, depth in zip(net.slots, depths):
+        for j, slot in enumerate(slots):
+            if j < depth:
+                manual += table.block_ms(slot, net.specs[ops[block]], int(net.mixed_ops()[block].width_index[ops[block]]))
+            block += 1
+    assert float(expected.detach()) == pytest.approx(manual, rel=1e-6)
+    with torch.no_grad():
+        net.log_alpha.copy_(torch.log(one_hot(ops, 8).clamp_min(1e-12)))
+    assert lut.predict_ms(table, macro, from_supernet(net, 8)) == pytest.approx(manual, rel=1e-6)
+
+
+def test_expected_latency_is_differentiable_in_alpha_and_beta(space):
+    macro, table = space
+    net = Supernet(macro, op_set(8), "learned")
+    latency = lut.expected_latency(table, net, net.op_probs(), net.depth_probs())
+    latency.backward()
+    assert net.log_alpha.grad.abs().sum() > 0 and net.beta[0].grad.abs().sum() > 0
+    removed = Supernet(macro, op_set(8), "removed")
+    full = lut.expected_latency(table, removed, removed.op_probs(), removed.depth_probs())
+    assert float(full) > float(latency)  # sink-connecting averages over shallower depths
+
+
+def _set_widths(net: Supernet, index: int) -> None:
+    for mixed, op in zip(net.mixed_ops(), net.argmax_ops()):
+        mixed.set_width(op, index)
+
+
+@pytest.mark.parametrize("mode", ["removed", "learned"])
+def test_elasticity_fits_the_target_from_above_and_below(space, mode):
+    macro, table = space
+    net = Supernet(macro, op_set(8), mode)
+    torch.manual_seed(1)
+    with torch.no_grad():
+        net.log_alpha.copy_(torch.randn_like(net.log_alpha))
+        for b in net.beta:
+            b.copy_(torch.randn_like(b))
+    _set_widths(net, 0)
+    narrowest = lut.predict_ms(table, macro, from_supernet(net, 8))
+    _set_widths(net, 4)
+    widest = lut.predict_ms(table, macro, from_supernet(net, 8))
+    last_stage = [b for b in range(18 - len(net.slots[-1]), 18)]
+    for start_width, fraction in ((4, 0.3), (0, 0.7), (2, 0.5)):
+        _set_widths(net, start_width)
+        target = narrowest + fraction * (widest - narrowest)
+        got = fit_widths(net, table, target)
+        arch = from_supernet(net, 8)
+        assert got == pytest.approx(lut.predict_ms(table, macro, arch)) and narrowest <= got <= target
+        # the last fill-up pass widened the last stage until one more step would not fit
+        mixed, ops = net.mixed_ops(), net.argmax_ops()
+        extra = sum(table.block_ms(mixed[b].slot, net.specs[ops[b]], int(mixed[b].width_index[ops[b]]) + 1)
+                    - table.block_ms(mixed[b].slot, net.specs[ops[b]], int(mixed[b].width_index[ops[b]]))
+                    for b in last_stage if int(mixed[b].width_index[ops[b]]) < 4)
+        assert extra == 0 or got + extra > target
+    assert narrowest < widest
+
+
+def test_target_outside_the_reachable_range_is_refused_with_the_range(space):
+    macro, table = space
+    key = lut.LatencyKey.for_device(macro, "cpu", 1, 1)
+    low, high = lut.reachable_range(table, macro, op_set(4), "removed")
+    config = dict(beta_mode="removed", op_set=4, width_mult=0.1, target_fraction=0.5, target_latency_ms=None)
+    got = resolve_target(config, table, macro, op_set(4), key)
+    assert got["target_latency_ms"] == pytest.approx((low + high) / 2)
+    for bad in (low * 0.5, high * 2):
+        with pytest.raises(ValueError, match=rf"outside the reachable range \[{low:.3f}, {high:.3f}\] ms"):
+            resolve_target({**config, "target_latency_ms": bad}, table, macro, op_set(4), key)
+    learned_low, _ = lut.reachable_range(table, macro, op_set(4), "learned")
+    assert learned_low < low  # learned beta may keep one block per stage

@@ -1,0 +1,108 @@
+"""NAS sweeps: definitions and validation, the Table 10 report layout, and one real end-to-end sweep
+(Ray, SQLite MLflow, Parquet, report) marked slow."""
+import json
+from pathlib import Path
+
+import pytest
+
+from search_spaces import SweepError, get_sweep, resolve
+from orchestrator.nas_report import nas_table
+from trainables.paper import TABLE10
+
+
+def test_nas_sweeps_resolve_with_their_presets():
+    quick = resolve(get_sweep("nas-beta"), "quick")
+    assert quick.num_trials == 6 and {v["beta_mode"] for v in quick.variants} == {"removed", "learned", "fixed"}
+    assert quick.base["task"] == "nas" and quick.base["train_noise_levels"] == [0.0]  # Table 10: clean images
+    assert quick.base["image_size"] == 32 and quick.base["retrain_epochs"] > 0 and quick.run["cpus_per_trial"] == 1
+    paper = resolve(get_sweep("nas-beta"), "paper")
+    assert paper.base["target_latency_ms"] == 6.0 and paper.base["lut_batch_size"] == 32
+    assert (paper.base["dataset"], paper.base["image_size"], paper.base["search_epochs"], paper.base["warmup_epochs"]) \
+        == ("stl10", 96, 90, 10)
+    assert resolve(get_sweep("nas-opset"), "quick").products[0] == {"op_set": [4, 6, 8]}
+    targets = resolve(get_sweep("nas-targets"), "paper")
+    assert targets.base["target_range"] == "manual" and targets.base["target_latency_ms"] is None
+
+
+@pytest.mark.parametrize("override,message", [
+    (dict(op_set=5), r"field 'op_set' = 5 must be one of \[4, 6, 8\]"),
+    (dict(beta_mode="frozen"), r"field 'beta_mode' = 'frozen' must be one of \['learned', 'removed', 'fixed'\]"),
+    (dict(target_latency_ms=-1.0), r"field 'target_latency_ms' = -1.0 must be > 0"),
+    (dict(target_fraction=1.5), r"target_fraction' = 1.5 must be in \[0, 1\]"),
+    (dict(seach_epochs=3), r"unknown field 'seach_epochs'; did you mean 'search_epochs'"),
+])
+def test_bad_nas_settings_fail_before_ray_starts(override, message):
+    with pytest.raises(SweepError, match=message):
+        resolve(get_sweep("nas-beta"), "quick", override)
+
+
+def test_table10_layout_beside_the_papers_numbers():
+    rows = [dict(status="TERMINATED", beta_mode=beta, seed=seed, op_set=8, target_latency_ms=4.0,
+                 predicted_latency_ms=3.9 - seed * 0.1, latency_ms=4.0 - seed * 0.2, test_acc_s0=80.0 + seed,
+                 test_acc=60.0, **{"test_psnr_s0.8": 20.0}, depths="2-3-4-4-4-1", arch="00|000|0000|0000|0000|0",
+                 latency_device="cpu x", latency_batch_size=1, latency_threads=1)
+            for beta in ("learned", "removed", "fixed") for seed in (0, 1)]
+    text = nas_table(rows)
+    lines = [l for l in text.splitlines() if l.startswith("| ")]
+    assert lines[0].startswith("| Type | Search id | ops | target ms | LUT ms | LAT ms | Acc % (σ=0) |")
+    assert [l.split(" | ")[0] for l in lines[1:7]] == ["| Removed β"] * 2 + ["| Learned β"] * 2 + ["| Fixed β"] * 2
+    assert f"| {TABLE10[('removed', 1)][0]:.2f} | {TABLE10[('removed', 1)][1]:.1f} |" in lines[1]
+    assert lines[5].endswith("| - | - |")  # no paper numbers for fixed beta
+    assert "ΔLAT ms" in text and "| Removed β | 8 | 4.000 | 2 | 3.900 | 0.200 | 80.5 | 1.0 | 0.04 / 0.2 |" in text
+    assert "median error" in text
+
+
+@pytest.mark.slow
+def test_tiny_nas_beta_sweep_end_to_end(tmp_path):
+    """Real Ray, a real latency table, SQLite MLflow: architectures as artifacts, retrained metrics, Table 10."""
+    from mlflow.tracking import MlflowClient
+
+    from orchestrator.runner import RunOptions, run_sweep
+    from trainables.nas.derive import SearchedNet, arch_code, load_architecture
+
+    overrides = dict(train_size=96, val_size=32, test_size=32, width_mult=0.1, search_epochs=2, warmup_epochs=1,
+                     search_batch_size=32, batch_size=32, retrain_epochs=1, epochs=3, seeds=1,
+                     beta_mode=["removed", "learned"], eval_noise_levels=[0.0, 0.5], lut_rounds=1,
+                     lut_min_run_time=0.001, latency_min_run_time=0.02, lut_cache_dir=str(tmp_path / "lut"),
+                     examples=False)
+    outcome = run_sweep("nas-beta", "quick", overrides, RunOptions(workdir=tmp_path, verbose=0))
+    assert outcome.complete and len(outcome.rows) == 2
+    assert all(r["status"] == "TERMINATED" and r["phase"] == 1 and r["epoch"] == 3 for r in outcome.rows)
+    assert all(r["latency_ms"] > 0 and r["predicted_latency_ms"] > 0 and "test_acc_s0.5" in r for r in outcome.rows)
+    report = outcome.report_path.read_text()
+    assert "### Table 10" in report and "| Type | Search id |" in report
+    assert "| Removed β | 1 |" in report and "| Learned β | 1 |" in report
+    assert (outcome.report_path.parent / "nas_acc_vs_latency.png").exists()
+
+    client = MlflowClient(outcome.tracking_uri)
+    experiment = client.get_experiment_by_name("nas-beta")
+    children = client.search_runs([experiment.experiment_id], "tags.`jdnas.role` = 'trial'")
+    assert len(children) == 2
+    for run in children:
+        names = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"architecture.json", "latency_table.json", "model.pt"} <= names
+        local = client.download_artifacts(run.info.run_id, "architecture.json", str(tmp_path / run.info.run_id))
+        arch = load_architecture(local)
+        assert SearchedNet(arch).macro.input_shape == (1, 32, 32)
+        assert run.data.tags["arch"] == arch_code(arch)  # the string metric became a tag
+        phases = [m.value for m in client.get_metric_history(run.info.run_id, "phase")]
+        assert phases == [0.0, 0.0, 1.0]
+        assert json.loads(Path(local).read_text())["beta_mode"] == run.data.params["beta_mode"]
+
+
+def test_a_nas_retrain_sweep_checks_its_architecture_before_ray(tmp_path):
+    import random
+
+    from search_spaces import Sweep
+    from trainables.nas.config import NAS_FIELDS
+    from trainables.nas.derive import random_architecture
+    from trainables.nas.macro import Macro
+
+    arch = random_architecture(Macro.build((1, 32, 32), 10, 0.25), 6, random.Random(0))
+    sweep = Sweep(name="retrain-mine", trainable="nas_retrain", fixed={"task": "joint", "joint_mode": "searched",
+                  "architecture": arch}, seeds=1, extra_fields=NAS_FIELDS)
+    assert resolve(sweep, "quick").trial_configs[0]["architecture"] == arch
+    with pytest.raises(SweepError, match="derived for 32x32 inputs, got 64"):
+        resolve(sweep, "quick", {"image_size": 64})
+    (tmp_path / "a.json").write_text(json.dumps(arch))
+    assert resolve(sweep, "quick", {"architecture": str(tmp_path / "a.json")}).num_trials == 1

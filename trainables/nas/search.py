@@ -1,0 +1,371 @@
+"""The latency-constrained differentiable search (TF-NAS style) of the integrated denoise + classify
+network, then (retrain_epochs > 0) the derived network trained from scratch by the shared loop.
+
+Read top to bottom: split the train images into search-train (weights) and search-val (architecture),
+get the latency table of this device, check the target is reachable, then per epoch
+  - weight steps on search-train: bi-sampling, i.e. one path drawn from alpha and one drawn uniformly
+    from the other ops (one path during warm-up), loss CE + w * Charbonnier on each (SGD, cosine);
+  - after warm-up, every `arch_every`-th step an architecture step on a search-val batch through the
+    relaxed Gumbel-softmax supernet: CE + w * Charbonnier + lambda * |LAT / target - 1| (Adam);
+  - after warm-up, elasticity-scaling of the widths; validate the derived network; checkpoint; report.
+Ray-free like trainables/loop.py: `report(metrics, checkpoint_dir)` is injected.
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..config import defaults
+from ..data.batches import augment, batches
+from ..data.noise import add_noise, sample_sigmas
+from ..data.splits import DataSplits
+from ..evaluate import evaluate
+from ..loop import charbonnier, load_state, train
+from ..measure.flops import count_cost
+from ..measure.latency import device_name, measure_latency
+from ..models import build_model
+from . import lut
+from .config import nas_defaults
+from .derive import SearchedNet, arch_code, from_supernet, load_architecture, save_architecture
+from .elastic import fit_widths
+from .macro import Macro
+from .ops import op_set
+from .supernet import Supernet
+
+Report = Callable[[dict, str], None]
+SEARCH_STATE = "search_state.pt"
+PHASE_FILE = "nas.json"
+ARCH_FILE = "architecture.json"
+LUT_FILE = "latency_table.json"
+
+
+# --- pieces -------------------------------------------------------------------------------------------
+def search_split(data: DataSplits, fraction: float, seed: int):
+    """(train images, labels), (val images, labels): a seeded split of the train split (TF-NAS 80/20)."""
+    order = np.random.default_rng(seed).permutation(len(data.train_images))
+    n_val = max(1, int(round(fraction * len(order))))
+    val, train_ = np.sort(order[:n_val]), np.sort(order[n_val:])
+    return (data.train_images[train_], data.train_labels[train_]), (data.train_images[val], data.train_labels[val])
+
+
+def gumbel(shape, generator: torch.Generator, device) -> torch.Tensor:
+    u = torch.rand(shape, generator=generator).clamp_(1e-9, 1 - 1e-9)
+    return (-torch.log(-torch.log(u))).to(device)
+
+
+def sample_paths(log_alpha: torch.Tensor, generator: torch.Generator, both: bool) -> list[list[int]]:
+    """Bi-sampling: path 1 ~ alpha (argmax of a Gumbel sample), path 2 uniform over the other ops."""
+    first = (log_alpha.detach() + gumbel(log_alpha.shape, generator, log_alpha.device)).argmax(-1).cpu()
+    paths = [first.tolist()]
+    if both:
+        other = torch.randint(log_alpha.shape[1] - 1, first.shape, generator=generator)
+        paths.append((other + (other >= first).long()).tolist())
+    return paths
+
+
+def entropy(probs: torch.Tensor) -> float:
+    probs = probs.detach()
+    return float(-(probs * probs.clamp_min(1e-12).log()).sum(-1).mean())
+
+
+def latency_settings(config: dict, device: torch.device, threads: int) -> dict:
+    batch = config["lut_batch_size"] or config["latency_batch_size"] or (32 if device.type == "cuda" else 1)
+    return dict(batch_size=batch, threads=threads, precision=config["latency_precision"])
+
+
+MANUAL_BRACKET = ("UNet-S", "UNet")
+
+
+def manual_latencies(data: DataSplits, device: torch.device, timing: dict, min_run_time: float) -> dict[str, float]:
+    """Latency of the manual integrated(UNet-x, MB2.5-M) models under the table's timing settings."""
+    out = {}
+    for unet in MANUAL_BRACKET:
+        model = build_model(dict(task="joint", joint_mode="integrated", unet=unet, classifier="MB2.5-M"),
+                            data.image_shape[0], data.num_classes)
+        out[f"manual_{unet.replace('-', '_')}_ms"] = measure_latency(model, data.image_shape, device=str(device),
+                                                                     min_run_time=min_run_time, **timing).median_ms
+    return out
+
+
+def resolve_target(config: dict, table: lut.LatencyTable, macro: Macro, ops, key: lut.LatencyKey,
+                   manual: dict[str, float] | None = None) -> dict:
+    """The target in ms (target_latency_ms, else target_fraction of the range named by target_range),
+    checked against the reachable range: a ValueError naming the range if it lies outside, before any
+    training."""
+    low, high = lut.reachable_range(table, macro, ops, config["beta_mode"])
+    if config["target_latency_ms"] is not None:
+        target = float(config["target_latency_ms"])
+    else:
+        span = list(manual.values()) if manual else lut.reachable_range(table, macro, ops, "removed")
+        target = span[0] + config["target_fraction"] * (span[-1] - span[0])
+    if not low <= target <= high:
+        raise ValueError(f"target_latency_ms={target:.3f} is outside the reachable range [{low:.3f}, {high:.3f}] ms "
+                         f"of the {config['op_set']}-op space with {config['beta_mode']} beta "
+                         f"(width_mult {config['width_mult']}) on {key.describe()}; pick a target in that range "
+                         f"or use target_fraction")
+    return dict(target_latency_ms=target, reachable_min_ms=low, reachable_max_ms=high, **(manual or {}))
+
+
+def architecture_step(supernet, optimizer, loss: torch.Tensor, clip: float) -> None:
+    """Adam step on alpha (and learned beta) only, then alpha back to normalised log-probabilities."""
+    params = supernet.arch_parameters()
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward(inputs=params)  # no weight gradients: the weights are not updated here
+    if clip > 0:
+        torch.nn.utils.clip_grad_norm_(params, clip)
+    optimizer.step()
+    with torch.no_grad():
+        supernet.log_alpha.copy_(F.log_softmax(supernet.log_alpha, dim=-1))
+
+
+def expected_ms(table, supernet) -> float:
+    with torch.no_grad():
+        return float(lut.expected_latency(table, supernet, supernet.op_probs(), supernet.depth_probs()))
+
+
+def write_artifacts(directory: Path, arch: dict, table_file: Path) -> None:
+    save_architecture(arch, directory / ARCH_FILE)
+    shutil.copyfile(table_file, directory / LUT_FILE)
+
+
+def load_checkpoint(directory: str | Path) -> dict:
+    """{'phase': 'search', 'search': state} or {'phase': 'retrain', 'retrain': loop state, 'architecture',
+    'summary'}: which phase the trial was in and what it needs to go on."""
+    directory = Path(directory)
+    info = json.loads((directory / PHASE_FILE).read_text())
+    if info["phase"] == "search":
+        return dict(phase="search", search=torch.load(directory / SEARCH_STATE, map_location="cpu", weights_only=True))
+    return dict(phase="retrain", retrain=load_state(directory), architecture=info["architecture"],
+                summary=info["summary"])
+
+
+def latency_table(config: dict, data: DataSplits, device: torch.device, threads: int):
+    """(macro, key, table, table file, timing settings) of this trial's search space on this device."""
+    macro = Macro.build(data.image_shape, data.num_classes, config["width_mult"])
+    timing = latency_settings(config, device, threads)
+    key = lut.LatencyKey.for_device(macro, device, **timing)
+    table, table_file = lut.load_or_build(macro, key, device, config["lut_cache_dir"], config["lut_min_run_time"],
+                                          config["lut_rounds"], config["lut_path"])
+    return macro, key, table, table_file, timing
+
+
+# --- the search ---------------------------------------------------------------------------------------
+def search(config: dict, data: DataSplits, report: Report, *, device: torch.device, threads: int,
+           state: dict | None = None) -> tuple[dict, dict]:
+    """Run (or resume) the search; returns (architecture, summary metrics)."""
+    torch.manual_seed(config["seed"])
+    ops = op_set(config["op_set"])
+    macro, key, table, table_file, timing = latency_table(config, data, device, threads)
+    if state is not None:  # the target was fixed (and checked) when the search started
+        goal = state["goal"]
+    else:
+        manual = manual_latencies(data, device, timing, config["latency_min_run_time"]) \
+            if config["target_range"] == "manual" and config["target_latency_ms"] is None else None
+        goal = resolve_target(config, table, macro, ops, key, manual)
+    target = goal["target_latency_ms"]
+
+    supernet = Supernet(macro, ops, config["beta_mode"]).to(device)
+    (train_x, train_y), (val_x, val_y) = search_split(data, config["search_val_fraction"], config["split_seed"])
+    bs, warmup, epochs = config["search_batch_size"], config["warmup_epochs"], config["search_epochs"]
+    if config["search_optimizer"] == "adam":
+        weight_opt = torch.optim.Adam(supernet.weight_parameters(), lr=config["weight_lr"],
+                                      weight_decay=config["search_weight_decay"])
+    else:
+        weight_opt = torch.optim.SGD(supernet.weight_parameters(), lr=config["weight_lr"], momentum=0.9,
+                                     weight_decay=config["search_weight_decay"])
+    arch_opt = torch.optim.Adam(supernet.arch_parameters(), lr=config["arch_lr"], betas=(0.5, 0.999),
+                                weight_decay=config["arch_weight_decay"])
+    steps_per_epoch = max(1, len(train_x) // bs)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(weight_opt, epochs * steps_per_epoch)
+    order_rng = torch.Generator().manual_seed(config["seed"])
+    noise_rng = torch.Generator(device).manual_seed(config["seed"] + 1)
+    arch_rng = torch.Generator().manual_seed(config["seed"] + 2)
+    levels, w, lam = tuple(config["train_noise_levels"]), config["loss_weight"], config["latency_lambda"]
+    start_epoch, elapsed = 0, 0.0
+    if state is not None:
+        supernet.load_state_dict(state["supernet"])
+        weight_opt.load_state_dict(state["weight_opt"])
+        arch_opt.load_state_dict(state["arch_opt"])
+        scheduler.load_state_dict(state["scheduler"])
+        for rng, name in ((order_rng, "order_rng"), (noise_rng, "noise_rng"), (arch_rng, "arch_rng")):
+            rng.set_state(state[name])
+        start_epoch, elapsed = state["epoch"] + 1, state["elapsed_s"]
+
+    def noisy_batch(clean):
+        if config["augment"]:
+            clean = augment(clean, noise_rng)
+        return clean, add_noise(clean, sample_sigmas(len(clean), levels, device, noise_rng), noise_rng)
+
+    def joint_loss(out, clean, labels):
+        ce, charb = F.cross_entropy(out.logits, labels), charbonnier(out.image, clean, config["charbonnier_eps"])
+        return ce + w * charb, ce, charb
+
+    def val_batches():  # endless, reshuffled on every pass (deterministic given order_rng)
+        while True:
+            yield from batches(val_x, val_y, bs, device, shuffle=True, generator=order_rng, drop_last=True)
+
+    for epoch in range(start_epoch, epochs):
+        if config["fail_at_epoch"] == epoch and state is None:
+            raise RuntimeError(f"injected failure at search epoch {epoch} (fail_at_epoch)")
+        t0, searching = time.perf_counter(), epoch >= warmup
+        tau = config["tau0"] * config["tau_decay"] ** max(0, epoch - warmup)
+        supernet.train()
+        sums, arch_sums, steps, arch_steps = torch.zeros(3), torch.zeros(2), 0, 0
+        val_iter = val_batches()
+        for clean, labels in batches(train_x, train_y, bs, device, shuffle=True, generator=order_rng, drop_last=True):
+            clean, noisy = noisy_batch(clean)
+            weight_opt.zero_grad(set_to_none=True)
+            for path in sample_paths(supernet.log_alpha, arch_rng, both=searching):
+                loss, ce, charb = joint_loss(supernet(noisy, ops=path), clean, labels)
+                loss.backward()
+                sums += torch.stack([loss.detach(), ce.detach(), charb.detach()]).cpu()
+            if config["search_grad_clip"] > 0:
+                torch.nn.utils.clip_grad_norm_(supernet.weight_parameters(), config["search_grad_clip"])
+            weight_opt.step()
+            scheduler.step()
+            steps += 1
+            if searching and steps % config["arch_every"] == 0:
+                v_clean, v_labels = next(val_iter)
+                v_clean, v_noisy = noisy_batch(v_clean)
+                u = F.softmax((supernet.log_alpha + gumbel(supernet.log_alpha.shape, arch_rng, device)) / tau, dim=-1)
+                task_loss, _, _ = joint_loss(supernet(v_noisy, op_weights=u), v_clean, v_labels)
+                latency = lut.expected_latency(table, supernet, u, supernet.depth_probs())
+                latency_loss = lam * (latency / target - 1).abs()
+                architecture_step(supernet, arch_opt, task_loss + latency_loss, config["search_grad_clip"])
+                arch_sums += torch.stack([task_loss.detach(), latency_loss.detach()]).cpu()
+                arch_steps += 1
+        train_loss, train_ce, train_charb = (sums / max(1, steps * (2 if searching else 1))).tolist()
+        if not math.isfinite(train_loss):
+            raise FloatingPointError(f"non-finite search loss ({train_loss}) at epoch {epoch}; lower weight_lr")
+        derived_ms = fit_widths(supernet, table, target) if searching else \
+            lut.predict_ms(table, macro, from_supernet(supernet, config["op_set"]))
+        val = evaluate(supernet, "joint", data.val_images, data.val_labels, config["eval_noise_levels"],
+                       device=device, seed=config["eval_seed"] + 1)
+        elapsed += time.perf_counter() - t0
+        arch = from_supernet(supernet, config["op_set"])
+        metrics = dict(epoch=epoch + 1, phase=0, train_loss=train_loss, train_ce=train_ce,
+                       train_charbonnier=train_charb, lr=scheduler.get_last_lr()[0], temperature=tau,
+                       expected_latency_ms=expected_ms(table, supernet), derived_latency_ms=derived_ms,
+                       alpha_entropy=entropy(supernet.op_probs()),
+                       beta_entropy=float(np.mean([entropy(p) for p in supernet.depth_probs()
+                                                   if p is not None and len(p) > 1] or [0.0])),
+                       arch_loss=float(arch_sums[0] / max(1, arch_steps)),
+                       latency_loss=float(arch_sums[1] / max(1, arch_steps)), arch=arch_code(arch),
+                       epoch_time_s=time.perf_counter() - t0, train_time_s=elapsed, **goal,
+                       **{f"val_{k}": v for k, v in val.items()})
+        state = dict(supernet=supernet.state_dict(), weight_opt=weight_opt.state_dict(),
+                     arch_opt=arch_opt.state_dict(), scheduler=scheduler.state_dict(),
+                     order_rng=order_rng.get_state(), noise_rng=noise_rng.get_state(), arch_rng=arch_rng.get_state(),
+                     epoch=epoch, elapsed_s=elapsed, goal=goal)
+        with tempfile.TemporaryDirectory(prefix="jdnas-nas-") as checkpoint_dir:
+            directory = Path(checkpoint_dir)
+            torch.save(state, directory / SEARCH_STATE)
+            (directory / PHASE_FILE).write_text(json.dumps(dict(phase="search")))
+            if epoch == epochs - 1:
+                arch, summary, final = finish_search(config, supernet, table, macro, timing, goal, metrics, device)
+                metrics.update(**summary, **final)
+                write_artifacts(directory, arch, table_file)
+            report(metrics, checkpoint_dir)
+    if start_epoch >= epochs:  # resumed after the last search epoch had been reported
+        arch, summary, _ = finish_search(config, supernet, table, macro, timing, goal, {}, device)
+    return arch, summary
+
+
+def finish_search(config, supernet, table, macro, timing, goal, metrics, device) -> tuple[dict, dict, dict]:
+    """Derive the architecture, price it with the table and measure the real network beside it.
+    Returns (architecture, summary carried into the retrain reports, final search-only metrics)."""
+    arch = from_supernet(supernet, config["op_set"])
+    predicted = lut.predict_ms(table, macro, arch)
+    arch.update(beta_mode=config["beta_mode"], predicted_latency_ms=predicted,
+                predicted_macs=lut.predict_macs(table, macro, arch), lut=table.key, **goal)
+    net = SearchedNet(arch)
+    measured = measure_latency(net, macro.input_shape, device=str(device), min_run_time=config["latency_min_run_time"],
+                               **timing)
+    cost = count_cost(net, macro.input_shape)
+    summary = dict(arch=arch_code(arch), depths="-".join(str(s["depth"]) for s in arch["stages"]),
+                   predicted_latency_ms=predicted, predicted_macs=arch["predicted_macs"],
+                   search_latency_ms=measured.median_ms,
+                   search_latency_error=abs(predicted - measured.median_ms) / measured.median_ms,
+                   search_val_acc=metrics.get("val_acc"), search_val_psnr=metrics.get("val_psnr"), **goal)
+    final = dict(latency_ms=measured.median_ms, latency_iqr_ms=measured.iqr_ms, latency_batch_size=measured.batch_size,
+                 latency_threads=measured.threads, latency_precision=measured.precision,
+                 latency_device=measured.device_name, macs=cost.macs, flops=cost.flops, params=cost.params)
+    return arch, summary, final
+
+
+# --- search, then retrain -----------------------------------------------------------------------------
+def run(config: dict, data: DataSplits, report: Report, *, device: str | torch.device = "cpu", threads: int = 1,
+        state: dict | None = None) -> None:
+    """Search (or resume it), then retrain the derived network with trainables.loop.train if asked."""
+    config = {**defaults(), **nas_defaults(), **config}
+    device = torch.device(device)
+    if state is None or state["phase"] == "search":
+        arch, summary = search(config, data, report, device=device, threads=threads,
+                               state=state and state["search"])
+        retrain_state = None
+    else:
+        arch, summary, retrain_state = state["architecture"], state["summary"], state["retrain"]
+    if config["retrain_epochs"] > 0:
+        retrain(config, data, arch, summary, report, device=device, threads=threads, state=retrain_state)
+
+
+def retrain_config(config: dict, arch: dict, latency_batch: int) -> dict:
+    """The shared loop's config for the derived network: joint_mode='searched', trained from scratch, latency
+    measured at the table's batch size so it compares with the prediction."""
+    fail, offset = config.get("fail_at_epoch"), config["search_epochs"]
+    return {**config, "task": "joint", "joint_mode": "searched", "architecture": arch,
+            "epochs": config["retrain_epochs"], "latency_batch_size": latency_batch,
+            "fail_at_epoch": fail - offset if fail is not None and fail >= offset else None}
+
+
+def retrain(config: dict, data: DataSplits, arch: dict, summary: dict, report: Report, *, device: torch.device,
+            threads: int, state: dict | None = None) -> None:
+    """Train the derived architecture with the joint loop; epochs continue after the search's (phase 1)."""
+    _, _, _, table_file, timing = latency_table(config, data, device, threads)  # cached: for the artifact
+    offset = config["search_epochs"]
+
+    def phase_report(metrics: dict, checkpoint_dir: str) -> None:
+        directory = Path(checkpoint_dir)
+        write_artifacts(directory, arch, table_file)
+        (directory / PHASE_FILE).write_text(json.dumps(dict(phase="retrain", architecture=arch, summary=summary)))
+        report({**summary, **metrics, "epoch": offset + metrics["epoch"], "retrain_epoch": metrics["epoch"],
+                "phase": 1}, checkpoint_dir)
+
+    train(retrain_config(config, arch, timing["batch_size"]), data, phase_report, device=device, threads=threads,
+          state=state)
+
+
+def retrain_only(config: dict, data: DataSplits, report: Report, *, device: str | torch.device = "cpu",
+                 threads: int = 1, state: dict | None = None) -> None:
+    """The nas_retrain trainable: the shared joint loop on config['architecture'], which every checkpoint
+    carries as architecture.json; the search's prediction is reported when it was made for this device."""
+    config = {**defaults(), **nas_defaults(), **config}
+    arch = load_architecture(config["architecture"])
+    if arch is None:
+        raise ValueError("nas_retrain needs `architecture`: the architecture.json of a nas_search trial (dict or path)")
+    if (tuple(arch["input_shape"]), arch["num_classes"]) != (tuple(data.image_shape), data.num_classes):
+        raise ValueError(f"the architecture was searched for {arch['input_shape']} inputs and {arch['num_classes']} "
+                         f"classes; the data has {list(data.image_shape)} and {data.num_classes}")
+    device = torch.device(device)
+    known = dict(arch=arch_code(arch))
+    same_device = (arch.get("lut") or {}).get("device_name") == device_name(device)
+    if same_device and arch.get("predicted_latency_ms") is not None:
+        known.update(predicted_latency_ms=arch["predicted_latency_ms"], target_latency_ms=arch.get("target_latency_ms"))
+
+    def with_architecture(metrics: dict, checkpoint_dir: str) -> None:
+        save_architecture(arch, Path(checkpoint_dir) / ARCH_FILE)
+        report({**known, **metrics}, checkpoint_dir)
+
+    batch = (arch.get("lut") or {}).get("batch_size") if same_device else None
+    train({**config, "task": "joint", "joint_mode": "searched", "architecture": arch,
+           "latency_batch_size": config["latency_batch_size"] or batch}, data, with_architecture,
+          device=device, threads=threads, state=state)
