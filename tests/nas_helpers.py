@@ -6,7 +6,6 @@ covered by the slow LUT test and benchmarks/lut_accuracy.py.
 """
 from __future__ import annotations
 
-import pytest
 import torch
 
 from trainables.config import defaults
@@ -62,11 +61,5 @@ def one_hot(index: list[int], n: int) -> torch.Tensor:
     return torch.nn.functional.one_hot(torch.tensor(index), n).float()
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    """One torch thread, as in a 1-CPU trial: two OpenMP threads on a loaded 2-core machine spin-wait on
-    each other and make these tiny networks 10-100x slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+
+

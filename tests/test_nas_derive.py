@@ -6,7 +6,7 @@ import random
 import pytest
 import torch
 
-from nas_helpers import synthetic_table, tiny_macro, single_thread  # noqa: F401 (autouse fixture)
+from .nas_helpers import synthetic_table, tiny_macro
 from trainables.measure.flops import count_cost
 from trainables.models import build_model, check_model_input, model_label
 from trainables.models.joint import JointOutput

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nas_helpers import cpu_key, synthetic_table, tiny_macro, single_thread  # noqa: F401 (autouse fixture)
+from .nas_helpers import cpu_key, synthetic_table, tiny_macro
 from trainables.measure.latency import device_name
 from trainables.nas import lut
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from nas_helpers import cache_synthetic_table, tiny_config, tiny_data, single_thread  # noqa: F401 (autouse fixture)
+from .nas_helpers import cache_synthetic_table, tiny_config, tiny_data
 from trainables.nas.search import ARCH_FILE, LUT_FILE, load_checkpoint, retrain_only, run
 
 SEARCH_KEYS = {"expected_latency_ms", "temperature", "alpha_entropy", "beta_entropy", "val_acc", "val_psnr", "arch",

@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nas_helpers import one_hot, synthetic_table, tiny_macro, single_thread  # noqa: F401 (autouse fixture)
+from .nas_helpers import one_hot, synthetic_table, tiny_macro
 from trainables.nas import lut
 from trainables.nas.derive import from_supernet
 from trainables.nas.elastic import fit_widths

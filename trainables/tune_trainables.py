@@ -39,12 +39,13 @@ def _resume_state(loader: Callable[[str], dict]) -> dict | None:
         return loader(directory)
 
 
-def _run(config: dict, data: Mapping[tuple, DataSplits], task: str) -> None:
+def _run(config: dict, data: Mapping[tuple, DataSplits], task: str | None, run: Callable = train,
+         load: Callable[[str], dict] = load_state) -> None:
+    """Threads and device from the trial's resources, state from its checkpoint, then `run`."""
     device, threads = trial_device_and_threads()
     torch.set_num_threads(threads)
-    config = {**effective_config(config), "task": task}
-    train(config, data[data_key(config)], _tune_report, device=device, threads=threads,
-          state=_resume_state(load_state))
+    config = effective_config(config) | ({"task": task} if task else {})
+    run(config, data[data_key(config)], _tune_report, device=device, threads=threads, state=_resume_state(load))
 
 
 def classifier(config: dict, data: Mapping[tuple, DataSplits]) -> None:
@@ -67,22 +68,14 @@ def nas_search(config: dict, data: Mapping[tuple, DataSplits]) -> None:
     the derived network trained from scratch; resumes either phase from its checkpoint."""
     from .nas.search import load_checkpoint, run
 
-    device, threads = trial_device_and_threads()
-    torch.set_num_threads(threads)
-    config = {**effective_config(config), "task": "nas"}
-    run(config, data[data_key(config)], _tune_report, device=device, threads=threads,
-        state=_resume_state(load_checkpoint))
+    _run(config, data, "nas", run=run, load=load_checkpoint)
 
 
 def nas_retrain(config: dict, data: Mapping[tuple, DataSplits]) -> None:
     """A derived architecture (config['architecture']: the JSON dict or its path) trained from scratch."""
     from .nas.search import retrain_only
 
-    device, threads = trial_device_and_threads()
-    torch.set_num_threads(threads)
-    config = effective_config(config)
-    retrain_only(config, data[data_key(config)], _tune_report, device=device, threads=threads,
-                 state=_resume_state(load_state))
+    _run(config, data, None, run=retrain_only)
 
 
 TRAINABLES: dict[str, Callable] = {"classifier": classifier, "denoiser": denoiser, "joint": joint,
