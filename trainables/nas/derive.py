@@ -123,7 +123,7 @@ class SearchedNet(nn.Module):
         for stage in self.stages:
             y = stage(y)
             features.append(y)
-        return JointOutput(self.decoder([features[i] for i in self.skips]), self.head(y))
+        return JointOutput(self.decoder([features[i] for i in self.skips], x), self.head(y))
 
 
 def reference_architectures(macro: Macro, count: int = 5) -> list[dict]:

@@ -135,7 +135,8 @@ def build_stem(macro: Macro) -> nn.Sequential:
 
 
 class Decoder(nn.Module):
-    """Fixed UNet-style decoder over the encoder's skip features (finest first, bottleneck last)."""
+    """Fixed UNet-style decoder over the encoder's skip features (finest first, bottleneck last). Its output
+    is added to the noisy input, like the manual UNet's (residual learning; docs/design.md)."""
 
     def __init__(self, macro: Macro):
         super().__init__()
@@ -151,11 +152,11 @@ class Decoder(nn.Module):
             if factor > 1 else nn.Identity()
         self.out = nn.Conv2d(finest_channels, macro.input_shape[0], 1)
 
-    def forward(self, skips: list[torch.Tensor]) -> torch.Tensor:
+    def forward(self, skips: list[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         y = skips[-1]
         for up, fuse, skip in zip(self.up, self.fuse, skips[-2::-1]):
             y = fuse(torch.cat([up(y), skip], dim=1))
-        return self.out(self.final_up(y))
+        return x + self.out(self.final_up(y))
 
 
 class Head(nn.Module):

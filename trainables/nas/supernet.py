@@ -157,4 +157,4 @@ class Supernet(nn.Module):
                 block += 1
             y = outputs[-1] if sink is None else sum(w * o for w, o in zip(sink, outputs))
             features.append(y)
-        return JointOutput(self.decoder([features[i] for i in self.skips]), self.head(y))
+        return JointOutput(self.decoder([features[i] for i in self.skips], x), self.head(y))
