@@ -16,7 +16,8 @@ from orchestrator.local_cluster import LocalCluster
 from orchestrator.runner import RunOptions, run_sweep
 
 # 4 classifiers x 2 seeds, quick preset data, shortened so the benchmark takes minutes
-OVERRIDES = {"classifier": ["Conv-L", "MB2.5-M", "Conv-S", "MB4-S"], "seeds": 2, "epochs": 2, "train_size": 4000}
+OVERRIDES = {"classifier": ["Conv-L", "MB2.5-M", "Conv-S", "MB4-S"], "seeds": 2, "epochs": 2, "train_size": 4000,
+             "cpus_per_trial": 1}  # one trial per CPU on both clusters
 
 
 def timed_sweep(nodes: int, cpus_per_node: int, root: Path) -> float:

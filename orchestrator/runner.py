@@ -96,6 +96,18 @@ def check_storage_for_cluster(storage: Storage, options: RunOptions) -> None:
             "mounted on every node together with --allow-local-storage.")
 
 
+def warn_if_trials_cannot_fit(resolved: ResolvedSweep, options: RunOptions) -> None:
+    """On a cluster we do not shrink trials (an autoscaler may add big nodes), but say why nothing starts."""
+    import ray
+
+    if options.address in (None, "local"):
+        return
+    largest = max((node["Resources"].get("CPU", 0) for node in ray.nodes() if node["Alive"]), default=0)
+    if resolved.run["cpus_per_trial"] > largest:
+        print(f"[jdnas] trials ask for {resolved.run['cpus_per_trial']} CPUs but the largest node has {largest:g}: "
+              "they wait for the autoscaler (or pass --set cpus_per_trial=N)", flush=True)
+
+
 def start_ray(options: RunOptions, workdir: Path, data_bytes: int) -> bool:
     """Connect to (or start) Ray. Returns True if this call started it (and so should stop it)."""
     import ray
@@ -112,27 +124,25 @@ def start_ray(options: RunOptions, workdir: Path, data_bytes: int) -> bool:
     return True
 
 
-def _trainable(resolved: ResolvedSweep, data: dict):
+def _trainable(resolved: ResolvedSweep, data: dict, options: RunOptions):
     from ray import tune
 
     from trainables.tune_trainables import TRAINABLES
 
     trainable = tune.with_parameters(TRAINABLES[resolved.sweep.trainable], data=data)
-    resources = {"cpu": resolved.run["cpus_per_trial"], "gpu": resolved.run["gpus_per_trial"]}
-    return tune.with_resources(trainable, resources)
+    cpus = resolved.run["cpus_per_trial"]
+    if options.address in (None, "local") and cpus > (os.cpu_count() or 1):
+        print(f"[jdnas] this machine has {os.cpu_count()} CPUs: trials get {os.cpu_count()} instead of {cpus}")
+        cpus = os.cpu_count() or 1
+    return tune.with_resources(trainable, {"cpu": cpus, "gpu": resolved.run["gpus_per_trial"]})
 
 
 def _param_space(resolved: ResolvedSweep) -> dict:
     from ray import tune
 
     optimize = resolved.sweep.optimize
-    if optimize is None:
-        seeds = {"seed": tune.grid_search(list(range(resolved.run["seeds"])))}
-        products = resolved.sweep.products
-        if len(products) == 1:  # one product: each axis a top-level column in Tune's tables
-            axes = {axis: tune.grid_search(values) for axis, values in resolved.products[0].items()}
-            return {**resolved.base, **axes, **seeds}
-        return {**resolved.base, "variant": tune.grid_search(resolved.variants), **seeds}
+    if optimize is None:  # one grid axis of (grid point + seed) dicts, in launch order (costliest first)
+        return {**resolved.base, "variant": tune.grid_search(resolved.trial_points)}
     space = dict(resolved.base)
     for name, (kind, *args) in optimize.params.items():
         space[name] = {"loguniform": tune.loguniform, "uniform": tune.uniform,
@@ -180,7 +190,7 @@ def build_tuner(resolved: ResolvedSweep, options: RunOptions, storage: Storage, 
     """A new Tune experiment, or the stored one restored (finished trials kept, errored ones resumed)."""
     from ray import tune
 
-    path, trainable, space = storage.join(resolved.name), _trainable(resolved, data), _param_space(resolved)
+    path, trainable, space = storage.join(resolved.name), _trainable(resolved, data, options), _param_space(resolved)
     if tune.Tuner.can_restore(path, storage_filesystem=storage.filesystem):
         print(f"[jdnas] resuming {storage.display(resolved.name)}", flush=True)
         tuner = tune.Tuner.restore(path, trainable, resume_errored=True, param_space=space,
@@ -222,6 +232,7 @@ def run_sweep(sweep: Sweep | str, preset: str = "quick", overrides: Mapping[str,
     started_ray = start_ray(options, workdir, data_bytes)
     try:
         check_storage_for_cluster(storage, options)
+        warn_if_trials_cannot_fit(resolved, options)
         tracker, callback = open_tracking(resolved, tracking_uri, workdir)
         callbacks = [callback]
         if options.verbose == 1:

@@ -17,11 +17,12 @@ pids+=($!)
 until curl -sf http://127.0.0.1:5000/health > /dev/null && grep -q "Ctrl-C" "$work/cluster.log"; do sleep 1; done
 
 jdnas submit unet-width --preset quick --address http://127.0.0.1:8265 --tracking-uri http://127.0.0.1:5000 \
-    --remote-workdir "$work/head" --set base_width=4,8 --set seeds=1 --set epochs=1 --set train_size=1000 --wait \
+    --remote-workdir "$work/head" --set base_width=4,8 --set seeds=1 --set epochs=1 --set train_size=1000 --set cpus_per_trial=1 --wait \
     | tee "$work/submit.log"
 job=$(sed -n 's/.* as job \([^ ]*\)$/\1/p' "$work/submit.log")
 ray job status --address http://127.0.0.1:8265 "$job"
 ray job logs --address http://127.0.0.1:8265 "$job" | tail -5
 jdnas sync-mlflow unet-width --preset quick --set base_width=4,8 --set seeds=1 --set epochs=1 --set train_size=1000 \
+    --set cpus_per_trial=1 \
     --tracking-uri http://127.0.0.1:5000 --storage "$work/head/results"
 echo "MLflow UI: http://127.0.0.1:5000 (experiment unet-width); report: $(ls "$work"/head/reports/*/report.md)"

@@ -35,43 +35,19 @@ PAPER = dict(dataset="stl10", image_size=96, width_mult=1.0, search_epochs=90, w
              epochs=290, cpus_per_trial=4, gpus_per_trial=1)
 CLEAN = [0.0]
 
-NAS_BETA = Sweep(
-    name="nas-beta",
-    trainable="nas_search",
-    description="Table 10: removed vs learned vs fixed β at one latency target, 2 searches each, clean images",
-    grid={"beta_mode": ["removed", "learned", "fixed"]},
-    fixed={"op_set": 8, "train_noise_levels": CLEAN},
-    presets={"quick": QUICK, "paper": PAPER},
-    seeds=2,
-    metric="val_acc",
-    table="nas",
-    extra_fields=SEARCH_FIELDS,
-)
+def _nas(name: str, description: str, grid: dict, fixed: dict, presets: dict | None = None, seeds: int = 2) -> Sweep:
+    return Sweep(name=name, trainable="nas_search", description=description, grid=grid, fixed=fixed,
+                 presets=presets or {"quick": QUICK, "paper": PAPER}, seeds=seeds, metric="val_acc", table="nas",
+                 extra_fields=SEARCH_FIELDS)
 
-NAS_OPSET = Sweep(
-    name="nas-opset",
-    trainable="nas_search",
-    description="Table 9 search spaces: 4 vs 6 vs 8 candidate MBConvs (removed β, clean images)",
-    grid={"op_set": [4, 6, 8]},
-    fixed={"beta_mode": "removed", "train_noise_levels": CLEAN},
-    presets={"quick": QUICK, "paper": PAPER},
-    seeds=2,
-    metric="val_acc",
-    table="nas",
-    extra_fields=SEARCH_FIELDS,
-)
 
-NAS_TARGETS = Sweep(
-    name="nas-targets",
-    trainable="nas_search",
-    description="Latency targets bracketing the manual integrated models on one device (noisy joint task)",
-    grid={"target_fraction": [0.2, 0.5, 0.8]},
-    fixed={"beta_mode": "removed", "op_set": 8},
-    presets={"quick": QUICK, "paper": {**PAPER, "target_latency_ms": None, "target_range": "manual"}},
-    seeds=1,
-    metric="val_acc",
-    table="nas",
-    extra_fields=SEARCH_FIELDS,
-)
+NAS_BETA = _nas("nas-beta", "Table 10: removed vs learned vs fixed β at one latency target, 2 searches each, clean images",
+                grid={"beta_mode": ["removed", "learned", "fixed"]}, fixed={"op_set": 8, "train_noise_levels": CLEAN})
+NAS_OPSET = _nas("nas-opset", "Table 9 search spaces: 4 vs 6 vs 8 candidate MBConvs (removed β, clean images)",
+                 grid={"op_set": [4, 6, 8]}, fixed={"beta_mode": "removed", "train_noise_levels": CLEAN})
+NAS_TARGETS = _nas("nas-targets", "Latency targets bracketing the manual integrated models on one device (noisy joint task)",
+                   grid={"target_fraction": [0.2, 0.5, 0.8]}, fixed={"beta_mode": "removed", "op_set": 8},
+                   presets={"quick": QUICK, "paper": {**PAPER, "target_latency_ms": None, "target_range": "manual"}},
+                   seeds=1)
 
 SWEEPS = [NAS_BETA, NAS_OPSET, NAS_TARGETS]

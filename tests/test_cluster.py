@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.cluster,
               pytest.mark.skipif(not DEBIAN_FASHION_MNIST.exists(), reason="needs dataset-fashion-mnist")]
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY_SETS = ["--set", "seeds=1", "--set", "train_size=512", "--set", "val_size=64", "--set", "test_size=128",
+TINY_SETS = ["--set", "seeds=1", "--set", "cpus_per_trial=1", "--set", "train_size=512", "--set", "val_size=64", "--set", "test_size=128",
              "--set", "latency_min_run_time=0.05", "--set", "batch_size=32"]
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 AUTH_ENV = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "jdnas-test-token-" + "0" * 16}

@@ -2,7 +2,6 @@
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -64,12 +63,12 @@ def test_a_table_from_another_key_is_refused_not_used(tmp_path, macro, table, ch
         lut.load_or_build(macro, other, "cpu", cache_dir=tmp_path)
 
 
-def test_cached_table_is_reused_and_a_tampered_key_file_is_refused(tmp_path, macro, table):
+def test_cached_table_is_reused_and_a_tampered_key_file_is_refused(tmp_path, macro, table, capfd):
     key = cpu_key(macro)
     lut.store_table(table, key, tmp_path)
-    t0 = time.perf_counter()
     loaded, path = lut.load_or_build(macro, key, "cpu", cache_dir=tmp_path)
-    assert time.perf_counter() - t0 < 2 and loaded.entries == table.entries and loaded.base_ms == table.base_ms
+    assert loaded.entries == table.entries and loaded.base_ms == table.base_ms  # the synthetic values: not re-timed
+    assert "measuring the latency table" not in capfd.readouterr().out
     (path.parent / "key.json").write_text(json.dumps({**key.as_dict(), "batch_size": 8}))
     with pytest.raises(ValueError, match="key.json does not match"):
         lut.load_or_build(macro, key, "cpu", cache_dir=tmp_path)

@@ -143,6 +143,14 @@ LOADERS: dict[str, Callable[..., ImageDataset]] = {
 
 # native image size of each dataset (imagefolder and synthetic: their default image_size)
 NATIVE_SIZES = {"fashion-mnist": 28, "stl10": 96, "cifar10": 32, "imagefolder": 96, "synthetic": 32}
+NATIVE_CHANNELS = {"fashion-mnist": 1, "stl10": 3, "cifar10": 3}  # imagefolder, synthetic: the `channels` field
+
+
+def dataset_input_shape(config) -> tuple[int, int, int]:
+    """(channels, size, size) the trial's model will see, known without reading the data."""
+    name = config["dataset"]
+    size = config.get("image_size") or NATIVE_SIZES.get(name, 32)
+    return NATIVE_CHANNELS.get(name, config.get("channels", 3)), size, size
 
 
 def check_dataset_name(name: str) -> None:
