@@ -130,11 +130,12 @@ def test_interrupted_optuna_sweep_resumes_the_same_study_without_duplicate_runs(
 
 def test_asha_stops_the_bad_trials_early(tmp_path):
     # two good learning rates first, then four hopeless ones: ASHA has the good ones' scores at each rung
-    sweep = Sweep(name="asha-check", trainable="classifier", grid={"lr": [3e-3, 3e-3, 1e-7, 1e-7, 1e-7, 1e-7]},
+    sweep = Sweep(name="asha-check", trainable="classifier", grid={"lr": [3e-3, 2e-3, 1e-7, 2e-7, 3e-7, 4e-7]},
                   fixed={"classifier": "Conv-S", "max_concurrent": 2}, seeds=1)
     clean = dict(train_noise_levels=[0.0], eval_noise_levels=[0.0])  # learning shows after one epoch
     outcome = run_sweep(sweep, "quick", dict(TINY, epochs=4, train_size=1024, val_size=128, **clean),
                         RunOptions(workdir=tmp_path, scheduler="asha"))
     epochs = [row["epoch"] for row in outcome.rows]
     assert outcome.complete and {r["status"] for r in outcome.rows} == {"TERMINATED"}
-    assert epochs[:2] == [4, 4] and min(epochs) < 4  # some bad trial was stopped before the last epoch
+    assert [r["lr"] for r in outcome.rows] == [3e-3, 2e-3, 1e-7, 2e-7, 3e-7, 4e-7]  # rows in grid order
+    assert epochs[0] == 4 and min(epochs[2:]) < 4  # the first trial ran to the end, a hopeless one was cut
