@@ -21,6 +21,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+def stop_process_groups(processes: list[subprocess.Popen], grace: float = 5.0) -> None:
+    """SIGTERM each process group, SIGKILL whatever is left after `grace` seconds; never raises for
+    groups that are already gone."""
+    def signal_group(process, sig):
+        try:
+            os.killpg(process.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    for process in processes:
+        signal_group(process, signal.SIGTERM)
+    deadline = time.time() + grace
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            signal_group(process, signal.SIGKILL)
+            process.wait(timeout=30)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -111,7 +131,7 @@ class LocalCluster:
         return [n["node_id"] for n in self.alive_nodes() if not n.get("is_head_node")]
 
     def kill_node(self, index: int) -> None:
-        """A hard node failure: SIGKILL every process of that node."""
+        """A hard node failure: SIGKILL every process of that node, no chance to drain."""
         process = self.processes[index]
         try:
             os.killpg(process.pid, signal.SIGKILL)
@@ -120,19 +140,8 @@ class LocalCluster:
         process.wait(timeout=30)
 
     def stop(self, grace: float = 5.0) -> None:
-        """SIGTERM every node, then SIGKILL what is left after `grace` seconds (a head drains for 30 s)."""
-        for process in reversed(self.processes):
-            try:
-                os.killpg(process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                continue
-        deadline = time.time() + grace
-        for process in self.processes:
-            try:
-                process.wait(timeout=max(0.1, deadline - time.time()))
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=30)
+        """Stop every node (a head drains for 30 s on SIGTERM, so SIGKILL follows after `grace`)."""
+        stop_process_groups(list(reversed(self.processes)), grace)
         for temp_dir in self.temp_dirs:
             shutil.rmtree(temp_dir, ignore_errors=True)
 

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from orchestrator.local_cluster import LocalCluster, free_port
+from orchestrator.local_cluster import LocalCluster, free_port, stop_process_groups
 from trainables.data.registry import DEBIAN_FASHION_MNIST
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster,
@@ -66,8 +66,7 @@ class TrackingServer:
         return self
 
     def stop(self):
-        os.killpg(self.process.pid, signal.SIGTERM)
-        self.process.wait(timeout=30)
+        stop_process_groups([self.process], grace=10)
 
 
 @pytest.fixture
@@ -150,7 +149,7 @@ def test_sweep_on_two_nodes_with_s3_storage_and_a_tracking_server(cluster, track
         assert [r["status"] for r in pq.read_table(tmp_path / "r.parquet").to_pylist()] == ["TERMINATED"] * 2
         assert not (tmp_path / "results").exists()  # nothing went to a head-local path
     finally:
-        os.killpg(moto.pid, signal.SIGTERM)
+        stop_process_groups([moto])
 
 
 def test_submit_runs_the_sweep_as_a_ray_job(cluster, tracking_server, tmp_path):
