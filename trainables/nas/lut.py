@@ -125,12 +125,12 @@ class LatencyTable:
 class _Replay(nn.Module):
     """Runs `module` on fixed inputs, so multi-input parts (the decoder) go through measure_latency."""
 
-    def __init__(self, module: nn.Module, inputs: list[torch.Tensor]):
+    def __init__(self, module: nn.Module, *inputs):
         super().__init__()
         self.module, self.inputs = module, inputs
 
     def forward(self, _):
-        return self.module(self.inputs)
+        return self.module(*self.inputs)
 
 
 def _progress(total: int, description: str):
@@ -221,8 +221,9 @@ def _fixed_parts(macro: Macro, device: torch.device, batch: int) -> list[tuple[n
     points = macro.feature_points()
     skips = [torch.randn(batch, c, s, s, device=device) for i, (c, s) in enumerate(points) if i in macro.skip_indices()]
     last_c, last_s = points[-1]
+    image = torch.randn(batch, *macro.input_shape, device=device)  # the decoder adds its output to the input
     return [(build_stem(macro), macro.input_shape), (Head(macro), (last_c, last_s, last_s)),
-            (_Replay(Decoder(macro), skips), (1, 1, 1))]
+            (_Replay(Decoder(macro), skips, image), (1, 1, 1))]
 
 
 # --- using ----------------------------------------------------------------------------------------------
