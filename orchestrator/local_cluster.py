@@ -78,7 +78,9 @@ class LocalCluster:
         temp_dir = Path(tempfile.mkdtemp(prefix=f"jdnas-{name}-"))
         self.temp_dirs.append(temp_dir)
         self.root.mkdir(parents=True, exist_ok=True)
-        base = 20000 + 1000 * (index + os.getpid() % 20)  # disjoint worker-port ranges per node
+        # disjoint worker-port ranges per node, below the kernel's ephemeral range (32768+) where free_port()
+        # picks the other components' ports, so the two can never collide
+        base = 12000 + 1000 * ((index + os.getpid()) % 20)
         args = [self._ray(), "start", "--block", "--disable-usage-stats", "--temp-dir", str(temp_dir),
                 "--num-cpus", str(self.cpus_per_node), "--num-gpus", "0", "--node-ip-address", "127.0.0.1",
                 "--object-store-memory", str(self.object_store_bytes),
