@@ -1,5 +1,6 @@
 """The search loop (Ray-free): reports, resume from a checkpoint in both phases, chained retraining,
 and a refused target before any training."""
+import json
 import shutil
 from pathlib import Path
 
@@ -59,6 +60,9 @@ def test_search_reports_every_epoch_and_writes_the_architecture(tmp_path, setup)
     assert final["predicted_latency_ms"] == pytest.approx(final["derived_latency_ms"])
     assert (rec.checkpoints[-1] / ARCH_FILE).exists() and (rec.checkpoints[-1] / LUT_FILE).exists()
     assert isinstance(final["arch"], str) and final["arch"].count("|") == 5
+    saved = json.loads((rec.checkpoints[-1] / ARCH_FILE).read_text())
+    assert json.loads(final["architecture_json"]) == saved  # the final result alone rebuilds the network
+    assert all("architecture_json" not in r for r in rec.results[:-1])
 
 
 def test_search_resumes_from_a_checkpoint_exactly(tmp_path, setup):
@@ -85,6 +89,7 @@ def test_chained_retrain_continues_epochs_and_resumes_in_the_retrain_phase(tmp_p
     last = full.results[-1]
     assert {"test_acc", "test_psnr_s0.5", "latency_ms", "predicted_latency_ms", "macs", "arch"} <= set(last)
     assert last["arch"] == full.results[2]["arch"] and last["macs"] == full.results[2]["predicted_macs"]
+    assert last["architecture_json"] == full.results[2]["architecture_json"] and "architecture_json" not in full.results[3]
     assert {ARCH_FILE, LUT_FILE, "model.pt", "config.json"} <= {p.name for p in full.checkpoints[-1].iterdir()}
     cut = _run(config, data, tmp_path / "cut", stop_after=4)
     state = load_checkpoint(cut.checkpoints[-1])

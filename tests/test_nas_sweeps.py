@@ -72,6 +72,8 @@ def test_tiny_nas_beta_sweep_end_to_end(tmp_path):
     report = outcome.report_path.read_text()
     assert "### Table 10" in report and "| Type | Search id |" in report
     assert "| Removed β | 1 |" in report and "| Learned β | 1 |" in report
+    assert "| LAT in trial ms |" in report and "re-timed alone after the sweep" in report  # same CPU: timed alone
+    assert all(arch_code(json.loads(r["architecture_json"])) == r["arch"] for r in outcome.rows)  # Parquet rebuilds it
     assert (outcome.report_path.parent / "nas_acc_vs_latency.png").exists()
 
     client = MlflowClient(outcome.tracking_uri)

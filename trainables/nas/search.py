@@ -298,8 +298,15 @@ def finish_search(config, supernet, table, macro, timing, goal, metrics, device)
                    search_val_acc=metrics.get("val_acc"), search_val_psnr=metrics.get("val_psnr"), **goal)
     final = dict(latency_ms=measured.median_ms, latency_iqr_ms=measured.iqr_ms, latency_batch_size=measured.batch_size,
                  latency_threads=measured.threads, latency_precision=measured.precision,
-                 latency_device=measured.device_name, macs=cost.macs, flops=cost.flops, params=cost.params)
+                 latency_device=measured.device_name, macs=cost.macs, flops=cost.flops, params=cost.params,
+                 **final_architecture(arch))
     return arch, summary, final
+
+
+def final_architecture(arch: dict) -> dict:
+    """The architecture JSON in a trial's final result, so the Parquet row alone rebuilds the network
+    (the report re-times it there, away from the trials' load)."""
+    return dict(architecture_json=json.dumps(arch, separators=(",", ":")))
 
 
 # --- search, then retrain -----------------------------------------------------------------------------
@@ -337,7 +344,8 @@ def retrain(config: dict, data: DataSplits, arch: dict, summary: dict, report: R
         directory = Path(checkpoint_dir)
         write_artifacts(directory, arch, table_file)
         (directory / PHASE_FILE).write_text(json.dumps(dict(phase="retrain", architecture=arch, summary=summary)))
-        report({**summary, **metrics, "epoch": offset + metrics["epoch"], "retrain_epoch": metrics["epoch"],
+        final = final_architecture(arch) if "latency_ms" in metrics else {}
+        report({**summary, **metrics, **final, "epoch": offset + metrics["epoch"], "retrain_epoch": metrics["epoch"],
                 "phase": 1}, checkpoint_dir)
 
     train(retrain_config(config, arch, timing["batch_size"]), data, phase_report, device=device, threads=threads,
@@ -363,7 +371,7 @@ def retrain_only(config: dict, data: DataSplits, report: Report, *, device: str 
 
     def with_architecture(metrics: dict, checkpoint_dir: str) -> None:
         save_architecture(arch, Path(checkpoint_dir) / ARCH_FILE)
-        report({**known, **metrics}, checkpoint_dir)
+        report({**known, **metrics, **(final_architecture(arch) if "latency_ms" in metrics else {})}, checkpoint_dir)
 
     batch = (arch.get("lut") or {}).get("batch_size") if same_device else None
     train({**config, "task": "joint", "joint_mode": "searched", "architecture": arch,

@@ -1,0 +1,66 @@
+"""Re-time the networks of finished trials on this machine, one at a time, away from the sweep's load.
+
+A trial times its network where it trained: beside other trials, the Ray worker's threads and the driver
+logging to MLflow. On a 2-core machine that inflates a batch-1 CPU latency by 10-20 % (measured: a
+derived network at 3.43 ms alone, 4.23 ms in its trial), while the latency table was built in a quiet
+moment, so table error and searched-vs-manual comparisons come out skewed. The report therefore re-times
+each network here when this machine has the device the trial measured on, with the trial's batch,
+threads and precision, and says which numbers it shows. Parquet and MLflow keep the in-trial values.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+from typing import Mapping
+
+
+def local_device(latency_device: str | None) -> str | None:
+    """'cpu' or 'cuda' when this machine has the device a latency was measured on, else None."""
+    import torch
+
+    from trainables.measure.latency import device_name
+
+    if not latency_device:
+        return None
+    if latency_device == device_name("cpu"):
+        return "cpu"
+    if torch.cuda.is_available() and latency_device == device_name("cuda"):
+        return "cuda"
+    return None
+
+
+def network_of(row: Mapping):
+    """The network a result row describes: a derived architecture (`architecture_json`) or a joint model
+    built from the row's config; None for rows that carry neither."""
+    from trainables.models import build_model
+
+    shape = image_shape(row)
+    if row.get("architecture_json"):
+        config = dict(task="joint", joint_mode="searched", architecture=json.loads(row["architecture_json"]))
+    elif row.get("task") in ("classifier", "denoiser", "joint"):
+        config = dict(row)
+    else:
+        return None
+    return build_model(config, shape[0], 10)
+
+
+def image_shape(row: Mapping) -> tuple[int, int, int]:
+    return tuple(int(v) for v in str(row["image_shape"]).split("x"))
+
+
+def retime(rows: list[Mapping], rounds: int = 3, min_run_time: float = 0.2) -> dict[str, float]:
+    """trial_id -> median over `rounds` of the row's latency measured here now (rows this machine cannot
+    time, another device or no network, are left out)."""
+    from trainables.measure.latency import measure_latency
+
+    out = {}
+    for row in rows:
+        device = local_device(row.get("latency_device"))
+        network = network_of(row) if device and row.get("image_shape") else None
+        if network is None:
+            continue
+        timing = dict(device=device, batch_size=int(row["latency_batch_size"]), threads=int(row["latency_threads"]),
+                      precision=row.get("latency_precision") or "fp32", min_run_time=min_run_time)
+        out[row["trial_id"]] = statistics.median(
+            measure_latency(network, image_shape(row), **timing).median_ms for _ in range(rounds))
+    return out

@@ -1,0 +1,44 @@
+"""The report re-times networks alone on this machine: derived architectures from their JSON, manual joint
+models from their config; rows from another device are left as measured, and Table 10 says which it shows."""
+import json
+import random
+
+from .nas_helpers import tiny_macro
+from orchestrator.nas_report import nas_table, with_quiet_latency
+from trainables.measure.latency import device_name, measure_latency
+from trainables.models import build_model
+from trainables.nas.derive import SearchedNet, arch_code, random_architecture
+
+IN_TRIAL_MS = 999.0  # far from any real timing of these tiny networks: shows which value a row carries
+
+
+def _row(trial_id, **fields):
+    return {**dict(trial_id=trial_id, status="TERMINATED", latency_ms=IN_TRIAL_MS, latency_device=device_name("cpu"),
+                   latency_batch_size=1, latency_threads=1, latency_precision="fp32"), **fields}
+
+
+def test_rows_are_retimed_alone_here_and_keep_their_in_trial_value():
+    macro = tiny_macro(size=16)
+    arch = random_architecture(macro, 8, random.Random(3))
+    joint = dict(task="joint", joint_mode="integrated", unet="UNet-S", classifier="MB2.5-M")
+    rows = [_row("searched", architecture_json=json.dumps(arch), image_shape="1x16x16", task="nas", beta_mode="removed",
+                 seed=0, op_set=8, arch=arch_code(arch), predicted_latency_ms=None),
+            _row("manual", image_shape="1x32x32", **joint),
+            _row("elsewhere", image_shape="1x32x32", **{**joint, "latency_device": "NVIDIA H100 80GB HBM3"}),
+            {**_row("failed", image_shape="1x32x32", **joint), "status": "ERROR"}]
+    out = {r["trial_id"]: r for r in with_quiet_latency(rows)}
+
+    direct = {"searched": measure_latency(SearchedNet(arch), (1, 16, 16), min_run_time=0.2).median_ms,
+              "manual": measure_latency(build_model(joint, 1, 10), (1, 32, 32), min_run_time=0.2).median_ms}
+    for trial_id, ms in direct.items():
+        assert out[trial_id]["latency_in_trial_ms"] == IN_TRIAL_MS
+        assert 0.5 * ms < out[trial_id]["latency_ms"] < 2 * ms, (trial_id, out[trial_id]["latency_ms"], ms)
+    for untouched in ("elsewhere", "failed"):
+        assert out[untouched]["latency_ms"] == IN_TRIAL_MS and "latency_in_trial_ms" not in out[untouched]
+
+    searched = {**out["searched"], "predicted_latency_ms": direct["searched"]}
+    text = nas_table([searched])
+    header = next(line for line in text.splitlines() if line.startswith("| Type"))
+    assert "| LAT ms |" in header and "| LAT in trial ms |" in header and "re-timed alone" in text
+    median_error = float(text.split("median error ")[1].split("%")[0])
+    assert median_error < 50  # against the re-timed value; against the in-trial 999 ms it would be ~100 %
