@@ -164,7 +164,7 @@ def latency_plot(rows: list[dict], out_dir: Path) -> tuple[Path | None, str]:
     rows = [r for r in rows if r.get(metric) is not None]
     measured = manual_from_parquet(out_dir.parent.parent / "results", ref, metric)
     timed = [] if measured else manual_on_the_spot(ref)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(8.5, 4.5))
     colours = {"removed": "tab:blue", "learned": "tab:orange", "fixed": "tab:green"}
     for beta, colour in colours.items():
         group = [r for r in rows if r.get("beta_mode") == beta]
@@ -185,7 +185,7 @@ def latency_plot(rows: list[dict], out_dir: Path) -> tuple[Path | None, str]:
     ax.set(xlabel=f"latency (ms, {how}), {ref.get('latency_device')}, batch {ref.get('latency_batch_size')}",
            ylabel=y_label, title="searched vs manual joint models")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))  # outside: never over points or labels
     fig.tight_layout()
     path = out_dir / "nas_acc_vs_latency.png"
     fig.savefig(path, dpi=110)
