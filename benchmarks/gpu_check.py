@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import statistics
+import os
 import subprocess
 import sys
 import tempfile
@@ -120,7 +120,9 @@ def main() -> None:
         command = [sys.executable, str(Path(__file__).with_name("lut_accuracy.py")), "--device", args.device,
                    "--batch", str(batch), "--size", str(size), "--channels", "3", "--networks",
                    "4" if args.small else "12", "--cache-dir", cache, "--width-mult", str(width_mult)]
-        out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        root = str(Path(__file__).resolve().parents[1])  # the repo, for a machine without the editable install
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        out = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
         print(out)
         result["lut_accuracy"] = json.loads(out.strip().splitlines()[-1])
     result["seconds"] = round(time.perf_counter() - t0, 1)

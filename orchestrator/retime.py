@@ -1,9 +1,10 @@
 """Re-time the networks of finished trials on this machine, one at a time, away from the sweep's load.
 
-A trial times its network where it trained: beside other trials, the Ray worker's threads and the driver
-logging to MLflow. On a 2-core machine that inflates a batch-1 CPU latency by 10-20 % (measured: a
-derived network at 3.43 ms alone, 4.23 ms in its trial), while the latency table was built in a quiet
-moment, so table error and searched-vs-manual comparisons come out skewed. The report therefore re-times
+A trial times its network where it trained: in a process whose allocator has just served a training run
+(+10 % on a batch-1 CPU latency after 150 training steps, no Ray involved), beside other trials, the Ray
+worker's threads and the driver logging to MLflow. On 2 cores that reads 10-20 % high (a derived network
+at 3.43 ms alone, 4.23 ms in its trial), while the latency table was built at the trial's start, so table
+error and searched-vs-manual comparisons come out skewed. The report therefore re-times
 each network here when this machine has the device the trial measured on, with the trial's batch,
 threads and precision, and says which numbers it shows. Parquet and MLflow keep the in-trial values.
 """
