@@ -125,16 +125,25 @@ def final_metrics(model: torch.nn.Module, config: dict, data: DataSplits, device
                     device=device, seed=config["eval_seed"])
     cost = count_cost(model, data.image_shape)
     latency = measure_latency(model, data.image_shape, device=str(device),
-                              batch_size=config["latency_batch_size"] or (32 if device.type == "cuda" else 1),
-                              threads=threads, precision=config["latency_precision"],
+                              batch_size=default_latency_batch(config, device), threads=threads,
+                              precision=config["latency_precision"],
                               min_run_time=config["latency_min_run_time"])
     model.train()
     torch.save(model.state_dict(), out_dir / "model.pt")
     (out_dir / "config.json").write_text(json.dumps({**config, "data": data.meta}, indent=1, default=str))
     if config["examples"] and config["task"] != "classifier":
         save_denoising_examples(model, config["task"], data.test_images[:6], out_dir / "denoising_examples.png", device)
-    return dict(**{f"test_{k}": v for k, v in test.items()}, macs=cost.macs, flops=cost.flops, params=cost.params,
-                latency_ms=latency.median_ms, latency_iqr_ms=latency.iqr_ms, latency_batch_size=latency.batch_size,
-                latency_threads=latency.threads, latency_precision=latency.precision,
-                latency_device=latency.device_name, device=str(device), torch_version=torch.__version__,
-                image_shape="x".join(map(str, data.image_shape)))
+    return dict(**{f"test_{k}": v for k, v in test.items()}, **cost_and_latency_metrics(cost, latency),
+                device=str(device), torch_version=torch.__version__, image_shape="x".join(map(str, data.image_shape)))
+
+
+def default_latency_batch(config: dict, device: torch.device) -> int:
+    """`latency_batch_size`, else the paper's batch 32 on a GPU and batch 1 on a CPU."""
+    return config["latency_batch_size"] or (32 if device.type == "cuda" else 1)
+
+
+def cost_and_latency_metrics(cost, latency) -> dict:
+    """The cost and latency keys every final result carries (the loop's and the NAS search's)."""
+    return dict(macs=cost.macs, flops=cost.flops, params=cost.params, latency_ms=latency.median_ms,
+                latency_iqr_ms=latency.iqr_ms, latency_batch_size=latency.batch_size, latency_threads=latency.threads,
+                latency_precision=latency.precision, latency_device=latency.device_name)

@@ -262,9 +262,10 @@ def latency_matrix(table: LatencyTable, supernet) -> torch.Tensor:
 
 
 def expected_latency(table: LatencyTable, supernet, op_weights: torch.Tensor,
-                     depth_probs: list[torch.Tensor | None]) -> torch.Tensor:
-    """LAT(alpha, beta) in ms; op_weights (blocks, ops) are Gumbel-softmax samples or softmax(alpha)."""
-    block_lat = (op_weights * latency_matrix(table, supernet)).sum(-1)
+                     depth_probs: list[torch.Tensor | None], matrix: torch.Tensor | None = None) -> torch.Tensor:
+    """LAT(alpha, beta) in ms; op_weights (blocks, ops) are Gumbel-softmax samples or softmax(alpha).
+    `matrix`: latency_matrix() already built for the current widths (the search builds it once per epoch)."""
+    block_lat = (op_weights * (latency_matrix(table, supernet) if matrix is None else matrix)).sum(-1)
     total, start = torch.tensor(table.base_ms, device=block_lat.device), 0
     for slots, probs in zip(supernet.slots, depth_probs):
         stage = block_lat[start:start + len(slots)]

@@ -20,10 +20,6 @@ class OpSpec:
     expansion: int
     se: bool
 
-    @property
-    def short(self) -> str:
-        return f"k{self.kernel}e{self.expansion}" + ("s" if self.se else "")
-
 
 OPS: tuple[OpSpec, ...] = (
     OpSpec("MB-k3-e3", 3, 3, False),

@@ -29,10 +29,11 @@ from ..data.batches import augment, batches
 from ..data.noise import add_noise, sample_sigmas
 from ..data.splits import DataSplits
 from ..evaluate import evaluate
-from ..loop import charbonnier, load_state, train
+from ..loop import charbonnier, cost_and_latency_metrics, default_latency_batch, load_state, train
 from ..measure.flops import count_cost
 from ..measure.latency import device_name, measure_latency
 from ..models import build_model
+from ..models.catalog import paper_model_configs
 from . import lut
 from .config import nas_defaults
 from .derive import SearchedNet, arch_code, from_supernet, load_architecture, save_architecture
@@ -78,7 +79,7 @@ def entropy(probs: torch.Tensor) -> float:
 
 
 def latency_settings(config: dict, device: torch.device, threads: int) -> dict:
-    batch = config["lut_batch_size"] or config["latency_batch_size"] or (32 if device.type == "cuda" else 1)
+    batch = config["lut_batch_size"] or default_latency_batch(config, device)
     return dict(batch_size=batch, threads=threads, precision=config["latency_precision"])
 
 
@@ -89,8 +90,8 @@ def manual_latencies(data: DataSplits, device: torch.device, timing: dict, min_r
     """Latency of the manual integrated(UNet-x, MB2.5-M) models under the table's timing settings."""
     out = {}
     for unet in MANUAL_BRACKET:
-        model = build_model(dict(task="joint", joint_mode="integrated", unet=unet, classifier="MB2.5-M"),
-                            data.image_shape[0], data.num_classes)
+        config = paper_model_configs()[f"integrated({unet}, MB2.5-M)"]
+        model = build_model(config, data.image_shape[0], data.num_classes)
         out[f"manual_{unet.replace('-', '_')}_ms"] = measure_latency(model, data.image_shape, device=str(device),
                                                                      min_run_time=min_run_time, **timing).median_ms
     return out
@@ -176,11 +177,11 @@ def search(config: dict, data: DataSplits, report: Report, *, device: torch.devi
     supernet = Supernet(macro, ops, config["beta_mode"]).to(device)
     (train_x, train_y), (val_x, val_y) = search_split(data, config["search_val_fraction"], config["split_seed"])
     bs, warmup, epochs = config["search_batch_size"], config["warmup_epochs"], config["search_epochs"]
+    weights = supernet.weight_parameters()
     if config["search_optimizer"] == "adam":
-        weight_opt = torch.optim.Adam(supernet.weight_parameters(), lr=config["weight_lr"],
-                                      weight_decay=config["search_weight_decay"])
+        weight_opt = torch.optim.Adam(weights, lr=config["weight_lr"], weight_decay=config["search_weight_decay"])
     else:
-        weight_opt = torch.optim.SGD(supernet.weight_parameters(), lr=config["weight_lr"], momentum=0.9,
+        weight_opt = torch.optim.SGD(weights, lr=config["weight_lr"], momentum=0.9,
                                      weight_decay=config["search_weight_decay"])
     arch_opt = torch.optim.Adam(supernet.arch_parameters(), lr=config["arch_lr"], betas=(0.5, 0.999),
                                 weight_decay=config["arch_weight_decay"])
@@ -219,17 +220,18 @@ def search(config: dict, data: DataSplits, report: Report, *, device: torch.devi
         t0, searching = time.perf_counter(), epoch >= warmup
         tau = config["tau0"] * config["tau_decay"] ** max(0, epoch - warmup)
         supernet.train()
-        sums, arch_sums, steps, arch_steps = torch.zeros(3), torch.zeros(2), 0, 0
+        sums, arch_sums, steps, arch_steps = torch.zeros(3, device=device), torch.zeros(2, device=device), 0, 0
         val_iter = val_batches()
+        lat_matrix = lut.latency_matrix(table, supernet) if searching else None  # widths change only at epoch end
         for clean, labels in batches(train_x, train_y, bs, device, shuffle=True, generator=order_rng, drop_last=True):
             clean, noisy = noisy_batch(clean)
             weight_opt.zero_grad(set_to_none=True)
             for path in sample_paths(supernet.log_alpha, arch_rng, both=searching):
                 loss, ce, charb = joint_loss(supernet(noisy, ops=path), clean, labels)
                 loss.backward()
-                sums += torch.stack([loss.detach(), ce.detach(), charb.detach()]).cpu()
+                sums += torch.stack([loss.detach(), ce.detach(), charb.detach()])
             if config["search_grad_clip"] > 0:
-                torch.nn.utils.clip_grad_norm_(supernet.weight_parameters(), config["search_grad_clip"])
+                torch.nn.utils.clip_grad_norm_(weights, config["search_grad_clip"])
             weight_opt.step()
             scheduler.step()
             steps += 1
@@ -238,28 +240,28 @@ def search(config: dict, data: DataSplits, report: Report, *, device: torch.devi
                 v_clean, v_noisy = noisy_batch(v_clean)
                 u = F.softmax((supernet.log_alpha + gumbel(supernet.log_alpha.shape, arch_rng, device)) / tau, dim=-1)
                 task_loss, _, _ = joint_loss(supernet(v_noisy, op_weights=u), v_clean, v_labels)
-                latency = lut.expected_latency(table, supernet, u, supernet.depth_probs())
+                latency = lut.expected_latency(table, supernet, u, supernet.depth_probs(), lat_matrix)
                 latency_loss = lam * (latency / target - 1).abs()
                 architecture_step(supernet, arch_opt, task_loss + latency_loss, config["search_grad_clip"])
-                arch_sums += torch.stack([task_loss.detach(), latency_loss.detach()]).cpu()
+                arch_sums += torch.stack([task_loss.detach(), latency_loss.detach()])
                 arch_steps += 1
         train_loss, train_ce, train_charb = (sums / max(1, steps * (2 if searching else 1))).tolist()
+        arch_loss, latency_loss = (arch_sums / max(1, arch_steps)).tolist()
         if not math.isfinite(train_loss):
             raise FloatingPointError(f"non-finite search loss ({train_loss}) at epoch {epoch}; lower weight_lr")
-        derived_ms = fit_widths(supernet, table, target) if searching else \
-            lut.predict_ms(table, macro, from_supernet(supernet, config["op_set"]))
+        fitted_ms = fit_widths(supernet, table, target) if searching else None
+        arch = from_supernet(supernet, config["op_set"])
+        derived_ms = fitted_ms if searching else lut.predict_ms(table, macro, arch)
         val = evaluate(supernet, "joint", data.val_images, data.val_labels, config["eval_noise_levels"],
                        device=device, seed=config["eval_seed"] + 1)
         elapsed += time.perf_counter() - t0
-        arch = from_supernet(supernet, config["op_set"])
         metrics = dict(epoch=epoch + 1, phase=0, train_loss=train_loss, train_ce=train_ce,
                        train_charbonnier=train_charb, lr=scheduler.get_last_lr()[0], temperature=tau,
                        expected_latency_ms=expected_ms(table, supernet), derived_latency_ms=derived_ms,
                        alpha_entropy=entropy(supernet.op_probs()),
                        beta_entropy=float(np.mean([entropy(p) for p in supernet.depth_probs()
                                                    if p is not None and len(p) > 1] or [0.0])),
-                       arch_loss=float(arch_sums[0] / max(1, arch_steps)),
-                       latency_loss=float(arch_sums[1] / max(1, arch_steps)), arch=arch_code(arch),
+                       arch_loss=arch_loss, latency_loss=latency_loss, arch=arch_code(arch),
                        epoch_time_s=time.perf_counter() - t0, train_time_s=elapsed, **goal,
                        **{f"val_{k}": v for k, v in val.items()})
         state = dict(supernet=supernet.state_dict(), weight_opt=weight_opt.state_dict(),
@@ -296,10 +298,7 @@ def finish_search(config, supernet, table, macro, timing, goal, metrics, device)
                    search_latency_ms=measured.median_ms,
                    search_latency_error=abs(predicted - measured.median_ms) / measured.median_ms,
                    search_val_acc=metrics.get("val_acc"), search_val_psnr=metrics.get("val_psnr"), **goal)
-    final = dict(latency_ms=measured.median_ms, latency_iqr_ms=measured.iqr_ms, latency_batch_size=measured.batch_size,
-                 latency_threads=measured.threads, latency_precision=measured.precision,
-                 latency_device=measured.device_name, macs=cost.macs, flops=cost.flops, params=cost.params,
-                 **final_architecture(arch))
+    final = dict(**cost_and_latency_metrics(cost, measured), **final_architecture(arch))
     return arch, summary, final
 
 

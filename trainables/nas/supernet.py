@@ -129,10 +129,6 @@ class Supernet(nn.Module):
             return [len(stage) for stage in self.slots]
         return [len(b) - int(torch.argmax(b.detach().flip(0))) for b in self.beta]
 
-    def widths(self) -> list[list[int]]:
-        """Active mid channels per block and op."""
-        return [[m.width(i) for i in range(len(self.specs))] for m in self.mixed_ops()]
-
     # --- forward ----------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, ops: list[int] | None = None,
                 op_weights: torch.Tensor | None = None) -> JointOutput:
