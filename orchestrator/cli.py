@@ -98,7 +98,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_sync_mlflow(args: argparse.Namespace) -> int:
     from search_spaces import resolve
 
-    from .runner import storage_for, tracking_uri_for
+    from .runner import artifact_root_for, storage_for, tracking_uri_for
     from .sync import sync_mlflow
     from .tracking import check_tracking_uri, quiet_http_retries
 
@@ -111,8 +111,7 @@ def cmd_sync_mlflow(args: argparse.Namespace) -> int:
     if not storage.exists(resolved.name):
         print(f"no Tune experiment {resolved.name} in {storage.uri}", file=sys.stderr)
         return 1
-    counts = sync_mlflow(resolved, uri, storage,
-                         artifact_root=str(workdir / "mlartifacts") if uri.startswith("sqlite") else None)
+    counts = sync_mlflow(resolved, uri, storage, artifact_root=artifact_root_for(uri, workdir))
     print(f"synced {resolved.name} to {uri}: {counts['trials']} trials, {counts['epochs_sent']} epochs sent, "
           f"{counts['runs_finished']} runs completed")
     return 0
@@ -189,10 +188,11 @@ def cmd_local_cluster(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
+    from .cluster import server_env
     from .runner import tracking_uri_for
 
     uri = tracking_uri_for(args.tracking_uri, Path(args.workdir).resolve())
-    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    env = server_env()
     command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri, "--host", args.host,
                "--port", str(args.port)]
     print(f"MLflow UI for {uri} at http://{args.host}:{args.port}  (Ctrl-C to stop)", flush=True)

@@ -29,11 +29,6 @@ def _clean_acc(row: dict):
     return row.get("test_acc_s0", row.get("test_acc"))
 
 
-def _table(header: list[str], body: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    return "\n".join(lines + ["| " + " | ".join(map(str, r)) + " |" for r in body])
-
-
 def with_quiet_latency(rows: list[dict]) -> list[dict]:
     """Copies of `rows` whose `latency_ms` is re-timed here for every network this machine can time, the
     trial's own value kept as `latency_in_trial_ms`; every table and plot of the report then uses it."""
@@ -52,6 +47,8 @@ def nas_rows(rows: list[dict]) -> list[dict]:
 
 def nas_table(rows: list[dict]) -> str:
     """Table 10 layout (type, search id, latency, accuracy) with our LUT prediction and details."""
+    from .report import markdown_table  # report imports this module
+
     rows = nas_rows(rows)
     retimed = any("latency_in_trial_ms" in r for r in rows)
     body = []
@@ -67,7 +64,7 @@ def nas_table(rows: list[dict]) -> str:
     header = ["Type", "Search id", "ops", "target ms", "LUT ms", "LAT ms", "Acc % (σ=0)", "Acc % (mean σ)",
               "PSNR σ=0.8", *(["LAT in trial ms"] if retimed else []), "depths", "ops per stage (Table 9 index)",
               f"paper LAT ms (target {TABLE10_TARGET_MS:g})", "paper Acc %"]
-    parts = ["### Table 10: searched models (removed vs learned vs fixed β)", _table(header, body)]
+    parts = ["### Table 10: searched models (removed vs learned vs fixed β)", markdown_table(header, body)]
     spread = []
     for beta in sorted({r.get("beta_mode") for r in rows}, key=lambda b: BETA_ORDER.get(b, 9)):
         members = [r for r in rows if r.get("beta_mode") == beta]
@@ -83,7 +80,7 @@ def nas_table(rows: list[dict]) -> str:
                            _num(statistics.fmean(accs), 1), _num(max(accs) - min(accs), 1),
                            f"{paper[0]:.2f} / {paper[1]:.1f}" if paper else "-"])
     if spread:
-        parts.append("Spread between searches (the paper: removed β is the more stable):\n\n" + _table(
+        parts.append("Spread between searches (the paper: removed β is the more stable):\n\n" + markdown_table(
             ["Type", "ops", "target ms", "searches", "mean LAT ms", "ΔLAT ms", "mean Acc % (σ=0)", "ΔAcc %",
              "paper ΔLAT ms / ΔAcc %"], spread))
     errors = [abs(r["predicted_latency_ms"] - r["latency_ms"]) / r["latency_ms"] for r in rows
@@ -119,7 +116,8 @@ def manual_from_parquet(results_dir: Path, ref: dict, metric: str) -> list[tuple
     import pyarrow.parquet as pq
 
     rows = [row for path in sorted(results_dir.glob("joint-*/results.parquet"))
-            for row in pq.read_table(path).to_pylist() if row.get("status") == "TERMINATED" and _same_setting(row, ref) and row.get(metric) is not None]
+            for row in pq.read_table(path).to_pylist()
+            if row.get("status") == "TERMINATED" and _same_setting(row, ref) and row.get(metric) is not None]
     if "latency_in_trial_ms" in ref:
         rows = with_quiet_latency(rows)
     return [(row["label"].rsplit(" seed", 1)[0], row["latency_ms"], row[metric]) for row in rows]
@@ -127,24 +125,14 @@ def manual_from_parquet(results_dir: Path, ref: dict, metric: str) -> list[tuple
 
 def manual_on_the_spot(ref: dict) -> list[tuple[str, float]]:
     """(label, latency) of the paper's joint models timed now with the searched networks' settings."""
-    import torch
-
-    from trainables.measure.latency import device_name, measure_latency
-    from trainables.models import build_model
     from trainables.models.catalog import paper_model_configs
 
-    device = "cpu" if ref.get("latency_device") == device_name("cpu") else \
-        "cuda" if torch.cuda.is_available() and ref.get("latency_device") == device_name("cuda") else None
-    if device is None:
-        return []
-    shape = tuple(int(v) for v in str(ref["image_shape"]).split("x"))
-    out = []
-    for name, config in paper_model_configs().items():
-        if config["task"] == "joint":
-            model = build_model(config, shape[0], 10)
-            out.append((name, measure_latency(model, shape, device=device, batch_size=int(ref["latency_batch_size"]),
-                                              threads=int(ref["latency_threads"]), min_run_time=0.2).median_ms))
-    return out
+    from .retime import TIMING_KEYS, retime
+
+    setting = {k: ref.get(k) for k in TIMING_KEYS}
+    rows = [{**setting, **config, "trial_id": name}
+            for name, config in paper_model_configs().items() if config["task"] == "joint"]
+    return list(retime(rows, rounds=1).items())
 
 
 def latency_plot(rows: list[dict], out_dir: Path) -> tuple[Path | None, str]:

@@ -15,6 +15,9 @@ import statistics
 from typing import Mapping
 
 
+TIMING_KEYS = ("latency_device", "latency_batch_size", "latency_threads", "latency_precision", "image_shape")
+
+
 def local_device(latency_device: str | None) -> str | None:
     """'cpu' or 'cuda' when this machine has the device a latency was measured on, else None."""
     import torch
@@ -30,15 +33,14 @@ def local_device(latency_device: str | None) -> str | None:
     return None
 
 
-def network_of(row: Mapping):
-    """The network a result row describes: a derived architecture (`architecture_json`) or a joint model
-    built from the row's config; None for rows that carry neither."""
-    from trainables.models import build_model
+def network_of(row: Mapping, shape: tuple[int, int, int]):
+    """The network a result row describes: a derived architecture (`architecture_json`) or a model built
+    from the row's config; None for rows that carry neither."""
+    from trainables.models import TASKS, build_model
 
-    shape = image_shape(row)
     if row.get("architecture_json"):
         config = dict(task="joint", joint_mode="searched", architecture=json.loads(row["architecture_json"]))
-    elif row.get("task") in ("classifier", "denoiser", "joint"):
+    elif row.get("task") in TASKS:
         config = dict(row)
     else:
         return None
@@ -57,11 +59,12 @@ def retime(rows: list[Mapping], rounds: int = 3, min_run_time: float = 0.2) -> d
     out = {}
     for row in rows:
         device = local_device(row.get("latency_device"))
-        network = network_of(row) if device and row.get("image_shape") else None
+        shape = image_shape(row) if device and row.get("image_shape") else None
+        network = network_of(row, shape) if shape else None
         if network is None:
             continue
         timing = dict(device=device, batch_size=int(row["latency_batch_size"]), threads=int(row["latency_threads"]),
                       precision=row.get("latency_precision") or "fp32", min_run_time=min_run_time)
         out[row["trial_id"]] = statistics.median(
-            measure_latency(network, image_shape(row), **timing).median_ms for _ in range(rounds))
+            measure_latency(network, shape, **timing).median_ms for _ in range(rounds))
     return out

@@ -32,6 +32,11 @@ class RunOptions:
     allow_local_storage: bool = False   # cluster runs normally need shared storage
     verbose: int = 1
 
+    @property
+    def is_local(self) -> bool:
+        """The run starts (and stops) its own single-machine Ray."""
+        return self.address in (None, "local")
+
 
 @dataclass
 class SweepOutcome:
@@ -48,6 +53,11 @@ class SweepOutcome:
 def tracking_uri_for(uri: str | None, workdir: Path) -> str:
     """--tracking-uri, else $JDNAS_TRACKING_URI, else SQLite in the run folder (absolute, for workers)."""
     return uri or os.environ.get("JDNAS_TRACKING_URI") or f"sqlite:///{workdir / 'mlflow.db'}"
+
+
+def artifact_root_for(tracking_uri: str, workdir: Path) -> str | None:
+    """Where a SQLite store's artifacts go (beside it in the run folder); a server decides its own."""
+    return str(workdir / "mlartifacts") if tracking_uri.startswith("sqlite") else None
 
 
 def storage_for(storage: str | None, s3_endpoint: str | None, workdir: Path) -> Storage:
@@ -85,7 +95,7 @@ def check_storage_for_cluster(storage: Storage, options: RunOptions) -> None:
     hosts would write their checkpoints to their own disks, where no retry or resume can find them."""
     import ray
 
-    if storage.is_remote or options.allow_local_storage or options.address in (None, "local"):
+    if storage.is_remote or options.allow_local_storage or options.is_local:
         return
     hosts = sorted({node["NodeManagerAddress"] for node in ray.nodes() if node["Alive"]})
     if len(hosts) > 1:
@@ -100,7 +110,7 @@ def warn_if_trials_cannot_fit(resolved: ResolvedSweep, options: RunOptions) -> N
     """On a cluster we do not shrink trials (an autoscaler may add big nodes), but say why nothing starts."""
     import ray
 
-    if options.address in (None, "local"):
+    if options.is_local:
         return
     largest = max((node["Resources"].get("CPU", 0) for node in ray.nodes() if node["Alive"]), default=0)
     if resolved.run["cpus_per_trial"] > largest:
@@ -114,7 +124,7 @@ def start_ray(options: RunOptions, workdir: Path, data_bytes: int) -> bool:
 
     if ray.is_initialized():
         return False
-    if options.address in (None, "local"):
+    if options.is_local:
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private single-machine cluster
         object_store = int(min(max(256e6, 3 * data_bytes), 8e9))
         ray.init(_temp_dir=ray_temp_dir(workdir), include_dashboard=False, object_store_memory=object_store,
@@ -131,7 +141,7 @@ def _trainable(resolved: ResolvedSweep, data: dict, options: RunOptions):
 
     trainable = tune.with_parameters(TRAINABLES[resolved.sweep.trainable], data=data)
     cpus = resolved.run["cpus_per_trial"]
-    if options.address in (None, "local") and cpus > (os.cpu_count() or 1):
+    if options.is_local and cpus > (os.cpu_count() or 1):
         print(f"[jdnas] this machine has {os.cpu_count()} CPUs: trials get {os.cpu_count()} instead of {cpus}")
         cpus = os.cpu_count() or 1
     return tune.with_resources(trainable, {"cpu": cpus, "gpu": resolved.run["gpus_per_trial"]})
@@ -177,7 +187,7 @@ def open_tracking(resolved: ResolvedSweep, tracking_uri: str, workdir: Path) -> 
     """The sweep's MLflow experiment and parent run (found again on resume), and the callback
     that streams trial results into child runs."""
     sweep = resolved.sweep
-    artifact_root = str(workdir / "mlartifacts") if tracking_uri.startswith("sqlite") else None
+    artifact_root = artifact_root_for(tracking_uri, workdir)
     tracker = SweepTracker(tracking_uri, sweep.name, resolved.name, artifact_root)
     tags = {**software_tags(), "jdnas.preset": resolved.preset}
     params = {**resolved.base, **resolved.run, "grid": [dict(p) for p in sweep.products],

@@ -20,10 +20,10 @@ def epoch_results(storage: Storage, trial) -> list[dict]:
     try:
         with storage.fs().open_input_stream(f"{trial.path}/result.json") as f:
             lines = f.readall().decode().splitlines()
-    except (OSError, FileNotFoundError):
+    except OSError:  # not written yet (or gone): the state Tune saved is all there is
         return [trial.last_result] if trial.last_result else []
     results = [json.loads(line) for line in lines if line.strip()]
-    return sorted((r for r in results if isinstance(r.get("epoch"), (int, float))), key=lambda r: r["epoch"])
+    return [r for r in results if isinstance(r.get("epoch"), (int, float))]  # log_epochs sorts them
 
 
 def sync_mlflow(resolved: ResolvedSweep, tracking_uri: str, storage: Storage,
