@@ -91,3 +91,39 @@ def test_denoiser_beats_the_noisy_input(synthetic_splits):
                eval_noise_levels=[0.4]), synthetic_splits, rec)
     noisy_input_psnr = 20 * math.log10(1 / 0.4)  # ~8 dB: the noise alone at sigma 0.4
     assert rec.metrics[-1]["test_psnr_s0.4"] > noisy_input_psnr + 4
+
+
+def test_two_stage_sequential_keeps_its_denoiser_trained_alone(synthetic_splits):
+    """Point 5: the two-stage sequential model's UNet is the standalone denoiser (same seed, same epochs):
+    equal test PSNR at every sigma; the classifier stage then trains only the classifier on its outputs."""
+    common = dict(BASE, epochs=2, unet="UNet-S", examples=False)
+    alone, seq = Recorder(), Recorder()
+    train(dict(common, task="denoiser"), synthetic_splits, alone)
+    train(dict(common, task="joint", joint_mode="sequential", sequential_training="two-stage", finetune_epochs=1),
+          synthetic_splits, seq)
+    assert [m["epoch"] for m in seq.metrics] == [1, 2, 3, 4, 5]
+    assert [m["training_stage"] for m in seq.metrics] == [0, 0, 1, 1, 2]
+    denoiser_after_stage1 = {k: v for k, v in seq.states[1]["model"].items() if k.startswith("denoiser.")}
+    assert all(torch.equal(v, alone.states[1]["model"][k.removeprefix("denoiser.")])
+               for k, v in denoiser_after_stage1.items())
+    after_stage2 = seq.states[3]["model"]
+    assert all(torch.equal(after_stage2[k], v) for k, v in denoiser_after_stage1.items())  # frozen, BN stats too
+    assert any(not torch.equal(after_stage2[k], seq.states[1]["model"][k]) for k in after_stage2
+               if k.startswith("classifier."))
+    # without fine-tuning the final PSNR is the standalone denoiser's, bit for bit
+    no_ft = Recorder()
+    train(dict(common, task="joint", joint_mode="sequential", sequential_training="two-stage"), synthetic_splits,
+          no_ft)
+    psnr = {k: v for k, v in alone.metrics[-1].items() if k.startswith("test_psnr")}
+    assert psnr and all(no_ft.metrics[-1][k] == v for k, v in psnr.items())
+    assert no_ft.metrics[-1]["test_acc"] > 0
+
+
+def test_two_stage_sequential_resumes_across_a_stage_boundary(synthetic_splits):
+    config = dict(BASE, epochs=1, unet="UNet-S", examples=False, task="joint", joint_mode="sequential",
+                  sequential_training="two-stage")
+    full = Recorder()
+    train(config, synthetic_splits, full)
+    resumed = Recorder()
+    train(config, synthetic_splits, resumed, state=full.states[0])  # stage 1 ended: stage 2 gets a new optimiser
+    assert resumed.metrics[-1]["test_acc"] == full.metrics[-1]["test_acc"]

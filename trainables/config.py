@@ -11,7 +11,7 @@ from typing import Any, Callable, Mapping
 
 from .data.noise import NOISE_LEVELS
 from .data.registry import LOADERS
-from .models.classifier import CLASSIFIER_PRESETS
+from .models.classifier import CLASSIFIER_NORMS, CLASSIFIER_PRESETS
 from .models.joint import JOINT_MODES
 from .models.unet import BLOCK_TYPES, UNET_PRESETS
 
@@ -70,6 +70,15 @@ FIELDS: dict[str, Field] = {
     "joint_mode": Field("integrated", str, "how the joint model is wired", choices=JOINT_MODES),
     "attach_level": Field(None, int, "encoder level of the integrated classifier head (default: bottleneck)",
                           optional=True, **non_negative),
+    "classifier_norm": Field("group1", str, "classifier GroupNorm: group1 = one group at every width (the same norm "
+                             "across the Table 7 family); group = largest divisor of the width <= 8",
+                             choices=CLASSIFIER_NORMS),
+    "sequential_training": Field("end-to-end", str, "sequential joint model: end-to-end (CE + w * Charbonnier from "
+                                 "scratch) or two-stage (denoiser alone on Charbonnier for `epochs`, frozen, then the "
+                                 "classifier on its outputs for `epochs`, then `finetune_epochs` end to end)",
+                                 choices=("end-to-end", "two-stage")),
+    "finetune_epochs": Field(0, int, "two-stage sequential training: joint fine-tuning epochs at the end",
+                             **non_negative),
     # losses
     "loss_weight": Field(1.0, float, "w in CE + w * Charbonnier for joint models", **non_negative),
     "charbonnier_eps": Field(1e-3, float, "epsilon of the Charbonnier loss", **positive),
@@ -89,6 +98,8 @@ FIELDS: dict[str, Field] = {
                                 **sigma_list),
     "eval_noise_levels": Field(list(NOISE_LEVELS), list, "sigmas of validation and test evaluation", **sigma_list),
     "eval_seed": Field(0, int, "seed of the fixed evaluation noise", **non_negative),
+    "noise_clip": Field(False, bool, "clip the noisy input to [0, 1] (training and evaluation); the default keeps "
+                                     "the unclipped Gaussian noise statistics"),
     "augment": Field(True, bool, "random flip + 4-px pad-crop on training images"),
     # optimisation
     "optimizer": Field("adam", str, "weight optimiser", choices=("adam", "adamw", "sgd")),

@@ -29,7 +29,7 @@ def sigma_key(sigma: float) -> str:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, task: str, images: np.ndarray, labels: np.ndarray, levels, *,
-             device: torch.device, seed: int) -> dict[str, float]:
+             device: torch.device, seed: int, clip: bool = False) -> dict[str, float]:
     """{'acc_s0.4': ..., 'psnr_s0.4': ..., 'ssim_s0.4': ..., 'acc': mean over levels, ...} for the
     metrics the task has (accuracy in %, PSNR in dB)."""
     was_training = model.training
@@ -40,7 +40,8 @@ def evaluate(model: nn.Module, task: str, images: np.ndarray, labels: np.ndarray
         target = torch.from_numpy(labels[start:start + EVAL_CHUNK]).to(device)
         for sigma in levels:
             noise = eval_noise(clean.shape, round(sigma * 1000), chunk_index, seed).to(device)
-            image, logits = split_outputs(task, model(clean + sigma * noise))
+            noisy = clean + sigma * noise
+            image, logits = split_outputs(task, model(noisy.clamp(0, 1) if clip else noisy))
             key = sigma_key(sigma)
             scores = {}
             if logits is not None:

@@ -26,6 +26,8 @@ from .examples import save_denoising_examples
 from .measure.flops import count_cost
 from .measure.latency import measure_latency
 from .models import build_model, check_model_input
+from . import stages as stages_
+from .stages import stage_at, training_stages
 
 Report = Callable[[dict, str], None]
 STATE_FILE = "state.pt"
@@ -35,13 +37,19 @@ def charbonnier(output: torch.Tensor, target: torch.Tensor, eps: float) -> torch
     return torch.sqrt((output - target) ** 2 + eps ** 2).mean()
 
 
-def make_optimizer(model: torch.nn.Module, config: dict) -> torch.optim.Optimizer:
-    params, lr, wd = model.parameters(), config["lr"], config["weight_decay"]
+def make_optimizer(model: torch.nn.Module, config: dict, params=None) -> torch.optim.Optimizer:
+    params, lr, wd = model.parameters() if params is None else params, config["lr"], config["weight_decay"]
     if config["optimizer"] == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=config["momentum"], weight_decay=wd, nesterov=True)
     if config["optimizer"] == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
     return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+
+
+def stage_optimizer(model: torch.nn.Module, config: dict, stage, steps_per_epoch: int):
+    """The stage's optimiser over the parameters it trains, with a cosine schedule over its epochs."""
+    optimizer = make_optimizer(model, config, stages_.trained_parameters(stage, model))
+    return optimizer, torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, stage.epochs * steps_per_epoch)
 
 
 def load_state(checkpoint_dir: str | Path) -> dict:
@@ -56,36 +64,45 @@ def train(config: dict, data: DataSplits, report: Report, *, device: str | torch
     torch.manual_seed(config["seed"])
     model = build_model(config, data.image_shape[0], data.num_classes).to(device)
     check_model_input(model, data.image_shape[-1])
-    optimizer = make_optimizer(model, config)
     steps_per_epoch = max(1, len(data.train_images) // config["batch_size"])
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config["epochs"] * steps_per_epoch)
+    stages = training_stages(config)
     order_rng = torch.Generator().manual_seed(config["seed"])                   # shuffling, on CPU
     noise_rng = torch.Generator(device).manual_seed(config["seed"] + 1)         # noise + augmentation, on device
     levels = tuple(config["train_noise_levels"])
     start_epoch, elapsed, restarts, resumed = 0, 0.0, 0, state is not None
     if resumed:
         model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
         order_rng.set_state(state["order_rng"])
         noise_rng.set_state(state["noise_rng"])
         start_epoch, elapsed, restarts = state["epoch"] + 1, state["elapsed_s"], state["restarts"] + 1
+    stage = stage_at(stages, start_epoch)
+    optimizer, scheduler = stage_optimizer(model, config, stage, steps_per_epoch)
+    if resumed and state.get("stage", stage.name) == stage.name:  # a new stage starts its own optimiser
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
 
-    for epoch in range(start_epoch, config["epochs"]):
+    for epoch in range(start_epoch, stages[-1].end):
         if config["fail_at_epoch"] == epoch and not resumed:
             raise RuntimeError(f"injected failure at epoch {epoch} (fail_at_epoch)")
+        if epoch == stage.end:
+            stage = stage_at(stages, epoch)
+            optimizer, scheduler = stage_optimizer(model, config, stage, steps_per_epoch)
         t0 = time.perf_counter()
         model.train()
+        stages_.prepare(stage, model)
+        ce_weight, charb_weight = stages_.loss_weights(stage, task, config)
         sums, steps = torch.zeros(3, device=device), 0
         for clean, labels in batches(data.train_images, data.train_labels, config["batch_size"], device,
                                      shuffle=True, generator=order_rng, drop_last=True):
             if config["augment"]:
                 clean = augment(clean, noise_rng)
             noisy = add_noise(clean, sample_sigmas(len(clean), levels, device, noise_rng), noise_rng)
-            image, logits = split_outputs(task, model(noisy))
+            if config["noise_clip"]:
+                noisy = noisy.clamp(0, 1)
+            image, logits = stages_.forward(stage, task, model, noisy)
             ce = F.cross_entropy(logits, labels) if logits is not None else torch.zeros((), device=device)
             charb = charbonnier(image, clean, config["charbonnier_eps"]) if image is not None else torch.zeros((), device=device)
-            loss = ce + (config["loss_weight"] if task == "joint" else 1.0) * charb
+            loss = ce_weight * ce + charb_weight * charb
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config["grad_clip"] > 0:
@@ -100,20 +117,20 @@ def train(config: dict, data: DataSplits, report: Report, *, device: str | torch
             raise FloatingPointError(f"non-finite training loss ({train_loss}) at epoch {epoch}; "
                                      f"lower lr (now {config['lr']}) or enable grad_clip")
         val = evaluate(model, task, data.val_images, data.val_labels, config["eval_noise_levels"],
-                       device=device, seed=config["eval_seed"] + 1)
+                       device=device, seed=config["eval_seed"] + 1, clip=config["noise_clip"])
         elapsed += time.perf_counter() - t0
         metrics = dict(epoch=epoch + 1, train_loss=train_loss, current_lr=scheduler.get_last_lr()[0],
                        epoch_time_s=time.perf_counter() - t0, train_time_s=elapsed, restarts=restarts,
-                       train_images_per_s=steps * config["batch_size"] / train_seconds,
+                       train_images_per_s=steps * config["batch_size"] / train_seconds, training_stage=stages.index(stage),
                        **{f"val_{k}": v for k, v in val.items()})
         if task == "joint":
             metrics.update(train_ce=train_ce, train_charbonnier=train_charb)
         state = dict(model=model.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
                      order_rng=order_rng.get_state(), noise_rng=noise_rng.get_state(), epoch=epoch, elapsed_s=elapsed,
-                     restarts=restarts)
+                     restarts=restarts, stage=stage.name)
         with tempfile.TemporaryDirectory(prefix="jdnas-ckpt-") as checkpoint_dir:
             torch.save(state, Path(checkpoint_dir) / STATE_FILE)
-            if epoch == config["epochs"] - 1:
+            if epoch == stages[-1].end - 1:
                 metrics.update(final_metrics(model, config, data, device, threads, Path(checkpoint_dir)))
             report(metrics, checkpoint_dir)
 
@@ -122,7 +139,7 @@ def final_metrics(model: torch.nn.Module, config: dict, data: DataSplits, device
                   out_dir: Path) -> dict:
     """Test metrics at every sigma, cost, latency; writes the artifacts (weights, config, examples)."""
     test = evaluate(model, config["task"], data.test_images, data.test_labels, config["eval_noise_levels"],
-                    device=device, seed=config["eval_seed"])
+                    device=device, seed=config["eval_seed"], clip=config["noise_clip"])
     cost = count_cost(model, data.image_shape)
     latency = measure_latency(model, data.image_shape, device=str(device),
                               batch_size=default_latency_batch(config, device), threads=threads,

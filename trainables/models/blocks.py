@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-NORMS = ("batch", "group", "none")
+NORMS = ("batch", "group", "group1", "none")
 ACTIVATIONS = ("relu", "swish", "none")
 
 
@@ -23,6 +23,8 @@ def make_norm(kind: str, channels: int) -> nn.Module:
         return nn.BatchNorm2d(channels)
     if kind == "group":
         return nn.GroupNorm(group_count(channels), channels)
+    if kind == "group1":  # one group at every width: the same normalisation for a whole model family
+        return nn.GroupNorm(1, channels)
     if kind == "none":
         return nn.Identity()
     raise ValueError(f"unknown norm {kind!r}; choose one of {NORMS}")

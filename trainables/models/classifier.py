@@ -24,8 +24,14 @@ CLASSIFIER_PRESETS: dict[str, tuple[int, float | None]] = {
 }
 
 
-def _stage(block: nn.Module, channels: int) -> nn.Sequential:
-    return nn.Sequential(block, make_norm("group", channels), nn.MaxPool2d(2), nn.ReLU(inplace=True))
+# GroupNorm with one group at every width (`group1`) keeps the normalisation identical across the family;
+# `group` (groups = largest divisor of the width <= 8) gave Conv-S (17 ch) 1 group and Conv-L 8, so the width
+# study also varied the norm. See docs/design.md, open choices.
+CLASSIFIER_NORMS = ("group1", "group")
+
+
+def _stage(block: nn.Module, channels: int, norm: str) -> nn.Sequential:
+    return nn.Sequential(block, make_norm(norm, channels), nn.MaxPool2d(2), nn.ReLU(inplace=True))
 
 
 class NoisyClassifier(nn.Module):
@@ -34,7 +40,7 @@ class NoisyClassifier(nn.Module):
     min_input_size = 4  # two 2x max-pools must leave at least one pixel
 
     def __init__(self, in_channels: int = 3, num_classes: int = 10, width: int = 32,
-                 expansion: float | None = None):
+                 expansion: float | None = None, norm: str = "group1"):
         super().__init__()
         if in_channels < 1:
             raise ValueError(f"classifier in_channels must be >= 1, got {in_channels}")
@@ -44,13 +50,15 @@ class NoisyClassifier(nn.Module):
             raise ValueError(f"classifier width must be >= 1, got {width}")
         if expansion is not None and expansion < 1:
             raise ValueError(f"classifier expansion rate e must be >= 1, got {expansion}")
+        if norm not in CLASSIFIER_NORMS:
+            raise ValueError(f"unknown classifier norm {norm!r}; choose one of {CLASSIFIER_NORMS}")
         self.width, self.expansion = width, expansion
         first = nn.Conv2d(in_channels, width, 3, padding=1)
         if expansion is None:
             second = nn.Conv2d(width, width, 3, padding=1)
         else:
-            second = MBConv(width, width, expansion, kernel=3, norm="group", act="relu")
-        self.features = nn.Sequential(_stage(first, width), _stage(second, width))
+            second = MBConv(width, width, expansion, kernel=3, norm=norm, act="relu")
+        self.features = nn.Sequential(_stage(first, width, norm), _stage(second, width, norm))
         self.pool = nn.AdaptiveMaxPool2d(1)
         self.fc = nn.Linear(width, num_classes)
 
@@ -60,7 +68,7 @@ class NoisyClassifier(nn.Module):
 
 def build_classifier(preset: str | None = None, *, width: int | None = None,
                      expansion: float | None = None, in_channels: int = 3,
-                     num_classes: int = 10) -> NoisyClassifier:
+                     num_classes: int = 10, norm: str = "group1") -> NoisyClassifier:
     """A Table 7 preset, optionally with its width / expansion overridden (expansion 0 = plain conv)."""
     if preset is not None:
         if preset not in CLASSIFIER_PRESETS:
@@ -70,4 +78,4 @@ def build_classifier(preset: str | None = None, *, width: int | None = None,
         expansion = preset_expansion if expansion is None else expansion
     if width is None:
         raise ValueError("classifier needs a preset or a width")
-    return NoisyClassifier(in_channels, num_classes, width, expansion or None)
+    return NoisyClassifier(in_channels, num_classes, width, expansion or None, norm)

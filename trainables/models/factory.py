@@ -15,7 +15,7 @@ from torch import nn
 
 from .classifier import CLASSIFIER_PRESETS, build_classifier
 from .joint import JOINT_MODES, IntegratedJoint, SequentialJoint
-from .unet import UNet, check_input_size, unet_hyperparameters
+from .unet import UNET_PRESETS, UNet, check_input_size, unet_hyperparameters
 
 TASKS = ("classifier", "denoiser", "joint")
 
@@ -42,9 +42,13 @@ def _classifier_args(config: Mapping) -> tuple[int, float | None]:
 
 def build_model(config: Mapping, in_channels: int = 3, num_classes: int = 10) -> nn.Module:
     task = config.get("task")
+    norm = config.get("classifier_norm") or "group1"
     if task == "classifier":
+        if config.get("joint_mode") == "searched":  # a classifier-only NAS architecture
+            return _searched(config)
         width, expansion = _classifier_args(config)
-        return build_classifier(width=width, expansion=expansion, in_channels=in_channels, num_classes=num_classes)
+        return build_classifier(width=width, expansion=expansion, in_channels=in_channels, num_classes=num_classes,
+                                norm=norm)
     if task == "denoiser":
         return _unet(config, in_channels)
     if task == "joint":
@@ -56,9 +60,9 @@ def build_model(config: Mapping, in_channels: int = 3, num_classes: int = 10) ->
         width, expansion = _classifier_args(config)
         unet = _unet(config, in_channels)
         if mode == "sequential":
-            return SequentialJoint(unet, build_classifier(width=width, expansion=expansion,
-                                                          in_channels=in_channels, num_classes=num_classes))
-        return IntegratedJoint(unet, num_classes, width, expansion, config.get("attach_level"))
+            return SequentialJoint(unet, build_classifier(width=width, expansion=expansion, in_channels=in_channels,
+                                                          num_classes=num_classes, norm=norm))
+        return IntegratedJoint(unet, num_classes, width, expansion, config.get("attach_level"), norm)
     raise ValueError(f"unknown task {task!r}; choose one of {TASKS}")
 
 
@@ -81,6 +85,27 @@ def check_model_input(model: nn.Module, size: int) -> None:
         raise ValueError(f"input size {size} is too small; the classifiers need at least 4x4")
 
 
+def paper_unet_name(config: Mapping) -> str | None:
+    """The paper's UNet preset (UNet-S, UNet-M, UNet) whose (d, b, c, m) and Conv blocks the config builds,
+    however it was given (a preset name, a grid point of a UNet study, a joint model, a user's sweep); None
+    for any other model."""
+    if config.get("task") not in ("denoiser", "joint") or config.get("joint_mode") == "searched":
+        return None
+    if (config.get("block") or "conv") != "conv":
+        return None
+    try:
+        hp = unet_hyperparameters(config.get("unet"), **{k: _present(config.get(k)) for k in UNET_KEYS})
+    except ValueError:
+        return None
+    point = (hp["depth"], hp["base_width"], hp["blocks"], float(hp["multiplier"]))
+    return next((name for name, preset in UNET_PRESETS.items() if point == (*preset[:3], float(preset[3]))), None)
+
+
+def _present(value):
+    """None for the missing cells of a result row (None or NaN)."""
+    return None if value is None or value != value else value
+
+
 def _unet_label(config: Mapping) -> str:
     hp = unet_hyperparameters(config.get("unet"), **{k: config.get(k) for k in UNET_KEYS})
     overridden = any(config.get(k) is not None for k in UNET_KEYS)
@@ -100,15 +125,18 @@ def _classifier_label(config: Mapping) -> str:
 def model_label(config: Mapping) -> str:
     """Short name for tables: the preset name, or the hyperparameters when they override it."""
     task = config.get("task")
-    if task == "classifier":
+    if task == "classifier" and config.get("joint_mode") != "searched":
         return _classifier_label(config)
-    if task == "nas" or (task == "joint" and config.get("joint_mode") == "searched"):
+    if task == "nas" or (task in ("joint", "classifier") and config.get("joint_mode") == "searched"):
         from ..nas.derive import model_label as nas_label
 
         return nas_label(config)
     if task == "joint":
-        return f"{config.get('joint_mode', 'integrated')}({_unet_label(config)}, {_classifier_label(config)})"
+        mode = config.get("joint_mode", "integrated")
+        if mode == "sequential" and config.get("sequential_training") == "two-stage":
+            mode = "sequential-two-stage"
+        return f"{mode}({_unet_label(config)}, {_classifier_label(config)})"
     return _unet_label(config)
 
 
-__all__ = ["TASKS", "build_model", "check_model_input", "check_input_size", "model_label"]
+__all__ = ["TASKS", "build_model", "check_model_input", "check_input_size", "model_label", "paper_unet_name"]

@@ -34,13 +34,13 @@ class SequentialJoint(nn.Module):
 
 class IntegratedJoint(nn.Module):
     def __init__(self, unet: UNet, num_classes: int, width: int = 32, expansion: float | None = 2.5,
-                 attach_level: int | None = None):
+                 attach_level: int | None = None, norm: str = "group1"):
         super().__init__()
         level = unet.depth - 1 if attach_level is None else attach_level
         if not 0 <= level < unet.depth:
             raise ValueError(f"attach_level must be in 0..{unet.depth - 1} for UNet depth {unet.depth}, got {level}")
         self.unet, self.attach_level = unet, level
-        self.head = NoisyClassifier(unet.channels[level], num_classes, width, expansion)
+        self.head = NoisyClassifier(unet.channels[level], num_classes, width, expansion, norm)
 
     def check_input_size(self, size: int) -> None:
         self.unet.check_input_size(size)
