@@ -188,3 +188,25 @@ def test_target_outside_the_reachable_range_is_refused_with_the_range(space):
             resolve_target({**config, "target_latency_ms": bad}, table, macro, op_set(4), key)
     learned_low, _ = lut.reachable_range(table, macro, op_set(4), "learned")
     assert learned_low < low  # learned beta may keep one block per stage
+
+
+@pytest.mark.parametrize("mode", ["fixed", "removed", "learned"])
+def test_latency_loss_of_a_one_hot_alpha_prices_the_network_that_is_derived(space, mode):
+    """Point 4: through the search's own latency objective, the latency a one-hot alpha is charged equals the
+    LUT price of the derived network (fixed beta used to average over depths: about 2/3 of what is built)."""
+    from trainables.nas.search import latency_objective
+
+    macro, table = space
+    net = Supernet(macro, op_set(8), mode)
+    ops = [(5 * b + 1) % 8 for b in range(18)]
+    if mode == "learned":  # a decided depth per stage, as the derivation reads it
+        with torch.no_grad():
+            for b, depth in zip(net.beta, [2, 1, 3, 4, 1, 1]):
+                b.fill_(-1e4)
+                b[depth - 1] = 0.0
+    with torch.no_grad():
+        net.log_alpha.copy_(torch.log(one_hot(ops, 8).clamp_min(1e-12)))
+    derived_ms = lut.predict_ms(table, macro, from_supernet(net, 8))
+    latency, loss = latency_objective(table, net, one_hot(ops, 8), target=2.0, lam=0.1)
+    assert float(latency) == pytest.approx(derived_ms, rel=1e-6)
+    assert float(loss) == pytest.approx(0.1 * abs(derived_ms / 2.0 - 1), rel=1e-6)

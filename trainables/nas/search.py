@@ -130,7 +130,14 @@ def architecture_step(supernet, optimizer, loss: torch.Tensor, clip: float) -> N
 
 def expected_ms(table, supernet) -> float:
     with torch.no_grad():
-        return float(lut.expected_latency(table, supernet, supernet.op_probs(), supernet.depth_probs()))
+        return float(lut.expected_latency(table, supernet, supernet.op_probs(), supernet.latency_depth_probs()))
+
+
+def latency_objective(table, supernet, op_weights: torch.Tensor, target: float, lam: float,
+                      matrix: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(expected latency in ms, lambda * |LAT / target - 1|): the latency part of the architecture loss."""
+    latency = lut.expected_latency(table, supernet, op_weights, supernet.latency_depth_probs(), matrix)
+    return latency, lam * (latency / target - 1).abs()
 
 
 def write_artifacts(directory: Path, arch: dict, table_file: Path) -> None:
@@ -240,8 +247,7 @@ def search(config: dict, data: DataSplits, report: Report, *, device: torch.devi
                 v_clean, v_noisy = noisy_batch(v_clean)
                 u = F.softmax((supernet.log_alpha + gumbel(supernet.log_alpha.shape, arch_rng, device)) / tau, dim=-1)
                 task_loss, _, _ = joint_loss(supernet(v_noisy, op_weights=u), v_clean, v_labels)
-                latency = lut.expected_latency(table, supernet, u, supernet.depth_probs(), lat_matrix)
-                latency_loss = lam * (latency / target - 1).abs()
+                _, latency_loss = latency_objective(table, supernet, u, target, lam, lat_matrix)
                 architecture_step(supernet, arch_opt, task_loss + latency_loss, config["search_grad_clip"])
                 arch_sums += torch.stack([task_loss.detach(), latency_loss.detach()])
                 arch_steps += 1

@@ -4,7 +4,8 @@
   log_softmax after every architecture step (paper-notes 5.1).
 - beta (depth level, sink-connecting): one vector per stage; stage output = sum_j softmax(beta)_j x^(j),
   where x^(j) is the output after the first j blocks. Modes: `learned` (trained with alpha),
-  `fixed` (held at its initial value 0, i.e. uniform over depths, never gets a gradient) and
+  `fixed` (held at its initial value 0, i.e. uniform over depths, never gets a gradient; every block is
+  computed, kept in the derived network and counted by the latency term) and
   `removed` (no depth search: the stage output is its last block's output, every block is kept).
 - width: every op allocates its widest mid channels; a 0/1 mask keeps the active ones (the channels
   whose depthwise filters have the largest L1 norm). Masked channels stay exactly zero because every
@@ -119,6 +120,15 @@ class Supernet(nn.Module):
         if self.beta_mode == "removed":
             return [None] * len(self.slots)
         return [F.softmax(b, dim=0) for b in self.beta]
+
+    def latency_depth_probs(self) -> list[torch.Tensor | None]:
+        """The depth weights the latency term uses: softmax(beta) only where depth is searched (learned).
+        With `fixed` beta the stage output mixes every depth but every block is computed and the derived
+        network keeps them all, so the latency counts every block: for a one-hot alpha it is then exactly
+        the derived network's latency."""
+        if self.beta_mode == "learned":
+            return self.depth_probs()
+        return [None] * len(self.slots)
 
     def argmax_ops(self) -> list[int]:
         return self.log_alpha.argmax(-1).tolist()
