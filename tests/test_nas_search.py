@@ -122,3 +122,26 @@ def test_nas_retrain_trains_a_given_architecture_with_the_shared_loop(tmp_path, 
     wrong = tiny_data({**config, "channels": 3})
     with pytest.raises(ValueError, match=r"searched for \[1, 16, 16\] inputs and 10 classes; the data has \[3, 16, 16\]"):
         retrain_only({**config, "channels": 3, "architecture": str(arch_file)}, wrong, rec)
+
+
+def test_classifier_only_search_drops_the_decoder_and_retrains_a_classifier(tmp_path):
+    """Point 9: the same macro-architecture without the decoder; its own latency table (another space digest);
+    CE only; the derived network returns logits and retrains as a classifier (no PSNR anywhere)."""
+    from trainables.nas.derive import SearchedNet
+    from trainables.nas.macro import Macro
+
+    config = tiny_config(tmp_path, beta_mode="removed", search_kind="classifier", retrain_epochs=1)
+    data = tiny_data(config)
+    cache_synthetic_table(config, data)
+    rec = _run(config, data, tmp_path / "run")
+    search_final, retrained = rec.results[config["search_epochs"] - 1], rec.results[-1]
+    assert "val_psnr" not in search_final and search_final["train_charbonnier"] == 0.0
+    assert "test_acc" in retrained and not any(k.startswith(("test_psnr", "val_psnr")) for k in retrained)
+    arch = json.loads(retrained["architecture_json"])
+    assert arch["macro"]["decoder"] is False
+    net = SearchedNet(arch)
+    assert not any("decoder" in name for name, _ in net.named_parameters())
+    assert net(torch.rand(2, 1, 16, 16)).shape == (2, 10)
+    joint = Macro.build((1, 16, 16), 10, config["width_mult"])
+    assert Macro.from_dict(arch["macro"]) != joint and "decoder" not in joint.as_dict()
+    assert retrained["latency_ms"] > 0 and retrained["macs"] == search_final.get("predicted_macs", retrained["macs"])

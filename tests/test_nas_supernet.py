@@ -210,3 +210,20 @@ def test_latency_loss_of_a_one_hot_alpha_prices_the_network_that_is_derived(spac
     latency, loss = latency_objective(table, net, one_hot(ops, 8), target=2.0, lam=0.1)
     assert float(latency) == pytest.approx(derived_ms, rel=1e-6)
     assert float(loss) == pytest.approx(0.1 * abs(derived_ms / 2.0 - 1), rel=1e-6)
+
+
+def test_a_relative_target_is_a_fraction_of_the_reference_and_every_target_reports_both(space):
+    macro, table = space
+    key = lut.LatencyKey.for_device(macro, "cpu", 1, 1)
+    low, high = lut.reachable_range(table, macro, op_set(8), "removed")
+    reference = (low + high) / 2 / 0.845  # a reference model whose 0.845 lies mid-range
+    config = dict(beta_mode="removed", op_set=8, width_mult=0.1, target_fraction=0.5, target_latency_ms=None,
+                  target_ratio=0.845, target_reference="UNet")
+    got = resolve_target(config, table, macro, op_set(8), key, reference_ms=reference)
+    assert got["target_latency_ms"] == pytest.approx((low + high) / 2)
+    assert got["target_vs_reference"] == pytest.approx(0.845) and got["reference_latency_ms"] == reference
+    absolute = resolve_target({**config, "target_latency_ms": low * 1.1}, table, macro, op_set(8), key,
+                              reference_ms=reference)
+    assert absolute["target_latency_ms"] == low * 1.1 and absolute["target_vs_reference"] == pytest.approx(low * 1.1 / reference)
+    with pytest.raises(ValueError, match="outside the reachable range"):
+        resolve_target(config, table, macro, op_set(8), key, reference_ms=reference * 10)

@@ -16,12 +16,14 @@ def test_nas_sweeps_resolve_with_their_presets():
     assert quick.base["task"] == "nas" and quick.base["train_noise_levels"] == [0.0]  # Table 10: clean images
     assert quick.base["image_size"] == 32 and quick.base["retrain_epochs"] > 0 and quick.run["cpus_per_trial"] == 1
     paper = resolve(get_sweep("nas-beta"), "paper")
-    assert paper.base["target_latency_ms"] == 6.0 and paper.base["lut_batch_size"] == 32
+    assert paper.base["target_latency_ms"] is None and paper.base["lut_batch_size"] == 32  # relative, not 6 ms
+    assert paper.base["target_reference"] == "UNet" and paper.base["target_ratio"] == pytest.approx(6 / 7.10)
     assert (paper.base["dataset"], paper.base["image_size"], paper.base["search_epochs"], paper.base["warmup_epochs"]) \
         == ("stl10", 96, 90, 10)
     assert resolve(get_sweep("nas-opset"), "quick").products[0] == {"op_set": [4, 6, 8]}
     targets = resolve(get_sweep("nas-targets"), "paper")
     assert targets.base["target_range"] == "manual" and targets.base["target_latency_ms"] is None
+    assert targets.base["target_ratio"] is None
 
 
 @pytest.mark.parametrize("override,message", [
@@ -37,18 +39,25 @@ def test_bad_nas_settings_fail_before_ray_starts(override, message):
 
 
 def test_table10_layout_beside_the_papers_numbers():
+    """Hand-built rows in the paper's setting (relative target 6/7.10 x UNet, clean, 8 ops); the real-run check
+    that other settings get no paper numbers is test_paper_faithful_reports.py."""
     rows = [dict(status="TERMINATED", beta_mode=beta, seed=seed, op_set=8, target_latency_ms=4.0,
+                 target_ratio=6 / 7.10, target_reference="UNet", train_noise_levels=[0.0], target_vs_reference=0.845,
+                 reference_latency_ms=4.0 / 0.845,
                  predicted_latency_ms=3.9 - seed * 0.1, latency_ms=4.0 - seed * 0.2, test_acc_s0=80.0 + seed,
                  test_acc=60.0, **{"test_psnr_s0.8": 20.0}, depths="2-3-4-4-4-1", arch="00|000|0000|0000|0000|0",
                  latency_device="cpu x", latency_batch_size=1, latency_threads=1)
             for beta in ("learned", "removed", "fixed") for seed in (0, 1)]
     text = nas_table(rows)
     lines = [l for l in text.splitlines() if l.startswith("| ")]
-    assert lines[0].startswith("| Type | Search id | ops | target ms | LUT ms | LAT ms | Acc % (σ=0) |")
+    assert lines[0].startswith("| Type | Search id | search | ops | target ms | target × ref. | LUT ms | LAT ms |")
     assert [l.split(" | ")[0] for l in lines[1:7]] == ["| Removed β"] * 2 + ["| Learned β"] * 2 + ["| Fixed β"] * 2
-    assert f"| {TABLE10[('removed', 1)][0]:.2f} | {TABLE10[('removed', 1)][1]:.1f} |" in lines[1]
-    assert lines[5].endswith("| - | - |")  # no paper numbers for fixed beta
-    assert "ΔLAT ms" in text and "| Removed β | 8 | 4.000 | 2 | 3.900 | 0.200 | 80.5 | 1.0 | 0.04 / 0.2 |" in text
+    assert f"| {TABLE10[('removed', 1)][0]:.2f} | {TABLE10[('removed', 1)][1]:.1f} | 0.824 | same setting |" in lines[1]
+    assert "| 0.845 × UNet |" in lines[1]
+    assert lines[5].endswith("| - | - | - | none: fixed β (paper: removed, learned) |")
+    assert "ΔLAT ms" in text and "| Removed β | joint | 8 | 0.845 × UNet | 2 | 3.900 | 0.200 | 80.5 | 1.0 | 0.04 / 0.2 |" in text
+    absolute = nas_table([{**rows[0], "config_target_latency_ms": 6.0}])
+    assert "none: target absolute 6 ms (paper: 0.845 × UNet)" in absolute and "| 5.85 |" not in absolute
     assert "median error" in text
 
 

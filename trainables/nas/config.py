@@ -6,9 +6,11 @@ that the trial searches its model (there is no fixed model to build and check be
 from __future__ import annotations
 
 from ..config import Field
+from ..models.catalog import paper_model_configs
 from .ops import OP_SETS
 from .supernet import BETA_MODES
 
+REFERENCE_MODELS = paper_model_configs()
 positive = dict(check=lambda v: v > 0, rule="> 0")
 non_negative = dict(check=lambda v: v >= 0, rule=">= 0")
 at_least_one = dict(check=lambda v: v >= 1, rule=">= 1")
@@ -23,8 +25,16 @@ NAS_FIELDS: dict[str, Field] = {
     "dropout": Field(0.0, float, "dropout before the FC of the searched network (TF-NAS retrain: 0.2)",
                      check=lambda v: 0 <= v < 1, rule="in [0, 1)"),
     # latency objective
-    "target_latency_ms": Field(None, float, "latency target on the LUT device (ms); null = use target_fraction",
-                               optional=True, **positive),
+    "search_kind": Field("joint", str, "joint: the integrated denoise + classify network (fixed decoder, loss CE + w * "
+                         "Charbonnier); classifier: the same encoder and head without the decoder (CE only)",
+                         choices=("joint", "classifier")),
+    "target_latency_ms": Field(None, float, "absolute latency target on the LUT device (ms); null = target_ratio, "
+                               "else target_fraction", optional=True, **positive),
+    "target_ratio": Field(None, float, "relative target: this fraction of target_reference's latency, timed on the "
+                          "trial's device at the table's batch, threads and precision (paper: 6 / 7.10 of the UNet)",
+                          optional=True, **positive),
+    "target_reference": Field("UNet", str, "the paper model target_ratio refers to; every search also reports its "
+                              "target as a fraction of it", choices=tuple(REFERENCE_MODELS)),
     "target_fraction": Field(0.5, float, "target when target_latency_ms is null: low + f x (high - low) of the "
                              "range named by target_range", **fraction),
     "target_range": Field("reachable", str, "what target_fraction spans: `reachable` = the full-depth latency range "

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..models.joint import JointOutput
-from .macro import Decoder, Head, Macro, build_stem, make_block
+from .macro import Decoder, Head, Macro, build_stem, joint_or_logits, make_block
 from .ops import BY_NAME, NOMINAL_INDEX, OP_SETS, OPS, WIDTH_STEPS, op_set, width_choices
 
 FORMAT = "jdnas-architecture/1"
@@ -109,7 +109,7 @@ class SearchedNet(nn.Module):
             nn.Sequential(*[make_block(slot, BY_NAME[name], width)
                             for slot, name, width in zip(slots, stage["ops"], stage["widths"])])
             for slots, stage in zip(macro.slots(), arch["stages"]))
-        self.decoder = Decoder(macro)
+        self.decoder = Decoder(macro) if macro.decoder else None
         self.head = Head(macro, dropout)
 
     def check_input_size(self, size: int) -> None:
@@ -123,7 +123,7 @@ class SearchedNet(nn.Module):
         for stage in self.stages:
             y = stage(y)
             features.append(y)
-        return JointOutput(self.decoder([features[i] for i in self.skips], x), self.head(y))
+        return joint_or_logits(self.decoder, [features[i] for i in self.skips], x, self.head(y))
 
 
 def reference_architectures(macro: Macro, count: int = 5) -> list[dict]:
@@ -153,11 +153,18 @@ def random_architecture(macro: Macro, op_set_size: int, rng: random.Random, full
     return make_architecture(macro, op_set_size, ops, widths)
 
 
+def searched_task(arch: Mapping) -> str:
+    """The loop's task for a derived architecture: joint with a decoder, classifier without."""
+    return "joint" if Macro.from_dict(arch["macro"]).decoder else "classifier"
+
+
 def model_label(config: Mapping) -> str:
     """Run name of a search trial ('NAS learned-β 8 ops @0.5') or of a searched network ('searched(03|...)')."""
     if config.get("task") == "nas":
-        target = config.get("target_latency_ms")
-        goal = f"{target:g} ms" if target else f"@{config.get('target_fraction', 0.5):g}"
-        return f"NAS {config.get('beta_mode', 'removed')}-β {config.get('op_set', 8)} ops {goal}"
+        target, ratio = config.get("target_latency_ms"), config.get("target_ratio")
+        goal = f"{target:g} ms" if target else f"{ratio:.3g}x{config.get('target_reference') or 'UNet'}" if ratio \
+            else f"@{config.get('target_fraction', 0.5):g}"
+        kind = " classifier-only" if config.get("search_kind") == "classifier" else ""
+        return f"NAS{kind} {config.get('beta_mode', 'removed')}-β {config.get('op_set', 8)} ops {goal}"
     arch = load_architecture(config.get("architecture"))
     return f"searched({arch_code(arch)})" if arch else "searched(?)"

@@ -222,8 +222,8 @@ def _fixed_parts(macro: Macro, device: torch.device, batch: int) -> list[tuple[n
     skips = [torch.randn(batch, c, s, s, device=device) for i, (c, s) in enumerate(points) if i in macro.skip_indices()]
     last_c, last_s = points[-1]
     image = torch.randn(batch, *macro.input_shape, device=device)  # the decoder adds its output to the input
-    return [(build_stem(macro), macro.input_shape), (Head(macro), (last_c, last_s, last_s)),
-            (_Replay(Decoder(macro), skips, image), (1, 1, 1))]
+    return [(build_stem(macro), macro.input_shape), (Head(macro), (last_c, last_s, last_s))] + \
+        ([(_Replay(Decoder(macro), skips, image), (1, 1, 1))] if macro.decoder else [])
 
 
 # --- using ----------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ first) become stride 1 until the last feature map has >= MIN_FINAL_SIZE px: at 3
 full resolution and the stages run at 16, 8, 4, 4, 2, 2. A width multiplier scales every channel count
 (rounded to a multiple of 4) so CPU runs stay small.
 
+The classifier-only search (`search_kind="classifier"`, decoder=False) drops the decoder and keeps the rest.
 The denoising decoder is fixed (Conv beat MBConv in the paper's UNet study): from the last encoder
 feature map it goes up one resolution at a time (2x2 transposed conv to the skip's channels, concat
 with the skip, 2 x conv3x3-BN-ReLU), the skip at each resolution being the encoder's last feature map
@@ -64,9 +65,10 @@ class Macro:
     stage_blocks: tuple[int, ...]
     stage_acts: tuple[str, ...]
     head: int
+    decoder: bool = True              # False: the classifier-only search (same encoder and head, no decoder)
 
     @classmethod
-    def build(cls, input_shape, num_classes: int, width_mult: float = 1.0) -> "Macro":
+    def build(cls, input_shape, num_classes: int, width_mult: float = 1.0, decoder: bool = True) -> "Macro":
         c, h, w = input_shape
         if h != w:
             raise ValueError(f"the searched network needs square inputs, got {h}x{w}")
@@ -82,7 +84,7 @@ class Macro:
         sc = lambda n: scale_channels(n, width_mult)
         return cls(tuple(input_shape), num_classes, width_mult, tuple(strides), sc(STEM), sc(STEM2),
                    max(1, round(STEM2_SE * width_mult)), tuple(sc(s[0]) for s in STAGES),
-                   tuple(s[1] for s in STAGES), tuple(s[3] for s in STAGES), sc(HEAD))
+                   tuple(s[1] for s in STAGES), tuple(s[3] for s in STAGES), sc(HEAD), decoder)
 
     @classmethod
     def from_dict(cls, d: dict) -> "Macro":
@@ -92,7 +94,9 @@ class Macro:
         return cls(**d)
 
     def as_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        """Plain JSON; `decoder` only when False, so the joint space keeps its table digests and files."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()
+                if k != "decoder" or not v}
 
     @property
     def size(self) -> int:
@@ -179,3 +183,10 @@ def make_block(slot: Slot, op, mid_channels: int) -> MBConv:
 
     return MBConv(slot.c_in, slot.c_out, kernel=op.kernel, stride=slot.stride, se_channels=se_channels(op, slot.c_in),
                   act=slot.act, mid_channels=mid_channels)
+
+
+def joint_or_logits(decoder: "Decoder | None", skips: list[torch.Tensor], x: torch.Tensor, logits: torch.Tensor):
+    """JointOutput(denoised image, logits) with a decoder; the logits alone for a classifier-only network."""
+    from ..models.joint import JointOutput
+
+    return logits if decoder is None else JointOutput(decoder(skips, x), logits)

@@ -32,11 +32,11 @@ from ..evaluate import evaluate
 from ..loop import charbonnier, cost_and_latency_metrics, default_latency_batch, load_state, train
 from ..measure.flops import count_cost
 from ..measure.latency import device_name, measure_latency
-from ..models import build_model
+from ..models import build_model, check_model_input
 from ..models.catalog import paper_model_configs
 from . import lut
 from .config import nas_defaults
-from .derive import SearchedNet, arch_code, from_supernet, load_architecture, save_architecture
+from .derive import SearchedNet, arch_code, from_supernet, load_architecture, save_architecture, searched_task
 from .elastic import fit_widths
 from .macro import Macro
 from .ops import op_set
@@ -97,14 +97,32 @@ def manual_latencies(data: DataSplits, device: torch.device, timing: dict, min_r
     return out
 
 
+def reference_latency(config: dict, data: DataSplits, device: torch.device, timing: dict) -> float | None:
+    """Latency of `target_reference` (a paper model) on this device with the table's timing settings; None
+    where that model cannot take this input (e.g. a UNet depth the image size does not divide)."""
+    model_config = paper_model_configs()[config["target_reference"]]
+    try:
+        model = build_model(model_config, data.image_shape[0], data.num_classes)
+        check_model_input(model, data.image_shape[-1])
+    except ValueError:
+        if config["target_ratio"] is not None:
+            raise
+        return None
+    return measure_latency(model, data.image_shape, device=str(device), min_run_time=config["latency_min_run_time"],
+                           **timing).median_ms
+
+
 def resolve_target(config: dict, table: lut.LatencyTable, macro: Macro, ops, key: lut.LatencyKey,
-                   manual: dict[str, float] | None = None) -> dict:
-    """The target in ms (target_latency_ms, else target_fraction of the range named by target_range),
-    checked against the reachable range: a ValueError naming the range if it lies outside, before any
-    training."""
+                   manual: dict[str, float] | None = None, reference_ms: float | None = None) -> dict:
+    """The target in ms (target_latency_ms; else target_ratio x the reference model's latency on this device;
+    else target_fraction of the range named by target_range), checked against the reachable range: a
+    ValueError naming the range if it lies outside, before any training. The target is also given as a
+    fraction of the reference model (`target_vs_reference`) so every report can print both."""
     low, high = lut.reachable_range(table, macro, ops, config["beta_mode"])
     if config["target_latency_ms"] is not None:
         target = float(config["target_latency_ms"])
+    elif config.get("target_ratio") is not None:
+        target = config["target_ratio"] * reference_ms
     else:
         span = list(manual.values()) if manual else lut.reachable_range(table, macro, ops, "removed")
         target = span[0] + config["target_fraction"] * (span[-1] - span[0])
@@ -113,7 +131,9 @@ def resolve_target(config: dict, table: lut.LatencyTable, macro: Macro, ops, key
                          f"of the {config['op_set']}-op space with {config['beta_mode']} beta "
                          f"(width_mult {config['width_mult']}) on {key.describe()}; pick a target in that range "
                          f"or use target_fraction")
-    return dict(target_latency_ms=target, reachable_min_ms=low, reachable_max_ms=high, **(manual or {}))
+    relative = dict(target_reference=config.get("target_reference", "UNet"), reference_latency_ms=reference_ms,
+                    target_vs_reference=target / reference_ms) if reference_ms else {}
+    return dict(target_latency_ms=target, reachable_min_ms=low, reachable_max_ms=high, **relative, **(manual or {}))
 
 
 def architecture_step(supernet, optimizer, loss: torch.Tensor, clip: float) -> None:
@@ -158,7 +178,8 @@ def load_checkpoint(directory: str | Path) -> dict:
 
 def latency_table(config: dict, data: DataSplits, device: torch.device, threads: int):
     """(macro, key, table, table file, timing settings) of this trial's search space on this device."""
-    macro = Macro.build(data.image_shape, data.num_classes, config["width_mult"])
+    macro = Macro.build(data.image_shape, data.num_classes, config["width_mult"],
+                        decoder=config["search_kind"] == "joint")
     timing = latency_settings(config, device, threads)
     key = lut.LatencyKey.for_device(macro, device, **timing)
     table, table_file = lut.load_or_build(macro, key, device, config["lut_cache_dir"], config["lut_min_run_time"],
@@ -178,7 +199,8 @@ def search(config: dict, data: DataSplits, report: Report, *, device: torch.devi
     else:
         manual = manual_latencies(data, device, timing, config["latency_min_run_time"]) \
             if config["target_range"] == "manual" and config["target_latency_ms"] is None else None
-        goal = resolve_target(config, table, macro, ops, key, manual)
+        goal = resolve_target(config, table, macro, ops, key, manual,
+                              reference_latency(config, data, device, timing))
     target = goal["target_latency_ms"]
 
     supernet = Supernet(macro, ops, config["beta_mode"]).to(device)
@@ -211,9 +233,13 @@ def search(config: dict, data: DataSplits, report: Report, *, device: torch.devi
     def noisy_batch(clean):
         if config["augment"]:
             clean = augment(clean, noise_rng)
-        return clean, add_noise(clean, sample_sigmas(len(clean), levels, device, noise_rng), noise_rng)
+        noisy = add_noise(clean, sample_sigmas(len(clean), levels, device, noise_rng), noise_rng)
+        return clean, (noisy.clamp(0, 1) if config["noise_clip"] else noisy)
 
     def joint_loss(out, clean, labels):
+        if not macro.decoder:  # classifier-only search: the network returns logits alone
+            ce = F.cross_entropy(out, labels)
+            return ce, ce, torch.zeros((), device=ce.device)
         ce, charb = F.cross_entropy(out.logits, labels), charbonnier(out.image, clean, config["charbonnier_eps"])
         return ce + w * charb, ce, charb
 
@@ -258,8 +284,8 @@ def search(config: dict, data: DataSplits, report: Report, *, device: torch.devi
         fitted_ms = fit_widths(supernet, table, target) if searching else None
         arch = from_supernet(supernet, config["op_set"])
         derived_ms = fitted_ms if searching else lut.predict_ms(table, macro, arch)
-        val = evaluate(supernet, "joint", data.val_images, data.val_labels, config["eval_noise_levels"],
-                       device=device, seed=config["eval_seed"] + 1)
+        val = evaluate(supernet, "joint" if macro.decoder else "classifier", data.val_images, data.val_labels,
+                       config["eval_noise_levels"], device=device, seed=config["eval_seed"] + 1, clip=config["noise_clip"])
         elapsed += time.perf_counter() - t0
         metrics = dict(epoch=epoch + 1, phase=0, train_loss=train_loss, train_ce=train_ce,
                        train_charbonnier=train_charb, lr=scheduler.get_last_lr()[0], temperature=tau,
@@ -334,7 +360,7 @@ def retrain_config(config: dict, arch: dict, latency_batch: int) -> dict:
     """The shared loop's config for the derived network: joint_mode='searched', trained from scratch, latency
     measured at the table's batch size so it compares with the prediction."""
     fail, offset = config.get("fail_at_epoch"), config["search_epochs"]
-    return {**config, "task": "joint", "joint_mode": "searched", "architecture": arch,
+    return {**config, "task": searched_task(arch), "joint_mode": "searched", "architecture": arch,
             "epochs": config["retrain_epochs"], "latency_batch_size": latency_batch,
             "fail_at_epoch": fail - offset if fail is not None and fail >= offset else None}
 
@@ -379,6 +405,6 @@ def retrain_only(config: dict, data: DataSplits, report: Report, *, device: str 
         report({**known, **metrics, **(final_architecture(arch) if "latency_ms" in metrics else {})}, checkpoint_dir)
 
     batch = (arch.get("lut") or {}).get("batch_size") if same_device else None
-    train({**config, "task": "joint", "joint_mode": "searched", "architecture": arch,
+    train({**config, "task": searched_task(arch), "joint_mode": "searched", "architecture": arch,
            "latency_batch_size": config["latency_batch_size"] or batch}, data, with_architecture,
           device=device, threads=threads, state=state)

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models.joint import JointOutput
-from .macro import Decoder, Head, Macro, Slot, build_stem, make_block
+from .macro import Decoder, Head, Macro, Slot, build_stem, joint_or_logits, make_block
 from .ops import NOMINAL_INDEX, OpSpec, width_choices
 
 BETA_MODES = ("learned", "removed", "fixed")
@@ -91,7 +91,7 @@ class Supernet(nn.Module):
         self.skips = macro.skip_indices()
         self.stem = build_stem(macro)
         self.stages = nn.ModuleList(nn.ModuleList(MixedOp(slot, ops) for slot in stage) for stage in self.slots)
-        self.decoder = Decoder(macro)
+        self.decoder = Decoder(macro) if macro.decoder else None
         self.head = Head(macro)
         n_blocks = sum(len(stage) for stage in self.slots)
         self.log_alpha = nn.Parameter(torch.full((n_blocks, len(ops)), -math.log(len(ops))))
@@ -163,4 +163,4 @@ class Supernet(nn.Module):
                 block += 1
             y = outputs[-1] if sink is None else sum(w * o for w, o in zip(sink, outputs))
             features.append(y)
-        return JointOutput(self.decoder([features[i] for i in self.skips], x), self.head(y))
+        return joint_or_logits(self.decoder, [features[i] for i in self.skips], x, self.head(y))
