@@ -105,10 +105,14 @@ def nas_table(rows: list[dict]) -> str:
                      f"{paper[0]:.2f}" if paper else "-", f"{paper[1]:.1f}" if paper else "-",
                      f"{paper[0] / TABLE8['UNet'][1]:.3f}" if paper else "-",
                      "same setting" if paper else f"none: {differs}"])
-    header = ["Type", "Search id", "search", "ops", "target ms", "target × ref.", "LUT ms", "LAT ms",
-              "LAT × ref.", "Acc % (σ=0)", "Acc % (mean σ)", "PSNR σ=0.8",
+    from .setting import PAPER_SHORT, short_label
+
+    ours = short_label(rows)
+    header = ["Type", "Search id", "search", "ops", "target ms", "target × ref.", "LUT ms", f"LAT ms ({ours})",
+              "LAT × ref.", f"Acc % σ=0 ({ours})", "Acc % (mean σ)", "PSNR σ=0.8",
               *(["LAT in trial ms"] if retimed else []), "depths", "ops per stage (Table 9 index)",
-              f"paper LAT ms (target {TABLE10_TARGET_MS:g})", "paper Acc %", "paper LAT × UNet", "paper counterpart"]
+              f"LAT ms ({PAPER_SHORT}, target {TABLE10_TARGET_MS:g} ms)", f"Acc % σ=0 ({PAPER_SHORT})",
+              "paper LAT × UNet", "paper counterpart"]
     parts = ["### Table 10: searched models (removed vs learned vs fixed β)", markdown_table(header, body),
              f"ref. = the reference model of the row's target, timed in its trial on the trial's device with the "
              f"latency table's batch, threads and precision. The paper's numbers appear only beside rows that ran "

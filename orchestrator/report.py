@@ -12,9 +12,11 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Iterable
 
+from trainables.models import paper_unet_name
 from trainables.paper import TABLE7, TABLE8
 
 from .nas_report import latency_plot, nas_table, with_quiet_latency
+from .setting import PAPER_SHORT, setting_block, short_label
 
 PAPER_SHAPE = (3, 96, 96)
 PSNR_SIGMAS = (0.2, 0.4, 0.8, 1)
@@ -73,7 +75,7 @@ def paper_shape_macs(row: dict) -> int | None:
     if row.get("task") not in ("classifier", "denoiser", "joint"):
         return None
     keys = ("task", "classifier", "width", "expansion", "unet", "depth", "base_width", "blocks", "multiplier",
-            "block", "block_expansion", "joint_mode", "attach_level", "norm", "residual")
+            "block", "block_expansion", "joint_mode", "attach_level", "norm", "residual", "classifier_norm")
     return _paper_shape_macs(tuple((k, row.get(k)) for k in keys if row.get(k) is not None))
 
 
@@ -108,8 +110,10 @@ def table7(rows: list[dict]) -> str:
                      f"{kflops}", f"{kflops / TABLE7['Conv-L'][3]:.3f}",
                      fmt(stat(members, "latency_ms"), 3), f"{lat:.3f}",
                      fmt(stat(members, "test_acc"), 1), f"{acc:.1f}", str(len(members))])
-    header = ["Exp.", "Model", "Size", "Exp. rate", "MACs run (M)", "ratio", "MACs 3x96x96 (M)", "ratio",
-              "paper FLOPs (K)", "paper ratio", "Lat. ms", "paper Lat. ms", "Acc %", "paper Acc %", "seeds"]
+    ours = short_label(rows)
+    header = ["Exp.", "Model", "Size", "Exp. rate", f"MACs (M, {ours})", "ratio", "MACs 3x96x96 (M)", "ratio",
+              f"FLOPs (K, {PAPER_SHORT})", "paper ratio", f"Lat. ms ({ours})", f"Lat. ms ({PAPER_SHORT})",
+              f"Acc % ({ours})", f"Acc % ({PAPER_SHORT})", "seeds"]
     return ("### Table 7: classifier scaling (accuracy averaged over the 11 noise levels)\n\n"
             + markdown_table(header, body)
             + "\n\nRatios are to Conv-L. The paper's absolute FLOPs (K) follow a convention that could not be "
@@ -117,7 +121,12 @@ def table7(rows: list[dict]) -> str:
 
 
 def table8(rows: list[dict]) -> str | None:
-    groups = group(rows)
+    """Table 8 from the denoiser rows whose (d, b, c, m, block) is UNet or UNet-S, however they were named."""
+    groups: dict[str, list[dict]] = {}
+    for row in rows:
+        name = paper_unet_name(row) if row.get("task") == "denoiser" else None
+        if name in TABLE8:
+            groups.setdefault(name, []).append(row)
     present = [n for n in TABLE8 if n in groups]
     if not present:
         return None
@@ -129,10 +138,13 @@ def table8(rows: list[dict]) -> str | None:
                  for s in PSNR_SIGMAS]
         body.append([name, fmt(macs96 / 1e6 if macs96 else None, 1), f"{flops_m}",
                      fmt(stat(members, "latency_ms"), 3), f"{lat:.2f}", *cells])
-    header = ["Model", "MACs 3x96x96 (M)", "paper FLOPs (M)", "Lat. ms", "paper Lat. ms",
-              *[f"PSNR / SSIM σ={s:g}" for s in PSNR_SIGMAS]]
+    ours = short_label(rows)
+    header = ["Model", "MACs 3x96x96 (M)", f"FLOPs (M, {PAPER_SHORT})", f"Lat. ms ({ours})", f"Lat. ms ({PAPER_SHORT})",
+              *[f"PSNR / SSIM σ={s:g} ({ours})" for s in PSNR_SIGMAS]]
     return ("### Table 8: baseline vs reduced UNet\n\n" + markdown_table(header, body)
-            + "\n\nThe paper's PSNR/SSIM cells are missing from the available text. " + device_note(rows))
+            + "\n\nRows are the trials whose (d, b, c, m) and Conv blocks equal UNet {d4 b32 c2 m2} or UNet-S "
+              "{d4 b8 c2 m1.5}, whatever grid produced them (seeds averaged). The paper's PSNR/SSIM cells are "
+              "missing from the available text. " + device_note(rows))
 
 
 def unet_table(rows: list[dict], title: str) -> str:
@@ -140,14 +152,17 @@ def unet_table(rows: list[dict], title: str) -> str:
     for name, members in group(rows).items():
         r = members[0]
         macs, macs96 = stat(members, "macs"), paper_shape_macs(r)
+        preset = paper_unet_name(r)
+        name = f"{name} (= {preset})" if preset and preset != name else name
         body.append([name, r.get("depth") or "", r.get("base_width") or "", r.get("blocks") or "",
                      f"{r['multiplier']:g}" if r.get("multiplier") else "", r.get("block", "conv"),
                      fmt(macs[0] / 1e6 if macs else None), fmt(macs96 / 1e6 if macs96 else None, 1),
                      fmt(stat(members, "params"), 0), fmt(stat(members, "latency_ms"), 3),
                      *[fmt(stat(members, f"test_psnr_s{s:g}")) for s in PSNR_SIGMAS],
                      fmt(stat(members, "test_ssim_s0.8"), 3), str(len(members))])
-    header = ["UNet", "d", "b", "c", "m", "block", "MACs run (M)", "MACs 3x96x96 (M)", "params", "Lat. ms",
-              *[f"PSNR σ={s:g}" for s in PSNR_SIGMAS], "SSIM σ=0.8", "seeds"]
+    ours = short_label(rows)
+    header = ["UNet", "d", "b", "c", "m", "block", f"MACs (M, {ours})", "MACs 3x96x96 (M)", "params",
+              f"Lat. ms ({ours})", *[f"PSNR σ={s:g} ({ours})" for s in PSNR_SIGMAS], "SSIM σ=0.8", "seeds"]
     out = f"### {title}\n\n" + markdown_table(header, body)
     t8 = table8(rows)
     return out + ("\n\n" + t8 if t8 else "\n\n" + device_note(rows))
@@ -158,15 +173,24 @@ def joint_table(rows: list[dict]) -> str:
     for name, members in group(rows).items():
         r = members[0]
         macs, macs96 = stat(members, "macs"), paper_shape_macs(r)
-        body.append([r.get("joint_mode"), r.get("unet") or name, r.get("classifier"),
+        mode = r.get("joint_mode")
+        if mode == "sequential":
+            mode += f" ({r.get('sequential_training') or 'end-to-end'}" + \
+                (f", +{r['finetune_epochs']} joint epochs)" if r.get("finetune_epochs") and
+                 r.get("sequential_training") == "two-stage" else ")")
+        body.append([mode, paper_unet_name(r) or r.get("unet") or name, r.get("classifier"),
                      fmt(macs[0] / 1e6 if macs else None), fmt(macs96 / 1e6 if macs96 else None, 1),
                      fmt(stat(members, "latency_ms"), 3), fmt(stat(members, "test_acc"), 1),
                      *[fmt(stat(members, f"test_psnr_s{s:g}")) for s in PSNR_SIGMAS],
                      fmt(stat(members, "test_ssim_s0.8"), 3), str(len(members))])
-    header = ["mode", "denoiser", "classifier", "MACs run (M)", "MACs 3x96x96 (M)", "Lat. ms", "Acc %",
-              *[f"PSNR σ={s:g}" for s in PSNR_SIGMAS], "SSIM σ=0.8", "seeds"]
+    ours = short_label(rows)
+    header = ["mode (training)", "denoiser", "classifier", f"MACs (M, {ours})", "MACs 3x96x96 (M)", f"Lat. ms ({ours})",
+              f"Acc % ({ours})", *[f"PSNR σ={s:g}" for s in PSNR_SIGMAS], "SSIM σ=0.8", "seeds"]
     return ("### Joint models: sequential vs integrated\n\n" + markdown_table(header, body)
-            + "\n\nThe paper's main-text numbers for this comparison are not available. " + device_note(rows))
+            + "\n\nSequential models say how they were trained: end-to-end (CE + w * Charbonnier from scratch) or "
+              "two-stage (the denoiser alone on Charbonnier, then frozen while the classifier trains on its outputs, "
+              "then optional joint epochs). The paper's main-text numbers for this comparison are not available. "
+            + device_note(rows))
 
 
 def pareto_front(points: list[tuple[float, float]], maximize: tuple[bool, bool]) -> list[int]:
@@ -244,7 +268,8 @@ def build_markdown(resolved, rows: list[dict]) -> str:
     done = finished(rows)
     parts = [f"# {resolved.name}: {sweep.description or sweep.name}",
              f"{len(done)} of {len(rows)} trials finished; preset `{resolved.preset}`; data "
-             f"{done[0].get('dataset') if done else '?'} at {done[0].get('image_shape') if done else '?'}."]
+             f"{done[0].get('dataset') if done else '?'} at {done[0].get('image_shape') if done else '?'}.",
+             setting_block(done or rows, resolved.preset)]
     if sweep.table == "table7":
         parts.append(table7(done))
     elif sweep.table == "unet":

@@ -160,6 +160,13 @@ def _param_space(resolved: ResolvedSweep) -> dict:
     return space
 
 
+def max_epochs(resolved: ResolvedSweep) -> int:
+    """The longest trial's reported epochs (a two-stage sequential trial reports 2 x epochs + fine-tuning)."""
+    from trainables.stages import total_epochs
+
+    return max(total_epochs(c) for c in resolved.trial_configs or [resolved.base])
+
+
 def _tune_config(resolved: ResolvedSweep, options: RunOptions):
     from ray import tune
 
@@ -167,7 +174,7 @@ def _tune_config(resolved: ResolvedSweep, options: RunOptions):
     scheduler = None
     if options.scheduler == "asha":
         scheduler = tune.schedulers.ASHAScheduler(time_attr="training_iteration", metric=sweep.metric,
-                                                  mode=sweep.mode, max_t=resolved.base["epochs"], grace_period=1,
+                                                  mode=sweep.mode, max_t=max_epochs(resolved), grace_period=1,
                                                   reduction_factor=2)
     elif options.scheduler not in (None, "fifo"):
         raise ValueError(f"unknown scheduler {options.scheduler!r}; choose asha or fifo")

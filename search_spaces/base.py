@@ -172,6 +172,14 @@ def _check_model(sweep: Sweep, config: dict) -> int | None:
     return count_cost(model, (channels, size, size)).macs
 
 
+def without_inapplicable(config: Mapping, variant: dict) -> dict:
+    """The grid point without axes its model ignores (sequential training options of an integrated model),
+    so `joint_mode x sequential_training` runs the integrated model once, not once per unused option."""
+    if config.get("task") == "joint" and config.get("joint_mode") != "sequential":
+        return {k: v for k, v in variant.items() if k not in ("sequential_training", "finetune_epochs")}
+    return variant
+
+
 def resolve(sweep: Sweep, preset: str = "quick", overrides: Mapping[str, Any] | None = None,
             name: str | None = None) -> ResolvedSweep:
     """Merge, expand and validate a sweep. Raises SweepError; touches neither Ray nor MLflow."""
@@ -207,7 +215,8 @@ def resolve(sweep: Sweep, preset: str = "quick", overrides: Mapping[str, Any] | 
     variants = []
     for p in products:  # a union of studies shares grid points (d4 b8 c2 m2 is in all four): run each once
         for combo in itertools.product(*p.values()):
-            if (variant := dict(zip(p, combo))) not in variants:
+            variant = without_inapplicable({**base, **dict(zip(p, combo))}, dict(zip(p, combo)))
+            if not any({**base, **v} == {**base, **variant} for v in variants):
                 variants.append(variant)
     if sweep.optimize:
         variants = []

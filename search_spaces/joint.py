@@ -6,8 +6,9 @@ QUICK_JOINT = {"quick": dict(train_size=3000, val_size=500, test_size=1000, epoc
 JOINT = Sweep(
     name="joint",
     trainable="joint",
-    description="Sequential vs integrated x {UNet-S, UNet-M, UNet} with MB2.5-M (CE + w * Charbonnier)",
-    grid={"joint_mode": ["sequential", "integrated"], "unet": ["UNet-S", "UNet-M", "UNet"]},
+    description="Sequential (end-to-end and two-stage) vs integrated x {UNet-S, UNet-M, UNet} with MB2.5-M",
+    grid={"joint_mode": ["sequential", "integrated"], "sequential_training": ["end-to-end", "two-stage"],
+          "unet": ["UNet-S", "UNet-M", "UNet"]},
     fixed={"classifier": "MB2.5-M"},
     presets=QUICK_JOINT,
     metric="val_acc",

@@ -50,7 +50,8 @@ def test_table10_layout_beside_the_papers_numbers():
             for beta in ("learned", "removed", "fixed") for seed in (0, 1)]
     text = nas_table(rows)
     lines = [l for l in text.splitlines() if l.startswith("| ")]
-    assert lines[0].startswith("| Type | Search id | search | ops | target ms | target × ref. | LUT ms | LAT ms |")
+    assert lines[0].startswith("| Type | Search id | search | ops | target ms | target × ref. | LUT ms | LAT ms (ours: ")
+    assert "| Acc % σ=0 (paper: 96 px) |" in lines[0]
     assert [l.split(" | ")[0] for l in lines[1:7]] == ["| Removed β"] * 2 + ["| Learned β"] * 2 + ["| Fixed β"] * 2
     assert f"| {TABLE10[('removed', 1)][0]:.2f} | {TABLE10[('removed', 1)][1]:.1f} | 0.824 | same setting |" in lines[1]
     assert "| 0.845 × UNet |" in lines[1]

@@ -65,7 +65,8 @@ def test_tiny_sweep_gives_one_parent_and_a_child_per_trial_with_all_metrics(tmp_
 
 
 def test_joint_trial_retried_from_its_checkpoint_keeps_one_run(tmp_path):
-    overrides = dict(TINY, epochs=3, unet="UNet-S", joint_mode="sequential", seeds=1, fail_at_epoch=1,
+    overrides = dict(TINY, epochs=3, unet="UNet-S", joint_mode="sequential", sequential_training="end-to-end", seeds=1,
+                     fail_at_epoch=1,
                      max_failures=1, cpus_per_trial=2)
     outcome = run_sweep("joint", "quick", overrides, RunOptions(workdir=tmp_path))
     row = outcome.rows[0]

@@ -18,7 +18,7 @@ def test_every_paper_sweep_is_registered_with_both_presets():
 
 @pytest.mark.parametrize("name,variants", [
     ("classifier-scaling", 8), ("unet-width", 5), ("unet-depth", 12), ("unet-blocks", 8),
-    ("unet-multiplier", 3), ("unet-mbconv", 5 + 9 + 4 + 2), ("joint", 6)])
+    ("unet-multiplier", 3), ("unet-mbconv", 5 + 9 + 4 + 2), ("joint", 9)])
 def test_grid_sizes_match_the_paper(name, variants):
     resolved = resolve(get_sweep(name), "quick")
     assert len(resolved.variants) == variants

@@ -48,6 +48,11 @@ def training_stages(config: dict) -> list[Stage]:
     return stages
 
 
+def total_epochs(config: dict) -> int:
+    """Epochs the loop reports for this config (ASHA's max_t must cover every stage)."""
+    return training_stages({**config, "epochs": config.get("epochs", 1)})[-1].end
+
+
 def stage_at(stages: list[Stage], epoch: int) -> Stage:
     """The stage `epoch` belongs to (the last one once training is over, for a resume after the end)."""
     return next((s for s in stages if s.start <= epoch < s.end), stages[-1])
