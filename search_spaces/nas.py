@@ -38,6 +38,7 @@ PAPER = dict(dataset="stl10", image_size=96, width_mult=1.0, search_epochs=90, w
              lut_batch_size=32, retrain_epochs=200, dropout=0.2,
              epochs=290, cpus_per_trial=4, gpus_per_trial=1)
 CLEAN = [0.0]
+JOINT_ONLY = ["joint"]  # a grid axis, so `--set search_kind=joint,classifier` runs both readings
 
 def _nas(name: str, description: str, grid: dict, fixed: dict, presets: dict | None = None, seeds: int = 2) -> Sweep:
     return Sweep(name=name, trainable="nas_search", description=description, grid=grid, fixed=fixed,
@@ -46,9 +47,10 @@ def _nas(name: str, description: str, grid: dict, fixed: dict, presets: dict | N
 
 
 NAS_BETA = _nas("nas-beta", "Table 10: removed vs learned vs fixed β at one latency target, 2 searches each, clean images",
-                grid={"beta_mode": ["removed", "learned", "fixed"]}, fixed={"op_set": 8, "train_noise_levels": CLEAN})
+                grid={"beta_mode": ["removed", "learned", "fixed"], "search_kind": JOINT_ONLY},
+                fixed={"op_set": 8, "train_noise_levels": CLEAN})
 NAS_OPSET = _nas("nas-opset", "Table 9 search spaces: 4 vs 6 vs 8 candidate MBConvs (removed β, clean images)",
-                 grid={"op_set": [4, 6, 8]}, fixed={"beta_mode": "removed", "train_noise_levels": CLEAN})
+                 grid={"op_set": [4, 6, 8], "search_kind": JOINT_ONLY}, fixed={"beta_mode": "removed", "train_noise_levels": CLEAN})
 NAS_TARGETS = _nas("nas-targets", "Latency targets bracketing the manual integrated models on one device (noisy joint task)",
                    grid={"target_fraction": [0.2, 0.5, 0.8]}, fixed={"beta_mode": "removed", "op_set": 8},
                    presets={"quick": QUICK, "paper": {**PAPER, "target_ratio": None, "target_range": "manual"}},

@@ -20,10 +20,18 @@ def test_nas_sweeps_resolve_with_their_presets():
     assert paper.base["target_reference"] == "UNet" and paper.base["target_ratio"] == pytest.approx(6 / 7.10)
     assert (paper.base["dataset"], paper.base["image_size"], paper.base["search_epochs"], paper.base["warmup_epochs"]) \
         == ("stl10", 96, 90, 10)
-    assert resolve(get_sweep("nas-opset"), "quick").products[0] == {"op_set": [4, 6, 8]}
+    assert resolve(get_sweep("nas-opset"), "quick").products[0] == {"op_set": [4, 6, 8], "search_kind": ["joint"]}
     targets = resolve(get_sweep("nas-targets"), "paper")
     assert targets.base["target_range"] == "manual" and targets.base["target_latency_ms"] is None
     assert targets.base["target_ratio"] is None
+
+
+def test_nas_beta_and_opset_run_either_search_kind():
+    for name, trials in (("nas-beta", 12), ("nas-opset", 12)):
+        both = resolve(get_sweep(name), "quick", dict(search_kind=["joint", "classifier"]))
+        assert both.num_trials == trials and {v["search_kind"] for v in both.variants} == {"joint", "classifier"}
+    with pytest.raises(SweepError, match=r"'search_kind' = 'decoder' must be one of \['joint', 'classifier'\]"):
+        resolve(get_sweep("nas-beta"), "quick", dict(search_kind="decoder"))
 
 
 @pytest.mark.parametrize("override,message", [

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -108,8 +109,9 @@ def reference_latency(config: dict, data: DataSplits, device: torch.device, timi
         if config["target_ratio"] is not None:
             raise
         return None
-    return measure_latency(model, data.image_shape, device=str(device), min_run_time=config["latency_min_run_time"],
-                           **timing).median_ms
+    return statistics.median(  # rounds like the table's entries: a burst of load spoils one, not the target
+        measure_latency(model, data.image_shape, device=str(device), min_run_time=config["latency_min_run_time"],
+                        **timing).median_ms for _ in range(config["lut_rounds"]))
 
 
 def resolve_target(config: dict, table: lut.LatencyTable, macro: Macro, ops, key: lut.LatencyKey,
