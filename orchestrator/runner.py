@@ -253,7 +253,7 @@ def run_sweep(sweep: Sweep | str, preset: str = "quick", overrides: Mapping[str,
         tracker, callback = open_tracking(resolved, tracking_uri, workdir)
         callbacks = [callback]
         if options.verbose == 1:
-            callbacks.append(ProgressCallback(resolved.num_trials, sweep.metric, resolved.base["epochs"]))
+            callbacks.append(ProgressCallback(resolved.num_trials, sweep.metric, max_epochs(resolved)))
         build_tuner(resolved, options, storage, data, callbacks).fit()
     finally:
         if started_ray:
