@@ -127,3 +127,22 @@ def test_two_stage_sequential_resumes_across_a_stage_boundary(synthetic_splits):
     resumed = Recorder()
     train(config, synthetic_splits, resumed, state=full.states[0])  # stage 1 ended: stage 2 gets a new optimiser
     assert resumed.metrics[-1]["test_acc"] == full.metrics[-1]["test_acc"]
+
+
+def test_noise_clip_is_a_choice_the_evaluation_honours(synthetic_splits):
+    from trainables.evaluate import evaluate
+
+    seen = []
+
+    class Probe(torch.nn.Module):
+        def forward(self, x):
+            seen.append((float(x.min()), float(x.max())))
+            return x
+
+    data = synthetic_splits
+    for clip in (False, True):
+        seen.clear()
+        evaluate(Probe(), "denoiser", data.val_images, data.val_labels, [1.0], device=torch.device("cpu"), seed=0,
+                 clip=clip)
+        inside = all(0.0 <= low and high <= 1.0 for low, high in seen)
+        assert inside == clip  # sigma 1 leaves [0, 1] unless clipped

@@ -21,12 +21,12 @@ from .config import defaults
 from .data.batches import augment, batches
 from .data.noise import add_noise, sample_sigmas
 from .data.splits import DataSplits
-from .evaluate import evaluate, split_outputs
+from .evaluate import evaluate
 from .examples import save_denoising_examples
 from .measure.flops import count_cost
 from .measure.latency import measure_latency
 from .models import build_model, check_model_input
-from . import stages as stages_
+from . import stages as staging
 from .stages import stage_at, training_stages
 
 Report = Callable[[dict, str], None]
@@ -48,7 +48,7 @@ def make_optimizer(model: torch.nn.Module, config: dict, params=None) -> torch.o
 
 def stage_optimizer(model: torch.nn.Module, config: dict, stage, steps_per_epoch: int):
     """The stage's optimiser over the parameters it trains, with a cosine schedule over its epochs."""
-    optimizer = make_optimizer(model, config, stages_.trained_parameters(stage, model))
+    optimizer = make_optimizer(model, config, staging.trained_parameters(stage, model))
     return optimizer, torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, stage.epochs * steps_per_epoch)
 
 
@@ -89,8 +89,8 @@ def train(config: dict, data: DataSplits, report: Report, *, device: str | torch
             optimizer, scheduler = stage_optimizer(model, config, stage, steps_per_epoch)
         t0 = time.perf_counter()
         model.train()
-        stages_.prepare(stage, model)
-        ce_weight, charb_weight = stages_.loss_weights(stage, task, config)
+        staging.prepare(stage, model)
+        ce_weight, charb_weight = staging.loss_weights(stage, task, config)
         sums, steps = torch.zeros(3, device=device), 0
         for clean, labels in batches(data.train_images, data.train_labels, config["batch_size"], device,
                                      shuffle=True, generator=order_rng, drop_last=True):
@@ -99,7 +99,7 @@ def train(config: dict, data: DataSplits, report: Report, *, device: str | torch
             noisy = add_noise(clean, sample_sigmas(len(clean), levels, device, noise_rng), noise_rng)
             if config["noise_clip"]:
                 noisy = noisy.clamp(0, 1)
-            image, logits = stages_.forward(stage, task, model, noisy)
+            image, logits = staging.forward(stage, task, model, noisy)
             ce = F.cross_entropy(logits, labels) if logits is not None else torch.zeros((), device=device)
             charb = charbonnier(image, clean, config["charbonnier_eps"]) if image is not None else torch.zeros((), device=device)
             loss = ce_weight * ce + charb_weight * charb
@@ -121,7 +121,8 @@ def train(config: dict, data: DataSplits, report: Report, *, device: str | torch
         elapsed += time.perf_counter() - t0
         metrics = dict(epoch=epoch + 1, train_loss=train_loss, current_lr=scheduler.get_last_lr()[0],
                        epoch_time_s=time.perf_counter() - t0, train_time_s=elapsed, restarts=restarts,
-                       train_images_per_s=steps * config["batch_size"] / train_seconds, training_stage=stages.index(stage),
+                       train_images_per_s=steps * config["batch_size"] / train_seconds,
+                       training_stage=stages.index(stage),
                        **{f"val_{k}": v for k, v in val.items()})
         if task == "joint":
             metrics.update(train_ce=train_ce, train_charbonnier=train_charb)
