@@ -12,6 +12,7 @@ import tempfile
 from dataclasses import dataclass
 
 from mlflow import MlflowClient
+from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
 from .mlflow_models import MODEL_NAME, log_trial_model, logged_model
 from .report import pareto_front
@@ -60,15 +61,12 @@ def pareto_best(runs: list, quality: list[str], cost: str, max_latency_ms: float
 
 def version_tags(trial: BestTrial, sweep_name: str, experiment_name: str) -> dict[str, str]:
     m, t = trial.metrics, trial.tags
-    tags = {"sweep": sweep_name, "experiment": experiment_name, "trial": trial.label,
-            "trial_id": t.get("jdnas.trial_id", ""), "flops": f"{m.get('flops', math.nan):.0f}",
-            "macs": f"{m.get('macs', math.nan):.0f}", "latency_ms": f"{m.get('latency_ms', math.nan):.4g}",
-            "latency_batch_size": f"{m.get('latency_batch_size', math.nan):.0f}",
-            "latency_threads": f"{m.get('latency_threads', math.nan):.0f}",
-            "device": t.get("latency_device", "unknown"), "train_device": t.get("device", "unknown"),
-            "backend": t.get("latency_backend", "pytorch")}
-    tags.update({k: f"{m[k]:.4g}" for k in QUALITY.values() if k in m})
-    return tags
+    counts = {k: f"{m[k]:.0f}" for k in ("flops", "macs", "params", "latency_batch_size", "latency_threads") if k in m}
+    measured = {k: f"{m[k]:.4g}" for k in ("latency_ms", *QUALITY.values()) if k in m}
+    return {"sweep": sweep_name, "experiment": experiment_name, "trial": trial.label,
+            "trial_id": t.get("jdnas.trial_id", ""), "device": t.get("latency_device", "unknown"),
+            "train_device": t.get("device", "unknown"), "backend": t.get("latency_backend", "pytorch"),
+            **counts, **measured}
 
 
 def ensure_logged_model(client: MlflowClient, tracking_uri: str, run_id: str) -> str:
@@ -98,8 +96,9 @@ def register(client: MlflowClient, tracking_uri: str, model_name: str, trials: l
             trial.version = existing[trial.run_id].version
             continue
         model_id = ensure_logged_model(client, tracking_uri, trial.run_id)
-        version = client.create_model_version(model_name, source=f"models:/{model_id}", run_id=trial.run_id,
-                                              tags=version_tags(trial, sweep_name, experiment_name),
-                                              model_id=model_id, description=f"{trial.label} ({MODEL_NAME})")
+        with _use_tracking_uri(tracking_uri):  # the registry resolves models:/ARTIFACTS via the global store
+            version = client.create_model_version(model_name, source=f"models:/{model_id}", run_id=trial.run_id,
+                                                  tags=version_tags(trial, sweep_name, experiment_name),
+                                                  model_id=model_id, description=f"{trial.label} ({MODEL_NAME})")
         trial.version, trial.new = version.version, True
     return trials

@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import mlflow
+from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 import numpy as np
 import pytest
 import torch
@@ -81,13 +82,13 @@ def test_each_trainables_child_run_is_a_pyfunc_model_equal_to_its_pytorch_networ
     workdir, outcomes = store
     uri = f"sqlite:///{workdir}/mlflow.db"
     client = MlflowClient(uri)
-    mlflow.set_tracking_uri(uri)
     for kind, outcome in outcomes.items():
         run = child_runs(client, outcome)[0]
         net, config = eager_network(client, run.info.run_id, tmp_path / run.info.run_id)
         size = config["data"]["image_size"]
         batch = np.random.default_rng(1).random((5, 1, size, size), dtype=np.float32)  # 5: not the example's 2
-        model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
+        with _use_tracking_uri(uri):
+            model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
         predicted = model.predict(batch)
         with torch.no_grad():
             reference = net(torch.from_numpy(batch))
@@ -150,7 +151,8 @@ def test_best_registers_the_pareto_trials_once_with_their_tags(store, capsys):
         assert math.isclose(float(version.tags["latency_ms"]), run.data.metrics["latency_ms"], rel_tol=1e-3)
         assert version.tags["device"] == run.data.tags["latency_device"]
         assert run.info.run_name in printed
-        model = mlflow.pyfunc.load_model(f"models:/{outcome.name}/{version.version}")
+        with _use_tracking_uri(uri):
+            model = mlflow.pyfunc.load_model(f"models:/{outcome.name}/{version.version}")
         assert model.predict(np.zeros((1, 1, 32, 32), np.float32)).shape == (1, 10)
 
     assert main(args) == 0  # a second time: nothing new
