@@ -328,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--objective", choices=["auto", "acc", "psnr", "both"], default="auto",
                    help="quality: test accuracy, test PSNR or both (default: what the trials measured)")
     p.add_argument("--cost", choices=["latency", "flops"], default="latency", help="cost axis (default latency)")
-    p.add_argument("--max-latency-ms", type=float, help="only trials at most this fast")
+    p.add_argument("--max-latency-ms", type=float, help="only trials whose latency_ms is at most this")
     p.add_argument("--model-name", help="registered model name (default: the experiment name SWEEP-PRESET)")
     p.set_defaults(func=cmd_best)
 

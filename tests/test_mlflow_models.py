@@ -101,6 +101,7 @@ def test_each_trainables_child_run_is_a_pyfunc_model_equal_to_its_pytorch_networ
             np.testing.assert_allclose(predicted, reference.numpy(), atol=1e-5)
             assert predicted.shape == ((5, 10) if kind == "classifier" else (5, 1, size, size))
         signature = model.metadata.signature
+        assert model.metadata.saved_input_example_info["type"] == "ndarray"
         assert signature.inputs.inputs[0].shape == (-1, 1, size, size)
         assert model.metadata.flavors["pytorch"]["pytorch_version"] == torch.__version__
         logged = client.search_logged_models([run.info.experiment_id],

@@ -75,7 +75,9 @@ def test_best_registers_versions_with_tags_once_and_they_predict(store, capsys):
     batch = np.random.default_rng(0).random((3, 1, 8, 8), dtype=np.float32)
     for label, version in by_trial.items():
         with _use_tracking_uri(uri):
-            predicted = mlflow.pyfunc.load_model(f"models:/mine-best/{version.version}").predict(batch)
+            model = mlflow.pyfunc.load_model(f"models:/mine-best/{version.version}")
+        predicted = model.predict(batch)
+        assert model.metadata.saved_input_example_info["type"] == "ndarray"
         with torch.no_grad():
             np.testing.assert_allclose(predicted, nets[label](torch.from_numpy(batch)).numpy(), atol=1e-5)
 
