@@ -169,16 +169,21 @@ def start_ui(workdir, port, log):
     process = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "ui", "classifier-scaling",
                                 "--workdir", str(workdir), "--port", str(port)],
                                stdout=subprocess.PIPE, stderr=log.open("w"), text=True, start_new_session=True)
-    lines = [process.stdout.readline() for _ in range(2)]
-    address = re.search(r"classifier-scaling: (\S+)", lines[1]).group(1)
-    deadline = time.time() + 90
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
-            return process, address
-        except OSError:
-            assert process.poll() is None and time.time() < deadline, log.read_text()[-3000:]
-            time.sleep(0.5)
+    try:
+        lines = [process.stdout.readline() for _ in range(2)]
+        found = re.search(r"classifier-scaling: (\S+)", lines[1])
+        assert found, f"jdnas ui printed no address for the sweep: {lines}"
+        deadline = time.time() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+                return process, found.group(1)
+            except OSError:
+                assert process.poll() is None and time.time() < deadline, log.read_text()[-3000:]
+                time.sleep(0.5)
+    except BaseException:
+        os.killpg(process.pid, signal.SIGTERM)
+        raise
 
 
 @pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="needs Debian's chromium and chromium-driver")
