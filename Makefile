@@ -1,16 +1,17 @@
 # Set-up and everyday commands. Each target installs what it needs (a venv with the pinned stack,
-# the Debian Fashion-MNIST package) before it runs.
+# the Debian Fashion-MNIST package, Debian's headless chromium for the MLflow UI test) before it runs.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+CHROMEDRIVER := /usr/bin/chromedriver
 
-.PHONY: quick test test-fast install data clean
+.PHONY: quick test test-fast install data browser clean
 
 quick: install data          ## the main job: classifier-scaling on real Fashion-MNIST, local Ray
 	$(BIN)/jdnas run classifier-scaling --preset quick
 
-test: install data           ## the whole test suite (real Ray clusters, MLflow servers, S3 endpoint)
+test: install data browser   ## the whole test suite (real Ray clusters, MLflow servers, S3 endpoint, a browser)
 	$(BIN)/python -m pytest -q
 
 test-fast: install data      ## everything but the slow tests
@@ -30,6 +31,12 @@ $(FASHION_MNIST):
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \
 	else echo "need root to apt-get install dataset-fashion-mnist; or run: jdnas data download fashion-mnist"; exit 1; fi; \
 	$$SUDO apt-get install -y -q dataset-fashion-mnist || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q dataset-fashion-mnist; }
+
+browser: $(CHROMEDRIVER)     ## Debian's chromium + chromedriver: the MLflow UI test drives a real headless browser
+
+$(CHROMEDRIVER):
+	@SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); PACKAGES="chromium chromium-driver"; \
+	$$SUDO apt-get install -y -q $$PACKAGES || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q $$PACKAGES; }
 
 clean:
 	rm -rf results reports mlartifacts mlflow.db .ray

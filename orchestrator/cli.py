@@ -3,13 +3,15 @@
   jdnas list                                 sweeps and presets
   jdnas run SWEEP [--preset quick] [--set key=value ...]
   jdnas report SWEEP [--preset quick]        tables + Pareto plots from the sweep's Parquet
-  jdnas ui                                   MLflow UI on the store in use
+  jdnas ui [SWEEP]                           MLflow UI on the store in use (prints the sweep's address)
+  jdnas best SWEEP [--cost latency|flops]    register the Pareto-best trials in the MLflow Model Registry
   jdnas models [--json]                      FLOPs of the paper's models beside the paper's
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
 import sys
@@ -190,13 +192,59 @@ def cmd_local_cluster(args: argparse.Namespace) -> int:
 def cmd_ui(args: argparse.Namespace) -> int:
     from .cluster import server_env
     from .runner import tracking_uri_for
+    from .ui_links import experiment_links
 
     uri = tracking_uri_for(args.tracking_uri, Path(args.workdir).resolve())
     env = server_env()
     command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri, "--host", args.host,
                "--port", str(args.port)]
-    print(f"MLflow UI for {uri} at http://{args.host}:{args.port}  (Ctrl-C to stop)", flush=True)
+    base = f"http://{args.host}:{args.port}"
+    print(f"MLflow UI for {uri} at {base}  (Ctrl-C to stop)", flush=True)
+    sweep = args.sweep and (_load_sweep(args.sweep).name if ".py:" in args.sweep else args.sweep)
+    for line in experiment_links(uri, base, sweep):
+        print(line, flush=True)
     os.execvpe(command[0], command, env)
+
+
+def cmd_best(args: argparse.Namespace) -> int:
+    from search_spaces import resolve
+
+    from .registry import finished_trial_runs, pareto_best, quality_metrics, register
+    from .runner import tracking_uri_for
+    from .tracking import check_tracking_uri, quiet_http_retries
+
+    resolved = resolve(_load_sweep(args.sweep), args.preset, _overrides(args.set), args.name)
+    uri = tracking_uri_for(args.tracking_uri, Path(args.workdir).resolve())
+    check_tracking_uri(uri)
+    quiet_http_retries(uri)
+    from mlflow import MlflowClient
+
+    client = MlflowClient(uri, registry_uri=uri)
+    runs = finished_trial_runs(client, resolved.sweep.name, resolved.name)
+    quality = quality_metrics(runs, args.objective)
+    if not runs or not quality:
+        print(f"no finished trials of {resolved.name} with {args.objective} metrics in {uri}; run "
+              f"`jdnas run {args.sweep} --preset {args.preset}` first", file=sys.stderr)
+        return 1
+    best = pareto_best(runs, quality, args.cost, args.max_latency_ms)
+    if not best:
+        print(f"none of the {len(runs)} finished trials of {resolved.name} is under {args.max_latency_ms} ms",
+              file=sys.stderr)
+        return 1
+    model_name = args.model_name or resolved.name
+    register(client, uri, model_name, best, resolved.sweep.name, resolved.name)
+    cost_key = "latency_ms" if args.cost == "latency" else "flops"
+    print(f"{len(best)} Pareto-best of {len(runs)} finished trials of {resolved.name} "
+          f"({' and '.join(quality)} up, {cost_key} down), registered as {model_name!r}:")
+    print(f"  {'version':<8}{'trial':<40}" + "".join(f"{k:>12}" for k in (*quality, "MFLOPs", "latency_ms")))
+    for trial in best:
+        m = trial.metrics
+        state = f"{trial.version}{' new' if trial.new else ''}"
+        print(f"  {state:<8}{trial.label[:39]:<40}" + "".join(f"{m[k]:>12.3f}" for k in quality)
+              + f"{m.get('flops', math.nan) / 1e6:>12.2f}{m.get('latency_ms', math.nan):>12.3f}")
+    print(f"  device: {best[0].tags.get('latency_device', 'unknown')}; load one with "
+          f"mlflow.pyfunc.load_model('models:/{model_name}/{best[0].version}')")
+    return 0
 
 
 def _add_location_args(p: argparse.ArgumentParser) -> None:
@@ -268,11 +316,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_local_cluster)
 
     p = sub.add_parser("ui", help="MLflow UI on the store in use")
+    p.add_argument("sweep", nargs="?", help="print the address of this sweep's experiment (default: all)")
     p.add_argument("--tracking-uri")
     p.add_argument("--workdir", default=".")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=5000)
     p.set_defaults(func=cmd_ui)
+
+    p = sub.add_parser("best", help="register a finished sweep's Pareto-best trials in the MLflow Model Registry")
+    _add_sweep_args(p)
+    p.add_argument("--objective", choices=["auto", "acc", "psnr", "both"], default="auto",
+                   help="quality: test accuracy, test PSNR or both (default: what the trials measured)")
+    p.add_argument("--cost", choices=["latency", "flops"], default="latency", help="cost axis (default latency)")
+    p.add_argument("--max-latency-ms", type=float, help="only trials whose latency_ms is at most this")
+    p.add_argument("--model-name", help="registered model name (default: the experiment name SWEEP-PRESET)")
+    p.set_defaults(func=cmd_best)
 
     p = sub.add_parser("models", help="FLOP table of the paper's models beside the paper's numbers")
     p.add_argument("--json", action="store_true", help="print a JSON list instead of a table")

@@ -193,12 +193,11 @@ def joint_table(rows: list[dict]) -> str:
             + device_note(rows))
 
 
-def pareto_front(points: list[tuple[float, float]], maximize: tuple[bool, bool]) -> list[int]:
-    """Indices of the non-dominated points."""
-    sign = [1 if m else -1 for m in maximize]
-    keyed = [(p[0] * sign[0], p[1] * sign[1]) for p in points]
+def pareto_front(points: list[tuple[float, ...]], maximize: tuple[bool, ...]) -> list[int]:
+    """Indices of the non-dominated points (any number of objectives)."""
+    keyed = [tuple(v if m else -v for v, m in zip(p, maximize)) for p in points]
     return [i for i, p in enumerate(keyed)
-            if not any(q[0] >= p[0] and q[1] >= p[1] and q != p for q in keyed)]
+            if not any(all(a >= b for a, b in zip(q, p)) and q != p for q in keyed)]
 
 
 def tuning_table(rows: list[dict], metrics: tuple[str, str] = ("val_acc", "val_psnr_s0.8")) -> str:

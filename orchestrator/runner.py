@@ -293,7 +293,7 @@ def print_summary(outcome: SweepOutcome, resolved: ResolvedSweep, seconds: float
         print(f"  report : {outcome.report_path}")
     print(f"  MLflow : {outcome.tracking_uri} (experiment {resolved.sweep.name!r}, parent run {outcome.parent_run_id})")
     ui = outcome.tracking_uri if outcome.tracking_uri.startswith("http") else \
-        f"jdnas ui --tracking-uri {outcome.tracking_uri}"
+        f"jdnas ui {resolved.sweep.name} --tracking-uri {outcome.tracking_uri}"
     print(f"  UI     : {ui}")
     if unsent:
         print(f"  WARNING: {unsent} results could not be sent to MLflow; run `jdnas sync-mlflow {resolved.sweep.name}"

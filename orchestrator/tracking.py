@@ -32,11 +32,14 @@ log = logging.getLogger("jdnas.tracking")
 
 ARTIFACT_FILES = ("model.pt", "config.json", "denoising_examples.png", "architecture.json", "latency_table.json")
 RESULT_STRINGS = ("latency_device", "device", "torch_version", "image_shape", "hostname", "node_ip", "node_id",
-                  "arch")
+                  "arch", "latency_backend")
 TUNE_BOOKKEEPING = {"timestamp", "checkpoint_dir_name", "done", "training_iteration", "trial_id", "date",
                     "time_this_iter_s", "pid", "hostname", "node_ip", "config", "time_since_restore",
                     "iterations_since_restore", "should_checkpoint", "experiment_tag"}
 BATCH = 900  # MLflow's log_batch accepts at most 1000 metrics per call
+# Without this tag MLflow 3's UI opens an experiment on its GenAI overview (traces) and hides the runs
+# under "Evaluation runs"; with it the page is "Training runs", the parent expandable into its trials.
+EXPERIMENT_KIND, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
 
 
 def git_commit() -> str:
@@ -91,6 +94,8 @@ class SweepTracker:
                 self._experiment_id = self.client.create_experiment(self.sweep_name, artifact_location=location)
             else:
                 self._experiment_id = experiment.experiment_id
+            if experiment is None or experiment.tags.get(EXPERIMENT_KIND) != MODEL_TRAINING:
+                self.client.set_experiment_tag(self._experiment_id, EXPERIMENT_KIND, MODEL_TRAINING)
         return self._experiment_id
 
     def _find(self, filter_string: str):
@@ -161,7 +166,18 @@ class SweepTracker:
             for name in ARTIFACT_FILES:
                 if (Path(checkpoint_dir) / name).exists():
                     self.client.log_artifact(run_id, str(Path(checkpoint_dir) / name))
+            self.log_model(run_id, checkpoint_dir)
         self.client.set_terminated(run_id, status)
+
+    def log_model(self, run_id: str, checkpoint_dir: str) -> None:
+        """The trial's network as the run's MLflow model; a failure costs the model, not the run's results."""
+        from .mlflow_models import log_trial_model
+
+        try:
+            log_trial_model(self.tracking_uri, run_id, checkpoint_dir)
+        except Exception as err:  # noqa: BLE001 - weights and metrics are logged already
+            print(f"[jdnas] could not log the MLflow model of run {run_id} ({type(err).__name__}: "
+                  f"{str(err)[:300]}); `jdnas best` logs it again from model.pt", flush=True)
 
     def finish_parent(self, run_id: str, status: str, artifacts: Iterable[Path] = ()) -> None:
         for path in artifacts:

@@ -77,7 +77,7 @@ def prepare_splits(dataset: ImageDataset, *, image_size: int | None = None, fit:
     meta = dict(dataset=dataset.name, source=dataset.source, native_size=native, image_size=size,
                 fit="none" if size == native else fit, split_seed=seed, val_fraction=val_fraction,
                 train_size=len(train_idx), val_size=len(val_idx), test_size=len(test_idx),
-                channels=dataset.image_shape[0])
+                channels=dataset.image_shape[0], num_classes=len(dataset.classes))
     return DataSplits(pick(dataset.train_images, train_idx), dataset.train_labels[np.sort(train_idx)],
                       pick(dataset.train_images, val_idx), dataset.train_labels[np.sort(val_idx)],
                       pick(dataset.test_images, test_idx), dataset.test_labels[np.sort(test_idx)],
