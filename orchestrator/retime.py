@@ -64,7 +64,8 @@ def retime(rows: list[Mapping], rounds: int = 3, min_run_time: float = 0.2) -> d
         if network is None:
             continue
         timing = dict(device=device, batch_size=int(row["latency_batch_size"]), threads=int(row["latency_threads"]),
-                      precision=row.get("latency_precision") or "fp32", min_run_time=min_run_time)
+                      precision=row.get("latency_precision") or "fp32", min_run_time=min_run_time,
+                      backend=row.get("latency_backend") or "torch")
         out[row["trial_id"]] = statistics.median(
             measure_latency(network, shape, **timing).median_ms for _ in range(rounds))
     return out

@@ -1,8 +1,9 @@
 """Inference latency with torch.utils.benchmark: warm-up, then median and IQR per forward of a batch.
 
 The paper times a batch of 32 on a GPU (paper-notes 6); CPU users usually want batch 1. Device,
-batch, threads and precision are arguments and come back with the result, because a latency
-without its device is meaningless.
+batch, threads, precision and backend are arguments and come back with the result, because a latency
+without its device is meaningless. Backends: `torch` (eager PyTorch) or `onnxruntime` (the model exported
+to ONNX and run by ONNX Runtime on the CPU, fp32; see measure/ort_latency.py and docs/deploy.md).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from torch import nn
 from torch.utils import benchmark
 
 PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+BACKENDS = ("torch", "onnxruntime")
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,8 @@ class Latency:
     threads: int
     precision: str
     torch_version: str
+    backend: str = "torch"
+    backend_version: str = torch.__version__
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -48,11 +52,15 @@ def device_name(device: torch.device | str) -> str:
 
 def measure_latency(model: nn.Module, input_shape: tuple[int, int, int], *, device: str = "cpu",
                     batch_size: int = 1, threads: int = 1, precision: str = "fp32",
-                    warmup: int = 10, min_run_time: float = 0.5) -> Latency:
+                    warmup: int = 10, min_run_time: float = 0.5, backend: str = "torch") -> Latency:
     """Median and IQR (ms) of one forward pass of `batch_size` images of `input_shape`."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of {sorted(PRECISIONS)}")
     dev = torch.device(device)
+    if backend == "onnxruntime":
+        return _onnxruntime_latency(model, input_shape, dev, batch_size, threads, precision, warmup, min_run_time)
+    if backend != "torch":
+        raise ValueError(f"unknown latency backend {backend!r}; choose one of {list(BACKENDS)}")
     if dev.type == "cpu" and precision == "fp16":
         raise ValueError("fp16 latency needs a CUDA device; use bf16 or fp32 on CPU")
     model = model.to(dev).eval()
@@ -77,3 +85,15 @@ def measure_latency(model: nn.Module, input_shape: tuple[int, int, int], *, devi
     return Latency(median_ms=measurement.median * 1e3, iqr_ms=measurement.iqr * 1e3, device=str(dev),
                    device_name=device_name(dev), batch_size=batch_size, threads=threads,
                    precision=precision, torch_version=torch.__version__)
+
+
+def _onnxruntime_latency(model: nn.Module, input_shape: tuple[int, int, int], dev: torch.device, batch_size: int,
+                         threads: int, precision: str, warmup: int, min_run_time: float) -> Latency:
+    from .ort_latency import ort_latency, ort_version
+
+    if dev.type != "cpu" or precision != "fp32":
+        raise ValueError(f"the onnxruntime latency backend times fp32 on the CPU, not {precision} on {dev.type}")
+    median_ms, iqr_ms = ort_latency(model, input_shape, batch_size, threads, warmup, min_run_time)
+    return Latency(median_ms=median_ms, iqr_ms=iqr_ms, device=str(dev), device_name=device_name(dev),
+                   batch_size=batch_size, threads=threads, precision=precision, torch_version=torch.__version__,
+                   backend="onnxruntime", backend_version=ort_version())

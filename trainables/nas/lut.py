@@ -51,7 +51,7 @@ class LatencyKey:
     """Everything a latency depends on; two tables are interchangeable only if their keys are equal."""
     device_type: str
     device_name: str
-    torch_version: str
+    torch_version: str  # or "onnxruntime X.Y" for a table timed by ONNX Runtime (here or on a probed device)
     input_shape: tuple[int, int, int]
     batch_size: int
     threads: int
@@ -60,11 +60,15 @@ class LatencyKey:
 
     @classmethod
     def for_device(cls, macro: Macro, device: str | torch.device, batch_size: int, threads: int,
-                   precision: str = "fp32") -> "LatencyKey":
+                   precision: str = "fp32", backend: str = "torch") -> "LatencyKey":
         device = torch.device(device)
         version = torch.__version__
         if device.type == "cuda" and torch.backends.cudnn.is_available():
             version += f"+cudnn{torch.backends.cudnn.version()}"
+        if backend == "onnxruntime":  # the runtime that timed the table is part of its key
+            from ..measure.ort_latency import ort_version
+
+            version = f"onnxruntime {ort_version()}"
         return cls(device.type, device_name(device), version, tuple(macro.input_shape), batch_size, threads,
                    precision, space_digest(macro))
 
@@ -75,8 +79,13 @@ class LatencyKey:
     def digest(self) -> str:
         return hashlib.sha1(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()[:16]
 
+    @property
+    def backend(self) -> str:
+        return "onnxruntime" if self.torch_version.startswith("onnxruntime") else "torch"
+
     def describe(self) -> str:
-        return (f"{self.device_name} ({self.device_type}), torch {self.torch_version}, input "
+        runtime = self.torch_version if self.backend == "onnxruntime" else f"torch {self.torch_version}"
+        return (f"{self.device_name} ({self.device_type}), {runtime}, input "
                 f"{'x'.join(map(str, self.input_shape))}, batch {self.batch_size}, {self.threads} thread(s), "
                 f"{self.precision}")
 
@@ -189,7 +198,7 @@ def measure_table(macro: Macro, key: LatencyKey, device: str | torch.device, min
 
     device = torch.device(device)
     timing = dict(device=str(device), batch_size=key.batch_size, threads=key.threads, precision=key.precision,
-                  min_run_time=min_run_time)
+                  min_run_time=min_run_time, backend=key.backend)
     table = cost_table(macro, key)
     torch.manual_seed(0)
     cells = [(slot, op, i, mid) for slot in unique_slots(macro).values() for op in OPS

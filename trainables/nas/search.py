@@ -80,7 +80,8 @@ def entropy(probs: torch.Tensor) -> float:
 
 def latency_settings(config: dict, device: torch.device, threads: int) -> dict:
     batch = config["lut_batch_size"] or default_latency_batch(config, device)
-    return dict(batch_size=batch, threads=threads, precision=config["latency_precision"])
+    return dict(batch_size=batch, threads=threads, precision=config["latency_precision"],
+                backend=config["latency_backend"])
 
 
 MANUAL_BRACKET = ("UNet-S", "UNet")
