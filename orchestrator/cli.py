@@ -5,6 +5,8 @@
   jdnas report SWEEP [--preset quick]        tables + Pareto plots from the sweep's Parquet
   jdnas ui                                   MLflow UI on the store in use
   jdnas models [--json]                      FLOPs of the paper's models beside the paper's
+  jdnas export --run-id ID [--int8]          a trial as a checked ONNX model (docs/deploy.md)
+  jdnas lut bundle|import                    latency tables measured on a target device
 """
 from __future__ import annotations
 
@@ -279,6 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=96, help="input height and width (default 96)")
     p.add_argument("--channels", type=int, default=3)
     p.set_defaults(func=cmd_models)
+
+    from .deploy_cli import add_commands as add_deploy_commands  # export, lut bundle / import
+
+    add_deploy_commands(sub, _add_location_args)
     return parser
 
 

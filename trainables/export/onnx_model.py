@@ -39,15 +39,18 @@ def output_names(task: str) -> tuple[str, ...]:
 
 
 def to_onnx(model: nn.Module, input_shape: tuple[int, ...], outputs: tuple[str, ...] = ("output",),
-            inputs: tuple[torch.Tensor, ...] | None = None, dynamic_batch: bool = True) -> bytes:
-    """Serialised ONNX model of `model` in eval mode (batch 1 trace, batch axis dynamic unless told)."""
+            inputs: tuple | None = None, dynamic_batch: bool = True) -> bytes:
+    """Serialised ONNX model of `model` in eval mode (batch 1 trace, batch axis dynamic unless told).
+    `inputs`: example arguments other than one image (they are named input_0, input_1, ... then)."""
     model = _Tuple(model).eval().cpu()
     example = inputs if inputs is not None else (torch.zeros(1, *input_shape),)
-    axes = {name: {0: "batch"} for name in (INPUT_NAME, *outputs)} if dynamic_batch else None
+    flat = [t for arg in example for t in (arg if isinstance(arg, (list, tuple)) else [arg])]
+    names = [INPUT_NAME] if len(flat) == 1 else [f"input_{i}" for i in range(len(flat))]
+    axes = {name: {0: "batch"} for name in (*names, *outputs)} if dynamic_batch else None
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, example, buffer, input_names=[INPUT_NAME], output_names=list(outputs),
+        torch.onnx.export(model, example, buffer, input_names=names, output_names=list(outputs),
                           dynamic_axes=axes, opset_version=OPSET, dynamo=False, do_constant_folding=True)
     return buffer.getvalue()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import platform
 from dataclasses import asdict, dataclass
+from typing import Callable
 
 import torch
 from torch import nn
@@ -89,11 +90,26 @@ def measure_latency(model: nn.Module, input_shape: tuple[int, int, int], *, devi
 
 def _onnxruntime_latency(model: nn.Module, input_shape: tuple[int, int, int], dev: torch.device, batch_size: int,
                          threads: int, precision: str, warmup: int, min_run_time: float) -> Latency:
-    from .ort_latency import ort_latency, ort_version
+    from .ort_latency import ort_timer, ort_version
 
     if dev.type != "cpu" or precision != "fp32":
         raise ValueError(f"the onnxruntime latency backend times fp32 on the CPU, not {precision} on {dev.type}")
-    median_ms, iqr_ms = ort_latency(model, input_shape, batch_size, threads, warmup, min_run_time)
+    median_ms, iqr_ms = ort_timer(model, input_shape, batch_size, threads, warmup, min_run_time)()
     return Latency(median_ms=median_ms, iqr_ms=iqr_ms, device=str(dev), device_name=device_name(dev),
                    batch_size=batch_size, threads=threads, precision=precision, torch_version=torch.__version__,
                    backend="onnxruntime", backend_version=ort_version())
+
+
+def latency_timer(model: nn.Module, input_shape: tuple[int, int, int], **timing) -> Callable[[], float]:
+    """A repeatable measurement (median ms) of one model under `timing` (measure_latency's keywords), for
+    interleaved timing of many models: with onnxruntime the export and the session are made once."""
+    if timing.get("backend", "torch") == "onnxruntime":
+        from .ort_latency import ort_timer
+
+        dev = timing.get("device", "cpu")
+        if torch.device(dev).type != "cpu" or timing.get("precision", "fp32") != "fp32":
+            raise ValueError(f"the onnxruntime latency backend times fp32 on the CPU, not {timing}")
+        measure = ort_timer(model, input_shape, timing.get("batch_size", 1), timing.get("threads", 1),
+                            timing.get("warmup", 10), timing.get("min_run_time", 0.5))
+        return lambda: measure()[0]
+    return lambda: measure_latency(model, input_shape, **timing).median_ms

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from ..measure.flops import count_cost
-from ..measure.latency import device_name, measure_latency
+from ..measure.latency import device_name, latency_timer
 from .macro import Decoder, Head, Macro, Slot, build_stem, make_block
 from .ops import OPS, WIDTH_STEPS, OpSpec, width_choices
 
@@ -151,16 +151,17 @@ def _progress(total: int, description: str):
         return None
 
 
-def _median_times(jobs: list[tuple[nn.Module, tuple]], timing: dict, rounds: int, bar) -> list[float]:
-    """Median latency (ms) of each (module, input shape) over `rounds` interleaved passes: a burst of load
-    from another process then spoils one pass of an entry, not the entry."""
+def interleaved_times(jobs: list[tuple[nn.Module, tuple]], timing: dict, rounds: int, bar=None) -> list[list[float]]:
+    """Latencies (ms) of each (module, input shape) in `rounds` interleaved passes (pass r times every job
+    once): a burst of load from another process then spoils one pass of each job, not all passes of one."""
+    timers = [latency_timer(module, shape, **timing) for module, shape in jobs]
     times = [[] for _ in jobs]
     for _ in range(rounds):
-        for i, (module, shape) in enumerate(jobs):
-            times[i].append(measure_latency(module, shape, **timing).median_ms)
+        for i, timer in enumerate(timers):
+            times[i].append(timer())
             if bar is not None:
                 bar.update(1)
-    return [statistics.median(t) for t in times]
+    return times
 
 
 def unique_slots(macro: Macro) -> dict[str, Slot]:
@@ -191,38 +192,53 @@ def cost_table(macro: Macro, key: LatencyKey) -> LatencyTable:
     return table
 
 
-def measure_table(macro: Macro, key: LatencyKey, device: str | torch.device, min_run_time: float = 0.01,
-                  rounds: int = 3, references: int = 8) -> LatencyTable:
-    """Time every block entry, then calibrate base_ms on `references` full reference networks."""
+def table_cells(macro: Macro) -> list[tuple[Slot, OpSpec, int, int]]:
+    """(slot, op, width index, mid channels) of every table entry, in a fixed order."""
+    return [(slot, op, i, mid) for slot in unique_slots(macro).values() for op in OPS
+            for i, mid in enumerate(width_choices(op, slot.c_in))]
+
+
+def timing_jobs(macro: Macro, device: torch.device, batch: int, references: int):
+    """What a table build times, in order: the null module, every cell's block, the fixed parts alone and
+    the reference networks; returns (cells, reference architectures, [(module, input shape)])."""
     from .derive import SearchedNet, reference_architectures
 
-    device = torch.device(device)
-    timing = dict(device=str(device), batch_size=key.batch_size, threads=key.threads, precision=key.precision,
-                  min_run_time=min_run_time, backend=key.backend)
-    table = cost_table(macro, key)
     torch.manual_seed(0)
-    cells = [(slot, op, i, mid) for slot in unique_slots(macro).values() for op in OPS
-             for i, mid in enumerate(width_choices(op, slot.c_in))]
+    cells = table_cells(macro)
     blocks = [(make_block(slot, op, mid), (slot.c_in, slot.in_size, slot.in_size)) for slot, op, _, mid in cells]
     archs = reference_architectures(macro, references)
     nets = [(SearchedNet(arch), macro.input_shape) for arch in archs]
-    fixed = _fixed_parts(macro, device, key.batch_size)
-    jobs = [(nn.Identity(), (1, 1, 1))] + blocks + fixed + nets
-    bar = _progress(len(jobs) * rounds, f"latency table on {key.device_name}")
-    times = _median_times(jobs, timing, rounds, bar)
-    if bar is not None:
-        bar.close()
+    return cells, archs, [(nn.Identity(), (1, 1, 1))] + blocks + _fixed_parts(macro, device, batch) + nets
+
+
+def fill_table(table: LatencyTable, macro: Macro, cells, archs: list[dict], times: list[float], **info) -> LatencyTable:
+    """Entries and base_ms from the times of `timing_jobs` (same order), measured here or on a device."""
     null_ms, times = times[0], times[1:]
-    block_times, fixed_times, net_times = times[:len(blocks)], times[len(blocks):-len(nets)], times[-len(nets):]
+    block_times, rest = times[:len(cells)], times[len(cells):]
+    fixed_times, net_times = rest[:-len(archs)], rest[-len(archs):]
     for (slot, op, i, _), ms in zip(cells, block_times):
         table.entries[slot.key][op.name][i] = max(0.0, ms - null_ms)
     # fixed parts in context: end-to-end latency of the reference networks minus their block entries
     remainders = [ms - blocks_ms(table, macro, arch) for arch, ms in zip(archs, net_times)]
     table.base_ms = statistics.median(remainders)
     table.calibration = dict(null_ms=null_ms, fixed_isolated_ms=sum(fixed_times) - len(fixed_times) * null_ms,
-                             reference_remainders_ms=remainders, reference_ms=net_times, rounds=rounds,
-                             min_run_time=min_run_time, built_at=time.strftime("%Y-%m-%d %H:%M:%S"))
+                             reference_remainders_ms=remainders, reference_ms=net_times,
+                             built_at=time.strftime("%Y-%m-%d %H:%M:%S"), **info)
     return table
+
+
+def measure_table(macro: Macro, key: LatencyKey, device: str | torch.device, min_run_time: float = 0.01,
+                  rounds: int = 3, references: int = 8) -> LatencyTable:
+    """Time every block entry, then calibrate base_ms on `references` full reference networks."""
+    device = torch.device(device)
+    timing = dict(device=str(device), batch_size=key.batch_size, threads=key.threads, precision=key.precision,
+                  min_run_time=min_run_time, backend=key.backend)
+    cells, archs, jobs = timing_jobs(macro, device, key.batch_size, references)
+    bar = _progress(len(jobs) * rounds, f"latency table on {key.device_name}")
+    times = [statistics.median(t) for t in interleaved_times(jobs, timing, rounds, bar)]
+    if bar is not None:
+        bar.close()
+    return fill_table(cost_table(macro, key), macro, cells, archs, times, rounds=rounds, min_run_time=min_run_time)
 
 
 def _fixed_parts(macro: Macro, device: torch.device, batch: int) -> list[tuple[nn.Module, tuple]]:

@@ -114,7 +114,8 @@ def resolve_target(config: dict, table: lut.LatencyTable, macro: Macro, ops, key
                          f"of the {config['op_set']}-op space with {config['beta_mode']} beta "
                          f"(width_mult {config['width_mult']}) on {key.describe()}; pick a target in that range "
                          f"or use target_fraction")
-    return dict(target_latency_ms=target, reachable_min_ms=low, reachable_max_ms=high, **(manual or {}))
+    return dict(target_latency_ms=target, reachable_min_ms=low, reachable_max_ms=high, **(manual or {}),
+                lut_device=key.device_name)
 
 
 def architecture_step(supernet, optimizer, loss: torch.Tensor, clip: float) -> None:
@@ -154,6 +155,12 @@ def latency_table(config: dict, data: DataSplits, device: torch.device, threads:
     """(macro, key, table, table file, timing settings) of this trial's search space on this device."""
     macro = Macro.build(data.image_shape, data.num_classes, config["width_mult"])
     timing = latency_settings(config, device, threads)
+    if config["lut_device"]:  # a table measured on the target device by its probe (trainables/nas/lut_bundle.py)
+        from .lut_bundle import find_device_table
+
+        table, key, table_file = find_device_table(macro, config["lut_device"], timing["batch_size"],
+                                                   config["lut_cache_dir"])
+        return macro, key, table, table_file, timing
     key = lut.LatencyKey.for_device(macro, device, **timing)
     table, table_file = lut.load_or_build(macro, key, device, config["lut_cache_dir"], config["lut_min_run_time"],
                                           config["lut_rounds"], config["lut_path"])
@@ -170,6 +177,9 @@ def search(config: dict, data: DataSplits, report: Report, *, device: torch.devi
     if state is not None:  # the target was fixed (and checked) when the search started
         goal = state["goal"]
     else:
+        if config["lut_device"] and config["target_range"] == "manual" and config["target_latency_ms"] is None:
+            raise ValueError(f"target_range='manual' times the manual models on this machine, not on lut_device "
+                             f"{config['lut_device']!r}; give target_latency_ms or use target_range='reachable'")
         manual = manual_latencies(data, device, timing, config["latency_min_run_time"]) \
             if config["target_range"] == "manual" and config["target_latency_ms"] is None else None
         goal = resolve_target(config, table, macro, ops, key, manual)
