@@ -8,7 +8,8 @@ a Raspberry Pi, a Jetson or any board with an onnxruntime wheel. Copy the bundle
 
 Every ONNX file of the manifest is timed in interleaved rounds (round r times every file once, so a burst
 of background load spoils one round of each file, not one file), each time as blocks of consecutive runs
-for --min-run-time seconds; the table holds the median over rounds of each file's median per-run time.
+for --min-run-time seconds (the reference networks longer, as the manifest says); the table holds the
+median over rounds of each file's median per-run time.
 Then, on the machine with jdnas: `jdnas lut import BUNDLE_DIR table.json`.
 """
 import argparse
@@ -88,11 +89,14 @@ def probe(bundle, device_name, threads, rounds, min_run_time, progress=True):
     manifest = json.loads(manifest_bytes)
     files = [entry["file"] for entry in manifest["files"]]
     runners = [make_session(os.path.join(bundle, name), threads) for name in files]
+    # the reference networks carry the table's calibration: timed longer, as the manifest says
+    durations = [min_run_time * (manifest.get("reference_time_factor", 1) if e["kind"] == "reference" else 1)
+                 for e in manifest["files"]]
     samples = [[] for _ in files]
     started = time.time()
     for r in range(rounds):
         for i, run in enumerate(runners):
-            samples[i].append(time_session(run, min_run_time)[0] * 1e3)
+            samples[i].append(time_session(run, durations[i])[0] * 1e3)
         if progress:
             print(f"round {r + 1}/{rounds} done ({time.time() - started:.0f} s)", file=sys.stderr, flush=True)
     return dict(format=FORMAT, manifest_sha256=manifest_digest(manifest_bytes), bundle_format=manifest["format"],

@@ -40,6 +40,8 @@ from .macro import Decoder, Head, Macro, Slot, build_stem, make_block
 from .ops import OPS, WIDTH_STEPS, OpSpec, width_choices
 
 FORMAT = "jdnas-lut/1"
+REFERENCES = 24  # reference networks that calibrate the table in context (in_context_fit)
+REFERENCE_TIME_FACTOR = 10  # references are few and carry the calibration: timed this much longer than entries
 
 
 def default_cache_dir() -> Path:
@@ -151,10 +153,13 @@ def _progress(total: int, description: str):
         return None
 
 
-def interleaved_times(jobs: list[tuple[nn.Module, tuple]], timing: dict, rounds: int, bar=None) -> list[list[float]]:
+def interleaved_times(jobs: list[tuple[nn.Module, tuple]], timing: dict, rounds: int, bar=None,
+                      durations: list[float] | None = None) -> list[list[float]]:
     """Latencies (ms) of each (module, input shape) in `rounds` interleaved passes (pass r times every job
-    once): a burst of load from another process then spoils one pass of each job, not all passes of one."""
-    timers = [latency_timer(module, shape, **timing) for module, shape in jobs]
+    once): a burst of load from another process then spoils one pass of each job, not all passes of one.
+    `durations`: seconds of timed forwards per job and pass (default timing['min_run_time'])."""
+    durations = durations or [timing["min_run_time"]] * len(jobs)
+    timers = [latency_timer(module, shape, **{**timing, "min_run_time": d}) for (module, shape), d in zip(jobs, durations)]
     times = [[] for _ in jobs]
     for _ in range(rounds):
         for i, timer in enumerate(timers):
@@ -218,24 +223,61 @@ def fill_table(table: LatencyTable, macro: Macro, cells, archs: list[dict], time
     fixed_times, net_times = rest[:-len(archs)], rest[-len(archs):]
     for (slot, op, i, _), ms in zip(cells, block_times):
         table.entries[slot.key][op.name][i] = max(0.0, ms - null_ms)
-    # fixed parts in context: end-to-end latency of the reference networks minus their block entries
-    remainders = [ms - blocks_ms(table, macro, arch) for arch, ms in zip(archs, net_times)]
-    table.base_ms = statistics.median(remainders)
+    # in context: reference network = base + sum over its blocks of (scale x isolated entry + per_block)
+    features = [(blocks_ms(table, macro, arch), kept_blocks(arch)) for arch in archs]
+    base, scale, per_block = in_context_fit(features, net_times)
+    for ops in table.entries.values():
+        for name, values in ops.items():
+            ops[name] = [max(0.0, scale * v + per_block) for v in values]
+    table.base_ms = base
     table.calibration = dict(null_ms=null_ms, fixed_isolated_ms=sum(fixed_times) - len(fixed_times) * null_ms,
-                             reference_remainders_ms=remainders, reference_ms=net_times,
+                             block_scale=scale, per_block_ms=per_block, reference_features=features,
+                             reference_ms=net_times, reference_remainders_ms=[ms - blocks_ms(table, macro, arch)
+                                                                              for arch, ms in zip(archs, net_times)],
                              built_at=time.strftime("%Y-%m-%d %H:%M:%S"), **info)
     return table
 
 
+def kept_blocks(arch: dict) -> int:
+    return sum(len(stage["ops"]) for stage in arch["stages"])
+
+
+def in_context_fit(features: list[tuple[float, int]], network_ms: list[float]) -> tuple[float, float, float]:
+    """(base, scale, per_block) of network_ms ~ base + scale x block_sum + per_block x blocks, least squares
+    over the reference networks after one pass that drops outliers (> 3 MADs; a burst of load).
+
+    A block timed alone is not the block inside a network (TF-NAS keeps only a constant `base`): its
+    timing carries a per-run overhead the null module only partly cancels (a per-block constant), and in a
+    network weights and activations leave the caches and a runtime fuses across block boundaries (a
+    scale). Falls back to the constant alone when the fit is degenerate or its scale leaves [0.5, 2]."""
+    import numpy as np
+
+    x = np.array([[1.0, s, n] for s, n in features])
+    y = np.array(network_ms)
+    fallback = (float(np.median(y - x[:, 1])), 1.0, 0.0)
+    if len(y) < 6 or np.linalg.matrix_rank(x) < 3:
+        return fallback
+    keep = np.ones(len(y), dtype=bool)
+    for _ in range(2):
+        coef = np.linalg.lstsq(x[keep], y[keep], rcond=None)[0]
+        residual = y - x @ coef
+        mad = np.median(np.abs(residual[keep] - np.median(residual[keep]))) or 1e-12
+        keep = np.abs(residual - np.median(residual[keep])) <= 3 * 1.4826 * mad
+    base, scale, per_block = (float(c) for c in coef)
+    return (base, scale, per_block) if 0.5 <= scale <= 2.0 else fallback
+
+
 def measure_table(macro: Macro, key: LatencyKey, device: str | torch.device, min_run_time: float = 0.01,
-                  rounds: int = 3, references: int = 8) -> LatencyTable:
+                  rounds: int = 3, references: int = REFERENCES) -> LatencyTable:
     """Time every block entry, then calibrate base_ms on `references` full reference networks."""
     device = torch.device(device)
     timing = dict(device=str(device), batch_size=key.batch_size, threads=key.threads, precision=key.precision,
                   min_run_time=min_run_time, backend=key.backend)
     cells, archs, jobs = timing_jobs(macro, device, key.batch_size, references)
     bar = _progress(len(jobs) * rounds, f"latency table on {key.device_name}")
-    times = [statistics.median(t) for t in interleaved_times(jobs, timing, rounds, bar)]
+    # the references in the same passes as the blocks (same load), timed longer: they carry the calibration
+    durations = [min_run_time] * (len(jobs) - len(archs)) + [min_run_time * REFERENCE_TIME_FACTOR] * len(archs)
+    times = [statistics.median(t) for t in interleaved_times(jobs, timing, rounds, bar, durations)]
     if bar is not None:
         bar.close()
     return fill_table(cost_table(macro, key), macro, cells, archs, times, rounds=rounds, min_run_time=min_run_time)

@@ -28,7 +28,7 @@ REMOTE = "remote"
 
 
 def write_bundle(macro: Macro, out_dir: str | Path, batch_size: int = 1, threads: int = 1,
-                 references: int = 8) -> Path:
+                 references: int = lut.REFERENCES) -> Path:
     """ONNX files of every timing job, manifest.json and probe.py in `out_dir`; returns the manifest path."""
     out = Path(out_dir)
     (out / "onnx").mkdir(parents=True, exist_ok=True)
@@ -45,7 +45,7 @@ def write_bundle(macro: Macro, out_dir: str | Path, batch_size: int = 1, threads
         entry.update(slot=slot.key, op=op.name, width_index=i, mid_channels=mid)
     manifest = dict(format=BUNDLE_FORMAT, space=lut.space_digest(macro), macro=macro.as_dict(),
                     input_shape=list(macro.input_shape), batch_size=batch_size, threads=threads, precision="fp32",
-                    references=references, files=files)
+                    references=references, reference_time_factor=lut.REFERENCE_TIME_FACTOR, files=files)
     path = out / "manifest.json"
     path.write_text(json.dumps(manifest, indent=1))
     shutil.copyfile(Path(__file__).resolve().parent.parent / "export" / "probe.py", out / "probe.py")
