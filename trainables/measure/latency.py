@@ -113,3 +113,15 @@ def latency_timer(model: nn.Module, input_shape: tuple[int, int, int], **timing)
                             timing.get("warmup", 10), timing.get("min_run_time", 0.5))
         return lambda: measure()[0]
     return lambda: measure_latency(model, input_shape, **timing).median_ms
+
+
+def interleaved(timers: list[Callable[[], float]], rounds: int, on_step: Callable[[], None] | None = None
+                ) -> list[list[float]]:
+    """`rounds` passes, each calling every timer once: load from other processes spreads over all timers."""
+    times: list[list[float]] = [[] for _ in timers]
+    for _ in range(rounds):
+        for i, timer in enumerate(timers):
+            times[i].append(timer())
+            if on_step is not None:
+                on_step()
+    return times

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from ..measure.flops import count_cost
-from ..measure.latency import device_name, latency_timer
+from ..measure.latency import device_name, interleaved, latency_timer
 from .macro import Decoder, Head, Macro, Slot, build_stem, make_block
 from .ops import OPS, WIDTH_STEPS, OpSpec, width_choices
 
@@ -160,13 +160,7 @@ def interleaved_times(jobs: list[tuple[nn.Module, tuple]], timing: dict, rounds:
     `durations`: seconds of timed forwards per job and pass (default timing['min_run_time'])."""
     durations = durations or [timing["min_run_time"]] * len(jobs)
     timers = [latency_timer(module, shape, **{**timing, "min_run_time": d}) for (module, shape), d in zip(jobs, durations)]
-    times = [[] for _ in jobs]
-    for _ in range(rounds):
-        for i, timer in enumerate(timers):
-            times[i].append(timer())
-            if bar is not None:
-                bar.update(1)
-    return times
+    return interleaved(timers, rounds, None if bar is None else lambda: bar.update(1))
 
 
 def unique_slots(macro: Macro) -> dict[str, Slot]:
