@@ -3,11 +3,11 @@
 Samples random architectures of the search space (random op, width and depth per block and stage, a seed
 the table's own calibration does not use) and times them all in interleaved passes (pass r times every
 network once, for --min-run-time seconds each), the same way the table times its entries, so load from
-other processes spreads over all networks instead of spoiling a few. The measured latency is the median
-over passes; the spread of the passes around it is the measurement noise, reported apart from the error
-of the prediction, so the two can be told apart:
+other processes spreads over all networks instead of spoiling a few. The measured latency is the fastest
+pass (the table's own rule, lut.settled); the spread of the passes around their median is the
+measurement noise, reported apart from the error of the prediction, so the two can be told apart:
 
-- noise_median: median over networks of the median |pass / measured - 1| (what one pass is off by);
+- noise_median: median over networks of the median |pass / median pass - 1| (what one pass is off by);
 - median_error, within_10pct, max_error: |predicted - measured| / measured over the networks;
 - fit_slope / fit_intercept_ms: measured regressed on predicted (1 and 0 when the table has no bias that
   grows with the network; a slope off 1 is what a sum of isolated blocks misses).
@@ -85,9 +85,9 @@ def main() -> None:
     if not args.quiet:
         print(f"{'architecture':<32}{'depths':<14}{'predicted':>10}{'measured':>10}{'error':>8}{'noise':>8}")
     for arch, times in zip(archs, passes):
-        measured = statistics.median(times)
+        measured = lut.settled(times)  # the fastest pass, as the table's entries
         predicted = lut.predict_ms(table, macro, arch)
-        noise = statistics.median(abs(t / measured - 1) for t in times)
+        noise = statistics.median(abs(t / statistics.median(times) - 1) for t in times)
         rows.append(dict(predicted=predicted, measured=measured, noise=noise,
                          uncalibrated=isolated_base + lut.blocks_ms(table, macro, arch)))
         if not args.quiet:

@@ -132,26 +132,24 @@ def test_a_table_from_another_bundle_or_cut_short_is_refused(device, capsys):
 TINY_DATA = dict(dataset="synthetic", image_size=32, channels=1, train_size=64, val_size=32, test_size=32, epochs=1,
                  batch_size=32, seeds=1, latency_min_run_time=0.02, eval_noise_levels="[0.0,0.4]", examples=False)
 SWEEPS = {  # sweep -> its --set, one trial each (joint: sequential and integrated)
-    "classifier-scaling": dict(classifier="MB1-S"),
+    "classifier-scaling": dict(classifier="MB1-S", latency_backend="onnxruntime"),
     "unet-width": dict(base_width=4),
     "joint": dict(unet="UNet-S", joint_mode="sequential,integrated"),
-    "nas-beta": dict(beta_mode="removed", width_mult=0.1, search_epochs=2, warmup_epochs=1, search_batch_size=32,
-                     retrain_epochs=1, epochs=3, train_noise_levels="[0.0]"),
+    "nas-beta": dict(beta_mode="removed", width_mult=0.1, image_size=16, search_epochs=2, warmup_epochs=1,
+                     search_batch_size=32, retrain_epochs=1, epochs=3, train_noise_levels="[0.0]", lut_device="pi"),
 }
 
 
-def test_export_a_trial_of_every_trainable_from_tiny_real_sweeps(tmp_path, capsys):
+def test_export_a_trial_of_every_trainable_from_tiny_real_sweeps(tmp_path, capsys, device):
+    """Also: a trial timed by onnxruntime (MLflow tags), a NAS sweep searching for the probed device."""
     import ray
     from mlflow.tracking import MlflowClient
 
     from orchestrator.runner import RunOptions, run_sweep, start_ray
     from search_spaces import parse_override
 
-    from .nas_helpers import cache_synthetic_table
-
     nas_cache = tmp_path / "lut"
-    cache_synthetic_table({**tiny_config(tmp_path, lut_cache_dir=str(nas_cache), width_mult=0.1, image_size=32)},
-                          tiny_data(tiny_config(tmp_path, image_size=32, test_size=32)))
+    assert main(["lut", "import", str(device["bundle"]), str(device["probe"]), "--cache-dir", str(nas_cache)]) == 0
     options = RunOptions(workdir=tmp_path, verbose=0)
     started = start_ray(options, tmp_path, 0)
     try:
@@ -185,4 +183,11 @@ def test_export_a_trial_of_every_trainable_from_tiny_real_sweeps(tmp_path, capsy
                                        ("joint", "sequential", ["denoised", "logits"]),
                                        ("nas-beta", None, ["denoised", "logits"])])
     assert "onnx.checker passed" in capsys.readouterr().out
+    timed = client.search_runs([client.get_experiment_by_name("classifier-scaling").experiment_id])
+    tags = next(r for r in timed if r.data.tags.get("jdnas.role") == "trial").data.tags
+    assert (tags["latency_backend"], tags["latency_backend_version"]) == ("onnxruntime", ort.__version__)
+    assert tags["latency_device"]
+    nas = outcomes["nas-beta"][0]
+    assert nas.rows[0]["lut_device"] == "pi"
+    assert f"from a table measured on pi (onnxruntime {ort.__version__})" in nas.report_path.read_text()
     assert main(["export", "--workdir", str(tmp_path)]) == 2  # neither a run id nor a sweep + trial

@@ -9,7 +9,7 @@ a Raspberry Pi, a Jetson or any board with an onnxruntime wheel. Copy the bundle
 Every ONNX file of the manifest is timed in interleaved rounds (round r times every file once, so a burst
 of background load spoils one round of each file, not one file), each time as blocks of consecutive runs
 for --min-run-time seconds (the reference networks longer, as the manifest says); the table holds the
-median over rounds of each file's median per-run time.
+fastest round of each file's median per-run time (load from other processes only ever adds time).
 Then, on the machine with jdnas: `jdnas lut import BUNDLE_DIR table.json`.
 """
 import argparse
@@ -102,7 +102,7 @@ def probe(bundle, device_name, threads, rounds, min_run_time, progress=True):
     return dict(format=FORMAT, manifest_sha256=manifest_digest(manifest_bytes), bundle_format=manifest["format"],
                 device=device_description(device_name, threads), rounds=rounds, min_run_time=min_run_time,
                 measured_at=time.strftime("%Y-%m-%d %H:%M:%S"),
-                times_ms={name: float(np.median(s)) for name, s in zip(files, samples)})
+                times_ms={name: float(np.min(s)) for name, s in zip(files, samples)})
 
 
 def main(argv=None):

@@ -153,6 +153,13 @@ def _progress(total: int, description: str):
         return None
 
 
+def settled(times: list[float]) -> float:
+    """One latency from a job's interleaved passes: the fastest pass. Load from other processes only ever
+    adds time, so on a busy machine the fastest of several passes is the closest to what the device pays
+    alone; on a quiet one it equals the median to within the noise (the probe uses the same rule)."""
+    return min(times)
+
+
 def interleaved_times(jobs: list[tuple[nn.Module, tuple]], timing: dict, rounds: int, bar=None,
                       durations: list[float] | None = None) -> list[list[float]]:
     """Latencies (ms) of each (module, input shape) in `rounds` interleaved passes (pass r times every job
@@ -271,7 +278,7 @@ def measure_table(macro: Macro, key: LatencyKey, device: str | torch.device, min
     bar = _progress(len(jobs) * rounds, f"latency table on {key.device_name}")
     # the references in the same passes as the blocks (same load), timed longer: they carry the calibration
     durations = [min_run_time] * (len(jobs) - len(archs)) + [min_run_time * REFERENCE_TIME_FACTOR] * len(archs)
-    times = [statistics.median(t) for t in interleaved_times(jobs, timing, rounds, bar, durations)]
+    times = [settled(t) for t in interleaved_times(jobs, timing, rounds, bar, durations)]
     if bar is not None:
         bar.close()
     return fill_table(cost_table(macro, key), macro, cells, archs, times, rounds=rounds, min_run_time=min_run_time)
