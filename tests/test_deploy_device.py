@@ -145,28 +145,31 @@ def test_export_a_trial_of_every_trainable_from_tiny_real_sweeps(tmp_path, capsy
     import ray
     from mlflow.tracking import MlflowClient
 
-    from orchestrator.runner import RunOptions, run_sweep, start_ray
-    from search_spaces import parse_override
+    from orchestrator.results import read_parquet
+    from orchestrator.runner import RunOptions, start_ray, storage_for
+    from search_spaces import get_sweep, parse_override, resolve
 
     nas_cache = tmp_path / "lut"
     assert main(["lut", "import", str(device["bundle"]), str(device["probe"]), "--cache-dir", str(nas_cache)]) == 0
-    options = RunOptions(workdir=tmp_path, verbose=0)
-    started = start_ray(options, tmp_path, 0)
+    started = start_ray(RunOptions(workdir=tmp_path), tmp_path, 0)  # one local Ray for the four sweeps
     try:
         outcomes = {}
-        for sweep, sets in SWEEPS.items():
+        for sweep, sets in SWEEPS.items():  # `jdnas run SWEEP --set ...` as the README writes it
             sets = {**TINY_DATA, **sets,
                     **({"lut_cache_dir": str(nas_cache)} if sweep == "nas-beta" else {})}
             args = [f"{k}={v}" for k, v in sets.items()]
-            outcomes[sweep] = (run_sweep(sweep, "quick", dict(parse_override(a) for a in args), options), args)
+            assert main(["run", sweep, "--workdir", str(tmp_path), "--verbose", "0",
+                         *sum((["--set", a] for a in args), [])]) == 0
+            name = resolve(get_sweep(sweep), "quick", dict(parse_override(a) for a in args)).name
+            outcomes[sweep] = (read_parquet(storage_for(None, None, tmp_path), name), args, name)
     finally:
         if started:
             ray.shutdown()
     client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
     exported = []
-    for sweep, (outcome, args) in outcomes.items():
-        assert outcome.complete, sweep
-        for row in outcome.rows:
+    for sweep, (rows, args, _) in outcomes.items():
+        assert [r["status"] for r in rows] == ["TERMINATED"] * len(rows), sweep
+        for row in rows:
             run = client.search_runs([client.get_experiment_by_name(sweep).experiment_id],
                                      f"tags.`jdnas.trial_id` = '{row['trial_id']}'")[0]
             if sweep == "joint" and row["joint_mode"] == "integrated":  # the sweep + trial id route
@@ -187,7 +190,8 @@ def test_export_a_trial_of_every_trainable_from_tiny_real_sweeps(tmp_path, capsy
     tags = next(r for r in timed if r.data.tags.get("jdnas.role") == "trial").data.tags
     assert (tags["latency_backend"], tags["latency_backend_version"]) == ("onnxruntime", ort.__version__)
     assert tags["latency_device"]
-    nas = outcomes["nas-beta"][0]
-    assert nas.rows[0]["lut_device"] == "pi"
-    assert f"from a table measured on pi (onnxruntime {ort.__version__})" in nas.report_path.read_text()
+    rows, _, name = outcomes["nas-beta"]
+    assert rows[0]["lut_device"] == "pi"
+    report = (tmp_path / "reports" / name / "report.md").read_text()
+    assert f"from a table measured on pi (onnxruntime {ort.__version__})" in report
     assert main(["export", "--workdir", str(tmp_path)]) == 2  # neither a run id nor a sweep + trial

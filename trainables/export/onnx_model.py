@@ -56,16 +56,10 @@ def to_onnx(model: nn.Module, input_shape: tuple[int, ...], outputs: tuple[str, 
 
 
 def session(model_bytes: bytes, threads: int = 1):
-    """An ONNX Runtime CPU session with `threads` intra-op threads and full graph optimisation."""
-    import onnxruntime as ort
+    """An ONNX Runtime CPU session with the device probe's settings (so local and device timings agree)."""
+    from .probe import cpu_session
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3
-    return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+    return cpu_session(model_bytes, threads)
 
 
 def torch_outputs(model: nn.Module, images: torch.Tensor) -> list[np.ndarray]:

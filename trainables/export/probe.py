@@ -65,7 +65,9 @@ def device_description(name, threads):
                 providers=onnxruntime.get_available_providers())
 
 
-def make_session(path, threads):
+def cpu_session(model, threads):
+    """A CPU session (`model`: a path or serialised bytes) with `threads` intra-op threads, sequential
+    execution and full graph optimisation: the settings of every ONNX Runtime timing in jdnas."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
@@ -74,7 +76,11 @@ def make_session(path, threads):
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
-    session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
+def make_session(path, threads):
+    session = cpu_session(path, threads)
     rng = np.random.default_rng(0)
     feed = {i.name: rng.standard_normal([int(d) for d in i.shape], dtype=np.float32) for i in session.get_inputs()}
     return lambda: session.run(None, feed)
