@@ -244,28 +244,53 @@ def kept_blocks(arch: dict) -> int:
 
 
 def in_context_fit(features: list[tuple[float, int]], network_ms: list[float]) -> tuple[float, float, float]:
-    """(base, scale, per_block) of network_ms ~ base + scale x block_sum + per_block x blocks, least squares
-    over the reference networks after one pass that drops outliers (> 3 MADs; a burst of load).
+    """(base, scale, per_block) of network_ms ~ base + scale x block_sum + per_block x blocks over the
+    reference networks.
 
     A block timed alone is not the block inside a network (TF-NAS keeps only a constant `base`): its
-    timing carries a per-run overhead the null module only partly cancels (a per-block constant), and in a
+    timing carries a per-run overhead the null module only partly cancels (a per-block term), and in a
     network weights and activations leave the caches and a runtime fuses across block boundaries (a
-    scale). Falls back to the constant alone when the fit is degenerate or its scale leaves [0.5, 2]."""
+    scale). Three nested models - base only (TF-NAS), base + scale, base + scale + per-block - are each
+    fitted by least squares after dropping outliers (> 3 MADs: a burst of load), and the one with the
+    smallest leave-one-out error on the references is kept (a richer one only if it is >= 10 % better): on a
+    noisy machine that is the simple one, where the references show the structure the richer one. A scale
+    outside [0.5, 2] is not accepted."""
     import numpy as np
 
     x = np.array([[1.0, s, n] for s, n in features])
-    y = np.array(network_ms)
-    fallback = (float(np.median(y - x[:, 1])), 1.0, 0.0)
-    if len(y) < 6 or np.linalg.matrix_rank(x) < 3:
-        return fallback
-    keep = np.ones(len(y), dtype=bool)
-    for _ in range(2):
-        coef = np.linalg.lstsq(x[keep], y[keep], rcond=None)[0]
-        residual = y - x @ coef
-        mad = np.median(np.abs(residual[keep] - np.median(residual[keep]))) or 1e-12
-        keep = np.abs(residual - np.median(residual[keep])) <= 3 * 1.4826 * mad
-    base, scale, per_block = (float(c) for c in coef)
-    return (base, scale, per_block) if 0.5 <= scale <= 2.0 else fallback
+    y = np.array(network_ms, dtype=float)
+    candidates = [[0], [0, 1], [0, 1, 2]]
+
+    def fit(columns, rows):
+        if len(columns) == 1:  # base only: entries enter with scale 1
+            return np.array([np.median(y[rows] - x[rows, 1]), 1.0, 0.0])
+        coef = np.zeros(3)
+        coef[columns] = np.linalg.lstsq(x[np.ix_(rows, columns)], y[rows], rcond=None)[0]
+        return coef
+
+    def robust(columns, rows):
+        keep = rows.copy()
+        for _ in range(2):
+            coef = fit(columns, keep)
+            residual = y - x @ coef
+            mad = np.median(np.abs(residual[keep] - np.median(residual[keep]))) or 1e-12
+            keep = rows & (np.abs(residual - np.median(residual[keep])) <= 3 * 1.4826 * mad)
+        return fit(columns, keep)
+
+    everyone = np.ones(len(y), dtype=bool)
+    best, best_error = robust([0], everyone), np.inf
+    for columns in candidates:
+        if len(y) < 3 * len(columns) or np.linalg.matrix_rank(x[:, columns]) < len(columns):
+            continue
+        loo = []
+        for i in range(len(y)):
+            rows = everyone.copy()
+            rows[i] = False
+            loo.append(abs(x[i] @ robust(columns, rows) - y[i]) / y[i])
+        coef = robust(columns, everyone)
+        if np.median(loo) < 0.9 * best_error and 0.5 <= coef[1] <= 2.0:  # a richer model must earn its terms
+            best, best_error = coef, float(np.median(loo))
+    return float(best[0]), float(best[1]), float(best[2])
 
 
 def measure_table(macro: Macro, key: LatencyKey, device: str | torch.device, min_run_time: float = 0.01,
