@@ -23,7 +23,13 @@ def find_run(client: MlflowClient, run_id: str | None = None, experiment: str | 
              trial_id: str | None = None):
     """The MLflow child run of a trial: by run id, or by experiment name + Tune trial id."""
     if run_id:
-        return client.get_run(run_id)
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return client.get_run(run_id)
+        except MlflowException:
+            raise ValueError(f"no MLflow run {run_id!r} in {client.tracking_uri}; pass the store with "
+                             "--tracking-uri or --workdir") from None
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()],
                               f"tags.`jdnas.experiment` = '{experiment}' and tags.`jdnas.trial_id` = '{trial_id}'",
                               max_results=2)

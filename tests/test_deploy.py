@@ -127,3 +127,11 @@ def test_latency_backend_is_a_validated_config_field():
         .trial_configs[0]["latency_backend"] == "onnxruntime"
     with pytest.raises(SweepError, match="latency_backend.*'torch', 'onnxruntime'"):
         resolve(get_sweep("classifier-scaling"), "quick", {"latency_backend": "tflite"})
+
+
+def test_export_of_an_unknown_run_fails_with_one_line(tmp_path, capsys):
+    from orchestrator.cli import main
+
+    assert main(["export", "--run-id", "deadbeef", "--workdir", str(tmp_path)]) == 2
+    assert "no MLflow run 'deadbeef'" in capsys.readouterr().err
+    assert main(["export", "--workdir", str(tmp_path)]) == 2  # neither a run id nor a sweep + trial
