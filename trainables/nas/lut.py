@@ -300,10 +300,14 @@ def measure_table(macro: Macro, key: LatencyKey, device: str | torch.device, min
     timing = dict(device=str(device), batch_size=key.batch_size, threads=key.threads, precision=key.precision,
                   min_run_time=min_run_time, backend=key.backend)
     cells, archs, jobs = timing_jobs(macro, device, key.batch_size, references)
-    bar = _progress(len(jobs) * rounds, f"latency table on {key.device_name}")
-    # the references in the same passes as the blocks (same load), timed longer: they carry the calibration
-    durations = [min_run_time] * (len(jobs) - len(archs)) + [min_run_time * REFERENCE_TIME_FACTOR] * len(archs)
-    times = [settled(t) for t in interleaved_times(jobs, timing, rounds, bar, durations)]
+    bar = _progress((len(jobs) + len(archs)) * rounds, f"latency table on {key.device_name}")
+    # the references in the same passes as the blocks (same load), timed longer and in as many passes again
+    # after them: they carry the calibration, and a loaded pass must not set it
+    reference_time = min_run_time * REFERENCE_TIME_FACTOR
+    durations = [min_run_time] * (len(jobs) - len(archs)) + [reference_time] * len(archs)
+    passes = interleaved_times(jobs, timing, rounds, bar, durations)
+    again = interleaved_times(jobs[-len(archs):], {**timing, "min_run_time": reference_time}, rounds, bar)
+    times = [settled(t) for t in passes[:-len(archs)] + [a + b for a, b in zip(passes[-len(archs):], again)]]
     if bar is not None:
         bar.close()
     return fill_table(cost_table(macro, key), macro, cells, archs, times, rounds=rounds, min_run_time=min_run_time)
