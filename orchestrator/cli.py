@@ -6,6 +6,8 @@
   jdnas ui [SWEEP]                           MLflow UI on the store in use (prints the sweep's address)
   jdnas best SWEEP [--cost latency|flops]    register the Pareto-best trials in the MLflow Model Registry
   jdnas models [--json]                      FLOPs of the paper's models beside the paper's
+  jdnas export --run-id ID [--int8]          a trial as a checked ONNX model (docs/deploy.md)
+  jdnas lut bundle|import                    latency tables measured on a target device
 """
 from __future__ import annotations
 
@@ -337,6 +339,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, default=96, help="input height and width (default 96)")
     p.add_argument("--channels", type=int, default=3)
     p.set_defaults(func=cmd_models)
+
+    from .deploy_cli import add_commands as add_deploy_commands  # export, lut bundle / import
+
+    add_deploy_commands(sub, _add_location_args)
     return parser
 
 

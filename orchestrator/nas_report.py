@@ -170,8 +170,10 @@ def nas_table(rows: list[dict]) -> str:
     how = ("re-timed alone after the sweep (the trials' own timings, taken beside other trials, Ray and the "
            "MLflow logging, are the in-trial column and what Parquet and MLflow hold)") if retimed else \
         "timed in its trial (this machine lacks that device, so it could not be re-timed alone)"
+    lut_devices = sorted({d for r in rows if (d := lut_device_of(r))})
     parts.append(f"LAT is the derived network's measured latency on {'; '.join(devices) or '?'}, {how}; LUT is the "
                  f"latency table's prediction" + (f" (median error {statistics.median(errors):.1%})" if errors else "")
+                 + f" from a table measured on {'; '.join(lut_devices) or '?'}"
                  + ". Acc (σ=0) is clean test accuracy (Table 10's measure); Acc (mean σ) averages the evaluation "
                    "noise levels. The paper's numbers are for its own GPU and a 6 ms target: compare the "
                    "ordering, the spread and the × ref. columns, not the milliseconds.")
@@ -266,3 +268,10 @@ def latency_plot(rows: list[dict], out_dir: Path) -> tuple[Path | None, str]:
     else:
         note = "The manual joint models could not be timed here (another device)."
     return path, note
+
+
+def lut_device_of(row: dict) -> str | None:
+    """The device (and runtime) the row's latency table was measured on, from its architecture's LUT key."""
+    arch = json.loads(row["architecture_json"]) if row.get("architecture_json") else {}
+    key = arch.get("lut") or {}
+    return f"{key['device_name']} ({key.get('torch_version')})" if key.get("device_name") else None

@@ -87,7 +87,8 @@ def markdown_table(header: list[str], body: list[list[str]]) -> str:
 
 def device_note(rows: list[dict]) -> str:
     devices = sorted({f"{r.get('latency_device')} (batch {r.get('latency_batch_size')}, "
-                      f"{r.get('latency_threads')} thread(s), {r.get('latency_precision')})"
+                      f"{r.get('latency_threads')} thread(s), {r.get('latency_precision')}, "
+                      f"{r.get('latency_backend') or 'torch'})"
                       for r in rows if r.get("latency_device")})
     return "Latency measured on " + "; ".join(devices) if devices else "No latency measured."
 

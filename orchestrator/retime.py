@@ -35,8 +35,9 @@ def local_device(latency_device: str | None) -> str | None:
 
 def network_of(row: Mapping, shape: tuple[int, int, int]):
     """The network a result row describes: a derived architecture (`architecture_json`) or a model built
-    from the row's config; None for rows that carry neither."""
-    from trainables.models import TASKS, build_model
+    from the row's config; None for rows that carry neither, or whose model cannot take the input (a manual
+    joint model beside a NAS sweep on small images)."""
+    from trainables.models import TASKS, build_model, check_model_input
 
     if row.get("architecture_json"):
         config = dict(task="joint", joint_mode="searched", architecture=json.loads(row["architecture_json"]))
@@ -44,7 +45,12 @@ def network_of(row: Mapping, shape: tuple[int, int, int]):
         config = dict(row)
     else:
         return None
-    return build_model(config, shape[0], 10)
+    model = build_model(config, shape[0], 10)
+    try:
+        check_model_input(model, shape[-1])
+    except ValueError:
+        return None
+    return model
 
 
 def image_shape(row: Mapping) -> tuple[int, int, int]:
@@ -64,7 +70,8 @@ def retime(rows: list[Mapping], rounds: int = 3, min_run_time: float = 0.2) -> d
         if network is None:
             continue
         timing = dict(device=device, batch_size=int(row["latency_batch_size"]), threads=int(row["latency_threads"]),
-                      precision=row.get("latency_precision") or "fp32", min_run_time=min_run_time)
+                      precision=row.get("latency_precision") or "fp32", min_run_time=min_run_time,
+                      backend=row.get("latency_backend") or "torch")
         out[row["trial_id"]] = statistics.median(
             measure_latency(network, shape, **timing).median_ms for _ in range(rounds))
     return out

@@ -32,7 +32,7 @@ log = logging.getLogger("jdnas.tracking")
 
 ARTIFACT_FILES = ("model.pt", "config.json", "denoising_examples.png", "architecture.json", "latency_table.json")
 RESULT_STRINGS = ("latency_device", "device", "torch_version", "image_shape", "hostname", "node_ip", "node_id",
-                  "arch", "latency_backend")
+                  "arch", "latency_backend", "latency_backend_version", "lut_device")
 TUNE_BOOKKEEPING = {"timestamp", "checkpoint_dir_name", "done", "training_iteration", "trial_id", "date",
                     "time_this_iter_s", "pid", "hostname", "node_ip", "config", "time_since_restore",
                     "iterations_since_restore", "should_checkpoint", "experiment_tag"}

@@ -109,4 +109,4 @@ def test_real_build_is_timed_once_under_a_lock_and_then_cached(tmp_path):
     table = json.loads(Path(results[0]["path"]).read_text())
     assert table["key"]["device_name"] == device_name("cpu")
     assert all(ms >= 0 for ops in table["entries"].values() for v in ops.values() for ms in v)
-    assert table["base_ms"] > 0 and len(table["calibration"]["reference_ms"]) == 8
+    assert table["base_ms"] > 0 and len(table["calibration"]["reference_ms"]) == lut.REFERENCES

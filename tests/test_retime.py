@@ -42,3 +42,13 @@ def test_rows_are_retimed_alone_here_and_keep_their_in_trial_value():
     assert "| LAT ms (ours: " in header and "| LAT in trial ms |" in header and "re-timed alone" in text
     median_error = float(text.split("median error ")[1].split("%")[0])
     assert median_error < 50  # against the re-timed value; against the in-trial 999 ms it would be ~100 %
+
+
+def test_a_model_that_cannot_take_the_input_is_left_out_not_timed():
+    """A manual integrated model beside a 16-px NAS sweep: its classifier head would pool to 0x0."""
+    from orchestrator.retime import network_of
+    from trainables.models.catalog import paper_model_configs
+
+    config = paper_model_configs()["integrated(UNet-S, MB2.5-M)"]
+    assert network_of(config, (1, 16, 16)) is None
+    assert network_of(config, (1, 32, 32)) is not None

@@ -145,7 +145,7 @@ def final_metrics(model: torch.nn.Module, config: dict, data: DataSplits, device
     latency = measure_latency(model, data.image_shape, device=str(device),
                               batch_size=default_latency_batch(config, device), threads=threads,
                               precision=config["latency_precision"],
-                              min_run_time=config["latency_min_run_time"])
+                              min_run_time=config["latency_min_run_time"], backend=config["latency_backend"])
     model.train()
     torch.save(model.state_dict(), out_dir / "model.pt")
     (out_dir / "config.json").write_text(json.dumps({**config, "data": data.meta}, indent=1, default=str))
@@ -164,4 +164,5 @@ def cost_and_latency_metrics(cost, latency) -> dict:
     """The cost and latency keys every final result carries (the loop's and the NAS search's)."""
     return dict(macs=cost.macs, flops=cost.flops, params=cost.params, latency_ms=latency.median_ms,
                 latency_iqr_ms=latency.iqr_ms, latency_batch_size=latency.batch_size, latency_threads=latency.threads,
-                latency_precision=latency.precision, latency_device=latency.device_name)
+                latency_precision=latency.precision, latency_device=latency.device_name,
+                latency_backend=latency.backend, latency_backend_version=latency.backend_version)

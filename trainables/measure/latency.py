@@ -1,19 +1,22 @@
 """Inference latency with torch.utils.benchmark: warm-up, then median and IQR per forward of a batch.
 
 The paper times a batch of 32 on a GPU (paper-notes 6); CPU users usually want batch 1. Device,
-batch, threads and precision are arguments and come back with the result, because a latency
-without its device is meaningless.
+batch, threads, precision and backend are arguments and come back with the result, because a latency
+without its device is meaningless. Backends: `torch` (eager PyTorch) or `onnxruntime` (the model exported
+to ONNX and run by ONNX Runtime on the CPU, fp32; see measure/ort_latency.py and docs/deploy.md).
 """
 from __future__ import annotations
 
 import platform
 from dataclasses import asdict, dataclass
+from typing import Callable
 
 import torch
 from torch import nn
 from torch.utils import benchmark
 
 PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+BACKENDS = ("torch", "onnxruntime")
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,8 @@ class Latency:
     threads: int
     precision: str
     torch_version: str
+    backend: str = "torch"
+    backend_version: str = torch.__version__
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -48,11 +53,15 @@ def device_name(device: torch.device | str) -> str:
 
 def measure_latency(model: nn.Module, input_shape: tuple[int, int, int], *, device: str = "cpu",
                     batch_size: int = 1, threads: int = 1, precision: str = "fp32",
-                    warmup: int = 10, min_run_time: float = 0.5) -> Latency:
+                    warmup: int = 10, min_run_time: float = 0.5, backend: str = "torch") -> Latency:
     """Median and IQR (ms) of one forward pass of `batch_size` images of `input_shape`."""
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of {sorted(PRECISIONS)}")
     dev = torch.device(device)
+    if backend == "onnxruntime":
+        return _onnxruntime_latency(model, input_shape, dev, batch_size, threads, precision, warmup, min_run_time)
+    if backend != "torch":
+        raise ValueError(f"unknown latency backend {backend!r}; choose one of {list(BACKENDS)}")
     if dev.type == "cpu" and precision == "fp16":
         raise ValueError("fp16 latency needs a CUDA device; use bf16 or fp32 on CPU")
     model = model.to(dev).eval()
@@ -77,3 +86,42 @@ def measure_latency(model: nn.Module, input_shape: tuple[int, int, int], *, devi
     return Latency(median_ms=measurement.median * 1e3, iqr_ms=measurement.iqr * 1e3, device=str(dev),
                    device_name=device_name(dev), batch_size=batch_size, threads=threads,
                    precision=precision, torch_version=torch.__version__)
+
+
+def _onnxruntime_latency(model: nn.Module, input_shape: tuple[int, int, int], dev: torch.device, batch_size: int,
+                         threads: int, precision: str, warmup: int, min_run_time: float) -> Latency:
+    from .ort_latency import ort_timer, ort_version
+
+    if dev.type != "cpu" or precision != "fp32":
+        raise ValueError(f"the onnxruntime latency backend times fp32 on the CPU, not {precision} on {dev.type}")
+    median_ms, iqr_ms = ort_timer(model, input_shape, batch_size, threads, warmup, min_run_time)()
+    return Latency(median_ms=median_ms, iqr_ms=iqr_ms, device=str(dev), device_name=device_name(dev),
+                   batch_size=batch_size, threads=threads, precision=precision, torch_version=torch.__version__,
+                   backend="onnxruntime", backend_version=ort_version())
+
+
+def latency_timer(model: nn.Module, input_shape: tuple[int, int, int], **timing) -> Callable[[], float]:
+    """A repeatable measurement (median ms) of one model under `timing` (measure_latency's keywords), for
+    interleaved timing of many models: with onnxruntime the export and the session are made once."""
+    if timing.get("backend", "torch") == "onnxruntime":
+        from .ort_latency import ort_timer
+
+        dev = timing.get("device", "cpu")
+        if torch.device(dev).type != "cpu" or timing.get("precision", "fp32") != "fp32":
+            raise ValueError(f"the onnxruntime latency backend times fp32 on the CPU, not {timing}")
+        measure = ort_timer(model, input_shape, timing.get("batch_size", 1), timing.get("threads", 1),
+                            timing.get("warmup", 10), timing.get("min_run_time", 0.5))
+        return lambda: measure()[0]
+    return lambda: measure_latency(model, input_shape, **timing).median_ms
+
+
+def interleaved(timers: list[Callable[[], float]], rounds: int, on_step: Callable[[], None] | None = None
+                ) -> list[list[float]]:
+    """`rounds` passes, each calling every timer once: load from other processes spreads over all timers."""
+    times: list[list[float]] = [[] for _ in timers]
+    for _ in range(rounds):
+        for i, timer in enumerate(timers):
+            times[i].append(timer())
+            if on_step is not None:
+                on_step()
+    return times

@@ -67,6 +67,9 @@ NAS_FIELDS: dict[str, Field] = {
                            optional=True),
     "lut_path": Field(None, str, "use this LUT file (refused unless measured under this trial's key)",
                       optional=True),
+    "lut_device": Field(None, str, "search for this device: the latency table `jdnas lut import` cached under its "
+                        "name (probe.py on the device); null = time the table on the trial's own device",
+                        optional=True),
     "lut_min_run_time": Field(0.01, float, "seconds of timed forwards per LUT entry and round", **positive),
     "lut_rounds": Field(3, int, "interleaved timing rounds per LUT entry (median)", **at_least_one),
     # derived network

@@ -81,7 +81,8 @@ def entropy(probs: torch.Tensor) -> float:
 
 def latency_settings(config: dict, device: torch.device, threads: int) -> dict:
     batch = config["lut_batch_size"] or default_latency_batch(config, device)
-    return dict(batch_size=batch, threads=threads, precision=config["latency_precision"])
+    return dict(batch_size=batch, threads=threads, precision=config["latency_precision"],
+                backend=config["latency_backend"])
 
 
 MANUAL_BRACKET = ("UNet-S", "UNet")
@@ -135,7 +136,8 @@ def resolve_target(config: dict, table: lut.LatencyTable, macro: Macro, ops, key
                          f"or use target_fraction")
     relative = dict(target_reference=config.get("target_reference", "UNet"), reference_latency_ms=reference_ms,
                     target_vs_reference=target / reference_ms) if reference_ms else {}
-    return dict(target_latency_ms=target, reachable_min_ms=low, reachable_max_ms=high, **relative, **(manual or {}))
+    return dict(target_latency_ms=target, reachable_min_ms=low, reachable_max_ms=high, **relative, **(manual or {}),
+                lut_device=key.device_name)
 
 
 def architecture_step(supernet, optimizer, loss: torch.Tensor, clip: float) -> None:
@@ -183,6 +185,12 @@ def latency_table(config: dict, data: DataSplits, device: torch.device, threads:
     macro = Macro.build(data.image_shape, data.num_classes, config["width_mult"],
                         decoder=config["search_kind"] == "joint")
     timing = latency_settings(config, device, threads)
+    if config["lut_device"]:  # a table measured on the target device by its probe (trainables/nas/lut_bundle.py)
+        from .lut_bundle import find_device_table
+
+        table, key, table_file = find_device_table(macro, config["lut_device"], timing["batch_size"],
+                                                   config["lut_cache_dir"])
+        return macro, key, table, table_file, timing
     key = lut.LatencyKey.for_device(macro, device, **timing)
     table, table_file = lut.load_or_build(macro, key, device, config["lut_cache_dir"], config["lut_min_run_time"],
                                           config["lut_rounds"], config["lut_path"])
@@ -199,10 +207,16 @@ def search(config: dict, data: DataSplits, report: Report, *, device: torch.devi
     if state is not None:  # the target was fixed (and checked) when the search started
         goal = state["goal"]
     else:
+        if config["lut_device"] and config["target_range"] == "manual" and config["target_latency_ms"] is None:
+            raise ValueError(f"target_range='manual' times the manual models on this machine, not on lut_device "
+                             f"{config['lut_device']!r}; give target_latency_ms or use target_range='reachable'")
+        if config["lut_device"] and config["target_ratio"] is not None and config["target_latency_ms"] is None:
+            raise ValueError(f"target_ratio times {config['target_reference']} on this machine, not on lut_device "
+                             f"{config['lut_device']!r}; give target_latency_ms (that ratio x its latency there)")
         manual = manual_latencies(data, device, timing, config["latency_min_run_time"]) \
             if config["target_range"] == "manual" and config["target_latency_ms"] is None else None
-        goal = resolve_target(config, table, macro, ops, key, manual,
-                              reference_latency(config, data, device, timing))
+        reference = None if config["lut_device"] else reference_latency(config, data, device, timing)
+        goal = resolve_target(config, table, macro, ops, key, manual, reference)
     target = goal["target_latency_ms"]
 
     supernet = Supernet(macro, ops, config["beta_mode"]).to(device)

@@ -1,0 +1,21 @@
+"""An ONNX Runtime session behind the nn.Module interface, so the project's one evaluation
+(trainables.evaluate) scores exported and quantised models exactly as it scores the PyTorch ones."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..models.joint import JointOutput
+from .onnx_model import INPUT_NAME, session
+
+
+class RuntimeModel(nn.Module):
+    def __init__(self, model_bytes: bytes, task: str, threads: int = 1):
+        super().__init__()
+        self.session, self.task = session(model_bytes, threads), task
+
+    def forward(self, x: torch.Tensor):
+        outputs = [torch.from_numpy(o) for o in
+                   self.session.run(None, {INPUT_NAME: np.ascontiguousarray(x.cpu().numpy(), dtype=np.float32)})]
+        return JointOutput(*outputs) if self.task == "joint" else outputs[0]
