@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from mlflow.tracking import MlflowClient
+from .mlflow_models import log_onnx_model
 
 CHECK_IMAGES = 32
 
@@ -111,6 +112,7 @@ def run_export(tracking_uri: str, out_root: Path, run_id: str | None = None, exp
     summary = export_trial(config, state, out_dir, int8, calibration_images)
     summary.update(run_id=run.info.run_id, trial_id=run.data.tags.get("jdnas.trial_id"),
                    experiment=run.data.tags.get("jdnas.experiment"), run_name=run.info.run_name)
+    summary["mlflow_onnx_model_id"] = log_onnx_model(tracking_uri, run.info.run_id, out_dir / "model.onnx")
     (out_dir / "export.json").write_text(json.dumps(summary, indent=1))
     return out_dir, summary
 

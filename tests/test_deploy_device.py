@@ -180,6 +180,8 @@ def test_export_a_trial_of_every_trainable_from_tiny_real_sweeps(tmp_path, capsy
             summary = json.loads((tmp_path / "exports" / run.info.run_id / "export.json").read_text())
             assert summary["max_abs_diff"] <= 1e-4 and summary["checker"] == "passed"
             assert summary["trial_id"] == row["trial_id"] and "int8" in summary["quantization"]
+            onnx_model = client.get_logged_model(summary["mlflow_onnx_model_id"])  # the ONNX flavour, same run
+            assert (onnx_model.name, onnx_model.source_run_id) == ("onnx_model", run.info.run_id)
             exported.append((sweep, row["joint_mode"] if sweep == "joint" else None, summary["outputs"]))
     assert sorted(exported) == sorted([("classifier-scaling", None, ["logits"]), ("unet-width", None, ["denoised"]),
                                        ("joint", "integrated", ["denoised", "logits"]),
