@@ -88,7 +88,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"no results for {resolved.name} in {storage.uri}; run `jdnas run {args.sweep} --preset {args.preset}`",
               file=sys.stderr)
         return 1
-    path = write_report(resolved, read_parquet(storage, resolved.name), workdir / "reports" / resolved.name)
+    path = write_report(resolved, read_parquet(storage, resolved.name), workdir / "reports" / resolved.name, storage)
     print(f"report written to {path}")
     return 0
 

@@ -264,7 +264,7 @@ def run_sweep(sweep: Sweep | str, preset: str = "quick", overrides: Mapping[str,
     rows = rows_from_experiment(storage, resolved.name)
     complete = all(r["status"] in ("TERMINATED", "ERROR") for r in rows) and len(rows) >= resolved.num_trials
     parquet_uri = export_parquet(rows, storage, resolved.name)
-    report_path = reporting.write_report(resolved, rows, workdir / "reports" / resolved.name)
+    report_path = reporting.write_report(resolved, rows, workdir / "reports" / resolved.name, storage)
     parent_run_id = callback.binding["parent_run_id"]
     failed = len(failed_rows(rows))
     try:

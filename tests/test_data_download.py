@@ -1,6 +1,7 @@
 """`jdnas data download` against a real HTTP server on 127.0.0.1 (a cut transfer resumes with Range, a
 corrupt file is refused), `jdnas data list`, and a real run on the downloaded copy."""
 import gzip
+import json
 import os
 import shutil
 import subprocess
@@ -88,3 +89,40 @@ def test_missing_files_and_bad_names(tmp_path):
     assert unknown.returncode == 2 and "downloadable: fashion-mnist, stl10, cifar10" in unknown.stderr
     listed = jdnas("data", "list", "stl10", "--dir", str(tmp_path))
     assert listed.returncode == 1 and "jdnas data download stl10 --dir" in listed.stdout
+
+
+RUN_SETS = ["--set", "seeds=1", "--set", "epochs=1", "--set", "train_size=256", "--set", "val_size=64",
+            "--set", "test_size=128", "--set", "batch_size=32", "--set", "latency_min_run_time=0.05"]
+
+
+@pytest.mark.slow
+@needs_fashion_mnist
+def test_a_run_on_the_downloaded_copy_and_its_report_rebuilt_from_parquet(tmp_path, mirror):
+    data_dir, workdir = tmp_path / "data", tmp_path / "work"
+    with FileServer(mirror) as server:
+        assert jdnas("data", "download", "fashion-mnist", "--dir", str(data_dir), "--mirror", server.url).returncode == 0
+    sets = [*RUN_SETS, "--set", f"data_dir={data_dir}", "--set", "classifier=Conv-S,MB1-S"]
+    run = jdnas("run", "classifier-scaling", "--workdir", str(workdir), *sets, timeout=800)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert f"fashion-mnist from {data_dir / 'fashion-mnist'}" in run.stdout
+    configs = list((workdir / "results").glob("*/*/checkpoint_*/config.json"))
+    assert configs and {json.loads(p.read_text())["data"]["source"] for p in configs} == {str(data_dir / "fashion-mnist")}
+
+    from orchestrator.results import read_parquet
+    from orchestrator.storage import resolve_storage
+    from trainables.data import NOISE_LEVELS
+
+    experiment = next((workdir / "results").iterdir()).name
+    rows = read_parquet(resolve_storage(workdir / "results"), experiment)
+    assert len(rows) == 2 and {r["status"] for r in rows} == {"TERMINATED"}
+    for row in rows:  # the headline accuracy is the mean over the 11 noise levels
+        per_sigma = [row[f"test_acc_s{s:g}"] for s in NOISE_LEVELS]
+        assert len(set(per_sigma)) > 1 and row["test_acc"] == pytest.approx(sum(per_sigma) / 11, abs=1e-9)
+        assert row["eval_noise_levels"] == list(NOISE_LEVELS)  # a list column comes back as a list
+
+    in_memory = (workdir / "reports" / experiment / "report.md").read_text()  # written by the run from its rows
+    (workdir / "reports" / experiment / "report.md").unlink()
+    report = jdnas("report", "classifier-scaling", "--workdir", str(workdir), *sets)
+    assert report.returncode == 0, report.stderr
+    assert (workdir / "reports" / experiment / "report.md").read_text() == in_memory
+    assert "| 3 | Conv-S |" in in_memory and "| 1-3 | MB1-S |" in in_memory
