@@ -128,6 +128,11 @@ def architecture_step(supernet, optimizer, loss: torch.Tensor, clip: float) -> N
         supernet.log_alpha.copy_(F.log_softmax(supernet.log_alpha, dim=-1))
 
 
+def latency_penalty(latency: torch.Tensor, target: float, lam: float) -> torch.Tensor:
+    """lambda * |LAT / target - 1| (TF-NAS): pulls the expected latency toward the target from either side."""
+    return lam * (latency / target - 1).abs()
+
+
 def expected_ms(table, supernet) -> float:
     with torch.no_grad():
         return float(lut.expected_latency(table, supernet, supernet.op_probs(), supernet.depth_probs()))
@@ -241,7 +246,7 @@ def search(config: dict, data: DataSplits, report: Report, *, device: torch.devi
                 u = F.softmax((supernet.log_alpha + gumbel(supernet.log_alpha.shape, arch_rng, device)) / tau, dim=-1)
                 task_loss, _, _ = joint_loss(supernet(v_noisy, op_weights=u), v_clean, v_labels)
                 latency = lut.expected_latency(table, supernet, u, supernet.depth_probs(), lat_matrix)
-                latency_loss = lam * (latency / target - 1).abs()
+                latency_loss = latency_penalty(latency, target, lam)
                 architecture_step(supernet, arch_opt, task_loss + latency_loss, config["search_grad_clip"])
                 arch_sums += torch.stack([task_loss.detach(), latency_loss.detach()])
                 arch_steps += 1
