@@ -8,6 +8,7 @@
   jdnas models [--json]                      FLOPs of the paper's models beside the paper's
   jdnas export --run-id ID [--int8]          a trial as a checked ONNX model (docs/deploy.md)
   jdnas lut bundle|import                    latency tables measured on a target device
+  jdnas data list | download NAME [--dir D]  find and fetch the datasets
 """
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ import os
 import signal
 import sys
 from pathlib import Path
+
+from .data_cli import add_data_parser
+from .exits import EXIT_BAD_INPUT, EXIT_CODES_HELP, EXIT_INTERRUPTED, SUBMIT_EXIT_CODES_HELP
 
 
 def _overrides(items: list[str]) -> dict:
@@ -30,15 +34,9 @@ def _load_sweep(name: str):
     """A registered sweep name, or FILE.py:VARIABLE for a sweep defined in the user's own file."""
     from search_spaces import get_sweep
 
-    if ".py:" in name:
-        import importlib.util
+    from .user_sweeps import load_user_sweep
 
-        path, variable = name.rsplit(":", 1)
-        spec = importlib.util.spec_from_file_location(Path(path).stem, path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return getattr(module, variable)
-    return get_sweep(name)
+    return load_user_sweep(name) if ".py:" in name else get_sweep(name)
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -77,7 +75,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .runner import run_sweep
 
     outcome = run_sweep(_load_sweep(args.sweep), args.preset, _overrides(args.set), _options(args), args.name)
-    return 0 if outcome.complete else 130
+    return outcome.exit_code
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -94,7 +92,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"no results for {resolved.name} in {storage.uri}; run `jdnas run {args.sweep} --preset {args.preset}`",
               file=sys.stderr)
         return 1
-    path = write_report(resolved, read_parquet(storage, resolved.name), workdir / "reports" / resolved.name)
+    path = write_report(resolved, read_parquet(storage, resolved.name), workdir / "reports" / resolved.name, storage)
     print(f"report written to {path}")
     return 0
 
@@ -274,7 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="sweeps and presets")
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("run", help="run or resume a sweep")
+    p = sub.add_parser("run", help="run or resume a sweep", epilog=EXIT_CODES_HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_sweep_args(p)
     p.add_argument("--address", help="Ray cluster: auto, ray://HOST:10001 (default: start a local Ray)")
     p.add_argument("--scheduler", choices=["fifo", "asha"], help="early stopping (asha) or none")
@@ -291,7 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sweep_args(p)
     p.set_defaults(func=cmd_sync_mlflow)
 
-    p = sub.add_parser("submit", help="submit a sweep to a Ray cluster through the Jobs API")
+    p = sub.add_parser("submit", help="submit a sweep to a Ray cluster through the Jobs API",
+                       epilog=SUBMIT_EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_sweep_args(p)
     p.add_argument("--address", required=True, help="Ray dashboard of the head, e.g. http://HEAD:8265")
     p.add_argument("--remote-workdir", default="~/jdnas", help="run folder on the head (default ~/jdnas)")
@@ -343,6 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .deploy_cli import add_commands as add_deploy_commands  # export, lut bundle / import
 
     add_deploy_commands(sub, _add_location_args)
+    add_data_parser(sub)
     return parser
 
 
@@ -351,13 +352,16 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except KeyboardInterrupt:
+        print("jdnas: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as err:  # clear one-line errors for bad input; tracebacks for bugs
         from search_spaces import SweepError
         from trainables.data import DatasetNotFound
 
         if isinstance(err, (SweepError, DatasetNotFound, ConnectionError, ValueError)):
             print(f"jdnas: error: {err}", file=sys.stderr)
-            return 2
+            return EXIT_BAD_INPUT
         raise
 
 

@@ -192,13 +192,14 @@ def _same_setting(row: dict, ref: dict) -> bool:
                                                    "latency_threads"))
 
 
-def manual_from_parquet(results_dir: Path, ref: dict, metric: str) -> list[tuple[str, float, float]]:
+def manual_from_parquet(storage, ref: dict, metric: str) -> list[tuple[str, float, float]]:
     """(label, latency, accuracy) of finished joint-sweep trials measured like `ref`, re-timed here alike
-    when the searched networks were."""
-    import pyarrow.parquet as pq
+    when the searched networks were. The joint sweeps' Parquet is found through the storage layer, so a
+    local folder and s3://bucket/prefix alike hold it."""
+    from .results import PARQUET_NAME, read_parquet
 
-    rows = [row for path in sorted(results_dir.glob("joint-*/results.parquet"))
-            for row in pq.read_table(path).to_pylist()
+    rows = [row for name in storage.folders() if name.startswith("joint-") and storage.exists(name, PARQUET_NAME)
+            for row in read_parquet(storage, name)
             if row.get("status") == "TERMINATED" and _same_setting(row, ref) and row.get(metric) is not None]
     if "latency_in_trial_ms" in ref:
         rows = with_quiet_latency(rows)
@@ -217,8 +218,9 @@ def manual_on_the_spot(ref: dict) -> list[tuple[str, float]]:
     return list(retime(rows, rounds=1).items())
 
 
-def latency_plot(rows: list[dict], out_dir: Path) -> tuple[Path | None, str]:
-    """Accuracy vs measured latency: searched networks beside the manual joint models on the same device."""
+def latency_plot(rows: list[dict], out_dir: Path, storage=None) -> tuple[Path | None, str]:
+    """Accuracy vs measured latency: searched networks beside the manual joint models on the same device
+    (the `joint` sweeps' results in `storage`, the sweep's own; the run folder's results/ when None)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -232,7 +234,11 @@ def latency_plot(rows: list[dict], out_dir: Path) -> tuple[Path | None, str]:
     metric, y_label = ("test_acc_s0", "clean test accuracy (%)") if all(map(_trained_clean, rows)) else \
         ("test_acc", "test accuracy (%, mean over evaluation σ)")
     rows = [r for r in rows if r.get(metric) is not None]
-    measured = manual_from_parquet(out_dir.parent.parent / "results", ref, metric)
+    if storage is None:
+        from .storage import resolve_storage
+
+        storage = resolve_storage(out_dir.parent.parent / "results")
+    measured = manual_from_parquet(storage, ref, metric)
     timed = [] if measured else manual_on_the_spot(ref)
     fig, ax = plt.subplots(figsize=(8.5, 4.5))
     colours = {"removed": "tab:blue", "learned": "tab:orange", "fixed": "tab:green"}

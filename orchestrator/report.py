@@ -289,14 +289,15 @@ def build_markdown(resolved, rows: list[dict]) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def write_report(resolved, rows: list[dict], out_dir: Path) -> Path:
+def write_report(resolved, rows: list[dict], out_dir: Path, storage=None) -> Path:
+    """report.md and plots in out_dir; `storage` (the sweep's) is where other sweeps' results are looked up."""
     out_dir.mkdir(parents=True, exist_ok=True)
     if resolved.sweep.table == "nas":  # searched vs manual vs table: all timed alike, alone, here
         rows = with_quiet_latency(rows)
     text = build_markdown(resolved, rows)
     plots = pareto_plots(finished(rows), out_dir, paper_table7=resolved.sweep.table == "table7")
     if resolved.sweep.table == "nas":
-        plot, note = latency_plot(rows, out_dir)
+        plot, note = latency_plot(rows, out_dir, storage)
         plots, text = ([plot] if plot else []) + plots, text + (f"\n{note}\n" if note else "")
     if plots:
         text += "\n" + "\n".join(f"![{p.stem}]({p.name})" for p in plots) + "\n"

@@ -38,26 +38,59 @@ def rows_from_experiment(storage: Storage, experiment_name: str) -> list[dict]:
     from ray.tune import ExperimentAnalysis
 
     analysis = ExperimentAnalysis(storage.join(experiment_name), storage_filesystem=storage.filesystem)
-    return rows_from_trials(analysis.trials)
+    rows = rows_from_trials(analysis.trials)
+    by_id = {t.trial_id: t for t in analysis.trials}
+    for row in rows:
+        if row["status"] == "ERROR":
+            row["error_log"] = error_log_uri(by_id[row["trial_id"]], storage)
+    return rows
+
+
+def error_log_uri(trial, storage: Storage) -> str | None:
+    """Where the trial's full error log (Tune's error.txt) lives in the sweep's storage, as the user
+    would address it (a path, or s3://...)."""
+    name = trial.run_metadata.error_filename
+    if not name or not trial.path:
+        return None
+    inside = trial.path[len(storage.path):].strip("/") if trial.path.startswith(storage.path) else None
+    return storage.display(inside, name) if inside else f"{trial.path}/{name}"
+
+
+JSON_COLUMNS_KEY = b"jdnas.json_columns"
+
+
+def _arrow_native(values: list) -> bool:
+    """A column Parquet stores as itself: one scalar type (ints with floats count as floats), or nulls."""
+    kinds = {type(v) for v in values if v is not None}
+    return len(kinds) <= 1 and not kinds & {list, tuple, dict} or kinds == {int, float}
 
 
 def to_table(rows: list[dict]) -> pa.Table:
-    """Arrow table; lists/dicts become JSON strings, columns missing in a row become nulls."""
-    columns: dict[str, list] = {}
+    """Arrow table, one column per key of any row (missing cells are nulls). A column that Parquet cannot
+    hold as itself (lists, dicts, mixed types such as a number in one row and a string in another) is
+    stored as JSON text and named in the schema metadata, so `read_parquet` gives back what was written."""
+    names: dict[str, None] = {}
     for row in rows:
-        for key in row:
-            columns.setdefault(key, [])
+        names.update(dict.fromkeys(row))
+    arrays, json_columns = {}, []
+    for name in names:
+        values = [row.get(name) for row in rows]
+        if _arrow_native(values):
+            arrays[name] = pa.array(values)
+        else:
+            arrays[name] = pa.array([None if v is None else json.dumps(v) for v in values], pa.string())
+            json_columns.append(name)
+    return pa.table(arrays).replace_schema_metadata({JSON_COLUMNS_KEY: json.dumps(json_columns).encode()})
+
+
+def from_table(table: pa.Table) -> list[dict]:
+    json_columns = json.loads((table.schema.metadata or {}).get(JSON_COLUMNS_KEY, b"[]"))
+    rows = table.to_pylist()
     for row in rows:
-        for key, values in columns.items():
-            value = row.get(key)
-            values.append(json.dumps(value) if isinstance(value, (list, dict, tuple)) else value)
-    arrays = {}
-    for key, values in columns.items():
-        try:
-            arrays[key] = pa.array(values)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            arrays[key] = pa.array([None if v is None else str(v) for v in values])
-    return pa.table(arrays)
+        for name in json_columns:
+            if row.get(name) is not None:
+                row[name] = json.loads(row[name])
+    return rows
 
 
 def export_parquet(rows: list[dict], storage: Storage, experiment_name: str) -> str:
@@ -67,5 +100,4 @@ def export_parquet(rows: list[dict], storage: Storage, experiment_name: str) -> 
 
 
 def read_parquet(storage: Storage, experiment_name: str) -> list[dict]:
-    table = pq.read_table(io.BytesIO(storage.read_bytes(experiment_name, PARQUET_NAME)))
-    return table.to_pylist()
+    return from_table(pq.read_table(io.BytesIO(storage.read_bytes(experiment_name, PARQUET_NAME))))

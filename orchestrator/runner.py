@@ -16,6 +16,7 @@ from typing import Any, Mapping
 from search_spaces import ResolvedSweep, Sweep, get_sweep, resolve
 from trainables.config import data_key
 
+from .exits import failed_rows, failure_summary, run_exit_code
 from .progress import ProgressCallback
 from .storage import Storage, resolve_storage
 from .tracking import MLflowCallback, SweepTracker, check_tracking_uri, quiet_http_retries, software_tags
@@ -48,6 +49,11 @@ class SweepOutcome:
     parent_run_id: str
     rows: list[dict] = field(default_factory=list)
     complete: bool = True
+
+    @property
+    def exit_code(self) -> int:
+        """0 all trials finished, 1 some failed for good, 130 interrupted (orchestrator.exits)."""
+        return run_exit_code(self.complete, len(failed_rows(self.rows)))
 
 
 def tracking_uri_for(uri: str | None, workdir: Path) -> str:
@@ -240,8 +246,9 @@ def run_sweep(sweep: Sweep | str, preset: str = "quick", overrides: Mapping[str,
     t0 = time.time()
     data = prepare_data(resolved)
     data_bytes = sum(d.train_images.nbytes + d.val_images.nbytes + d.test_images.nbytes for d in data.values())
+    sources = ", ".join(f"{d.meta['dataset']} from {d.meta['source']}" for d in data.values())
     print(f"[jdnas] {resolved.name}: {resolved.num_trials} trials of {sweep.trainable!r} "
-          f"({sweep.description or sweep.name}); data {[d.meta['dataset'] for d in data.values()]} "
+          f"({sweep.description or sweep.name}); data {sources} "
           f"{next(iter(data.values())).image_shape}, {data_bytes / 1e6:.0f} MB", flush=True)
 
     # num_to_keep forces a state snapshot per checkpoint: cheap here, and what makes a resume exact
@@ -264,10 +271,13 @@ def run_sweep(sweep: Sweep | str, preset: str = "quick", overrides: Mapping[str,
     rows = rows_from_experiment(storage, resolved.name)
     complete = all(r["status"] in ("TERMINATED", "ERROR") for r in rows) and len(rows) >= resolved.num_trials
     parquet_uri = export_parquet(rows, storage, resolved.name)
-    report_path = reporting.write_report(resolved, rows, workdir / "reports" / resolved.name)
+    report_path = reporting.write_report(resolved, rows, workdir / "reports" / resolved.name, storage)
     parent_run_id = callback.binding["parent_run_id"]
+    failed = len(failed_rows(rows))
     try:
-        tracker.finish_parent(parent_run_id, "FINISHED" if complete else "KILLED", sorted(report_path.parent.glob("*")))
+        tracker.client.set_tag(parent_run_id, "jdnas.failed_trials", str(failed))
+        tracker.finish_parent(parent_run_id, "KILLED" if not complete else "FAILED" if failed else "FINISHED",
+                              sorted(report_path.parent.glob("*")))
     except Exception as err:  # noqa: BLE001 - results are on disk; MLflow can be synced later
         print(f"[jdnas] could not update the MLflow parent run ({err}); run `jdnas sync-mlflow {sweep.name}` later")
     outcome = SweepOutcome(resolved.name, storage.display(resolved.name), parquet_uri, report_path, tracking_uri,
@@ -284,6 +294,8 @@ def print_summary(outcome: SweepOutcome, resolved: ResolvedSweep, seconds: float
     state = "finished" if outcome.complete else "interrupted (run the same command again to resume)"
     print(f"\n[jdnas] {outcome.name} {state}: {len(rows)}/{resolved.num_trials} trials, {errors} errored, "
           f"{seconds / 60:.1f} min")
+    for line in failure_summary(rows):
+        print(line)
     for row in best_rows(rows, resolved.sweep.metric, resolved.sweep.mode, n=3):
         test = {k: row[k] for k in ("test_acc", "test_psnr", "test_ssim") if row.get(k) is not None}
         print(f"  best: {row['label']:<36} {resolved.sweep.metric}={row.get(resolved.sweep.metric, float('nan')):.3f} "

@@ -41,6 +41,12 @@ class Storage:
     def exists(self, *parts: str) -> bool:
         return self.fs().get_file_info(self.join(*parts)).type != pafs.FileType.NotFound
 
+    def folders(self, *parts: str) -> list[str]:
+        """Names of the folders directly under `parts` (the experiments when empty), sorted; [] if absent."""
+        selector = pafs.FileSelector(self.join(*parts), allow_not_found=True)
+        return sorted(info.base_name for info in self.fs().get_file_info(selector)
+                      if info.type == pafs.FileType.Directory)
+
 
 def resolve_storage(uri: str | Path, s3_endpoint: str | None = None) -> Storage:
     """s3://bucket/prefix (endpoint from s3_endpoint or $AWS_ENDPOINT_URL for S3-compatible stores,

@@ -1,10 +1,39 @@
 import pytest
 import torch
 
-from trainables.data import load_dataset, prepare_splits
+from trainables.data import DatasetNotFound, load_dataset, prepare_splits
+from trainables.data.registry import default_data_dir, locate
 
 # Tiny training settings shared by the tests that run real trainings.
 TINY = dict(train_size=256, val_size=64, test_size=128, epochs=2, batch_size=32, latency_min_run_time=0.05)
+
+# Fashion-MNIST where a run would find it (Debian's package or `jdnas data download`); each test that
+# reads it says so with this marker, so a machine without it skips those tests and runs the rest.
+FASHION_MNIST = locate("fashion-mnist", default_data_dir())
+needs_fashion_mnist = pytest.mark.skipif(
+    FASHION_MNIST is None, reason="needs Fashion-MNIST: apt-get install dataset-fashion-mnist, or "
+                                  "jdnas data download fashion-mnist")
+
+# pytest-timeout: pyproject sets the default for every test; tests that start Ray get longer.
+TIMEOUTS = {"cluster": 1500, "slow": 900}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.get_closest_marker("timeout") is None:
+            for marker, seconds in TIMEOUTS.items():
+                if item.get_closest_marker(marker) is not None:
+                    item.add_marker(pytest.mark.timeout(seconds))
+                    break
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A test that reads a missing dataset without the marker fails with that reason on one line."""
+    outcome = yield
+    report = outcome.get_result()
+    if call.excinfo is not None and call.excinfo.errisinstance(DatasetNotFound):
+        report.longrepr = f"{item.nodeid}: a dataset it needs is missing: {call.excinfo.value}"
 
 
 @pytest.fixture(autouse=True)

@@ -156,3 +156,18 @@ def test_eval_noise_is_deterministic_per_level_and_chunk():
     assert torch.equal(a, eval_noise((4, 1, 8, 8), 3, 0, 0))
     assert not torch.equal(a, eval_noise((4, 1, 8, 8), 4, 0, 0))
     assert not torch.equal(a, eval_noise((4, 1, 8, 8), 3, 1, 0))
+
+
+@pytest.mark.parametrize("name", ["stl10", "cifar10"])
+def test_the_command_a_missing_dataset_points_to_exists(tmp_path, name):
+    import re
+    import shlex
+
+    from orchestrator.cli import build_parser
+    from orchestrator.data_cli import cmd_data_download
+
+    with pytest.raises(DatasetNotFound) as missing:
+        load_dataset(name, data_dir=tmp_path)
+    command = re.search(r"`(jdnas [^`]+)`", str(missing.value)).group(1)
+    args = build_parser().parse_args(shlex.split(command)[1:])  # argparse exits on an unknown command
+    assert args.func is cmd_data_download and args.name == name and args.dir == str(tmp_path)

@@ -27,10 +27,14 @@ def test_models_take_any_size_and_channel_count(size, channels):
     for config in (dict(task="classifier", classifier="MB2.5-S"), dict(task="denoiser", unet="UNet-S"),
                    dict(task="joint", joint_mode="integrated", unet="UNet-S"),
                    dict(task="joint", joint_mode="sequential", unet="UNet-S", block="mbconv")):
-        out = build_model(config, channels, 7).eval()(torch.rand(1, channels, size, size))
-        image = out if config["task"] == "denoiser" else getattr(out, "image", None)
-        if image is not None:
-            assert image.shape == (1, channels, size, size)
+        out = build_model(config, channels, 7).eval()(torch.rand(2, channels, size, size))
+        if config["task"] == "classifier":
+            assert out.shape == (2, 7)
+        elif config["task"] == "denoiser":
+            assert out.shape == (2, channels, size, size)
+        else:
+            image, logits = out
+            assert image.shape == (2, channels, size, size) and logits.shape == (2, 7)
 
 
 def test_unet_widths_follow_b_times_m_to_the_i():

@@ -108,5 +108,8 @@ def test_real_build_is_timed_once_under_a_lock_and_then_cached(tmp_path):
     assert results[0] == results[1]
     table = json.loads(Path(results[0]["path"]).read_text())
     assert table["key"]["device_name"] == device_name("cpu")
-    assert all(ms >= 0 for ops in table["entries"].values() for v in ops.values() for ms in v)
+    # every block costs more than the empty call timed as the null: an entry that was clamped (block timed
+    # below the null) or mis-subtracted reads 0. (An ordering of ops by cost is not asserted: at these
+    # 1 ms timings on a loaded machine the cheapest ops summed above the dearest once.)
+    assert all(ms > 0 for ops in table["entries"].values() for v in ops.values() for ms in v)
     assert table["base_ms"] > 0 and len(table["calibration"]["reference_ms"]) == lut.REFERENCES

@@ -9,20 +9,23 @@ from trainables.nas.derive import from_supernet
 from trainables.nas.elastic import fit_widths
 from trainables.nas.macro import make_block
 from trainables.nas.ops import op_set
-from trainables.nas.search import resolve_target
+from trainables.nas.search import architecture_step, expected_ms, latency_objective, resolve_target
 from trainables.nas.supernet import Supernet, use_batch_statistics
 
 
-def arch_step(net: Supernet, table, target: float = 1.0) -> torch.Tensor:
-    """One relaxed forward + latency loss + backward into the architecture parameters, as the search does."""
-    torch.manual_seed(0)
+def arch_loss(net: Supernet, table, target: float = 1.0, lam: float = 1.0, seed: int = 0) -> torch.Tensor:
+    """The search's architecture loss on a random batch: task loss of a relaxed forward + its latency term."""
+    torch.manual_seed(seed)
     x = torch.rand(4, 1, 16, 16)
     u = F.softmax(net.log_alpha + torch.randn_like(net.log_alpha), dim=-1)
     out = net(x, op_weights=u)
-    latency = lut.expected_latency(table, net, u, net.depth_probs())
-    loss = F.cross_entropy(out.logits, torch.arange(4)) + (out.image - x).abs().mean() + (latency / target - 1).abs()
-    loss.backward()
-    return latency
+    _, latency_loss = latency_objective(table, net, u, target, lam)  # the search's own latency term
+    return F.cross_entropy(out.logits, torch.arange(4)) + (out.image - x).abs().mean() + latency_loss
+
+
+def arch_step(net: Supernet, table, target: float = 1.0) -> None:
+    """One relaxed forward + latency loss + backward into the architecture parameters, as the search does."""
+    arch_loss(net, table, target).backward()
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +42,28 @@ def test_removed_beta_keeps_every_block_and_has_no_depth_parameters(space):
     assert [p is net.log_alpha for p in net.arch_parameters()] == [True]
     arch = from_supernet(net, 8)
     assert [s["depth"] for s in arch["stages"]] == [2, 3, 4, 4, 4, 1]
-    # the stage output is the last block's output: perturbing beta-free stages changes nothing but blocks
+    # every block is used: changing the weights of a stage's last block changes the output
+    assert _output_moves_when_block_changes(net, block=1)
+
+
+def _output_moves_when_block_changes(net: Supernet, block: int) -> bool:
+    torch.manual_seed(0)
     x, ops = torch.rand(2, 1, 16, 16), [0] * 18
     net.eval()
-    assert torch.equal(net(x, ops=ops).logits, net(x, ops=ops).logits)
+    before = net(x, ops=ops).logits
+    with torch.no_grad():
+        for p in net.mixed_ops()[block].ops[0].parameters():
+            p.add_(0.5)
+    return not torch.equal(before, net(x, ops=ops).logits)
+
+
+def test_learned_beta_at_depth_one_ignores_the_later_blocks_of_a_stage(space):
+    macro, _ = space
+    net = Supernet(macro, op_set(8), "learned")
+    with torch.no_grad():
+        net.beta[0].copy_(torch.tensor([0.0, -1e4]))  # stage 0: all weight on its first block
+    assert not _output_moves_when_block_changes(net, block=1)
+    assert _output_moves_when_block_changes(net, block=0)
 
 
 def test_fixed_beta_gets_no_gradient_and_never_moves(space):
@@ -194,7 +215,6 @@ def test_target_outside_the_reachable_range_is_refused_with_the_range(space):
 def test_latency_loss_of_a_one_hot_alpha_prices_the_network_that_is_derived(space, mode):
     """Point 4: through the search's own latency objective, the latency a one-hot alpha is charged equals the
     LUT price of the derived network (fixed beta used to average over depths: about 2/3 of what is built)."""
-    from trainables.nas.search import latency_objective
 
     macro, table = space
     net = Supernet(macro, op_set(8), mode)
@@ -227,3 +247,27 @@ def test_a_relative_target_is_a_fraction_of_the_reference_and_every_target_repor
     assert absolute["target_latency_ms"] == low * 1.1 and absolute["target_vs_reference"] == pytest.approx(low * 1.1 / reference)
     with pytest.raises(ValueError, match="outside the reachable range"):
         resolve_target(config, table, macro, op_set(8), key, reference_ms=reference * 10)
+
+
+@pytest.mark.parametrize("side", [0.1, 0.9])
+def test_the_latency_term_pulls_toward_the_target_and_lambda_0_removes_the_pull(space, side):
+    """The search's loss and Adam step on alpha/beta: with lambda > 0 the expected latency ends closer to a
+    target below (side 0.1) or above (0.9) its start than the same steps with lambda = 0 leave it."""
+    macro, table = space
+    low, high = lut.reachable_range(table, macro, op_set(8), "learned")
+    start = expected_ms(table, Supernet(macro, op_set(8), "learned"))
+    target = low + side * (high - low)
+
+    def search_steps(lam: float) -> float:
+        torch.manual_seed(0)
+        net = Supernet(macro, op_set(8), "learned")
+        optimizer = torch.optim.Adam(net.arch_parameters(), lr=0.05, betas=(0.5, 0.999))
+        for step in range(30):
+            architecture_step(net, optimizer, arch_loss(net, table, target, lam, seed=step), clip=5.0)
+        return expected_ms(table, net)
+
+    pulled, free = search_steps(1.0), search_steps(0.0)  # measured: 5.19 -> 3.52 / 6.14 ms; free: 5.18 ms
+    assert (target < start) == (side < 0.5)
+    assert (pulled - start) * (target - start) > 0 and abs(pulled - target) < abs(free - target)
+    assert abs(pulled - start) > 0.05 * abs(target - start)         # really moved toward the target ...
+    assert abs(pulled - start) > 10 * abs(free - start)              # ... while the task loss alone barely moves it

@@ -48,3 +48,22 @@ def test_latency_reports_device_and_settings():
     assert (lat.batch_size, lat.threads, lat.precision) == (2, 1, "fp32")
     with pytest.raises(ValueError, match="precision"):
         measure_latency(build_classifier("Conv-S"), (3, 32, 32), precision="int4")
+
+
+@pytest.mark.parametrize("small,big", [
+    (dict(task="classifier", classifier="Conv-S"), dict(task="classifier", classifier="Conv-L")),
+    (dict(task="denoiser", unet="UNet-S"), dict(task="denoiser", unet="UNet")),
+    (dict(task="joint", joint_mode="integrated", unet="UNet-S", classifier="MB2.5-M"),
+     dict(task="joint", joint_mode="integrated", unet="UNet-M", classifier="MB2.5-M")),
+])
+def test_a_bigger_model_is_not_faster_than_a_smaller_one(small, big):
+    """Each pair differs 2.8-26x in MACs; timed alternately (so a load burst hits both), the bigger model's
+    median may undercut the smaller one's only by the timings' own spread (their IQRs)."""
+    from trainables.models import build_model
+
+    timings = {"small": [], "big": []}
+    for _ in range(2):
+        for name, config in (("small", small), ("big", big)):
+            timings[name].append(measure_latency(build_model(config, 3, 10), (3, 32, 32), min_run_time=0.1))
+    fast = {k: min(v, key=lambda lat: lat.median_ms) for k, v in timings.items()}
+    assert fast["big"].median_ms > fast["small"].median_ms - fast["big"].iqr_ms - fast["small"].iqr_ms, timings

@@ -9,15 +9,15 @@ import pyarrow.parquet as pq
 import pytest
 from mlflow.tracking import MlflowClient
 
+from orchestrator.results import rows_from_experiment
 from orchestrator.runner import RunOptions, run_sweep
+from orchestrator.storage import resolve_storage
 from search_spaces import Sweep
 from trainables.data import NOISE_LEVELS
-from trainables.data.registry import DEBIAN_FASHION_MNIST
 
-from .conftest import TINY
+from .conftest import TINY, needs_fashion_mnist
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not DEBIAN_FASHION_MNIST.exists(), reason="needs dataset-fashion-mnist")]
+pytestmark = [pytest.mark.slow]
 
 
 def runs_of(workdir, experiment):
@@ -33,6 +33,7 @@ def epochs_logged(client, run):
     return [m.step for m in client.get_metric_history(run.info.run_id, "epoch")]
 
 
+@needs_fashion_mnist
 def test_tiny_sweep_gives_one_parent_and_a_child_per_trial_with_all_metrics(tmp_path):
     overrides = dict(TINY, classifier=["Conv-S", "MB1-S", "Conv-L"], seeds=1)
     outcome = run_sweep("classifier-scaling", "quick", overrides, RunOptions(workdir=tmp_path))
@@ -53,6 +54,8 @@ def test_tiny_sweep_gives_one_parent_and_a_child_per_trial_with_all_metrics(tmp_
         assert tags["torch_version"] and tags["ray_version"] and tags["git_commit"] and tags["seed"] == "0"
         assert epochs_logged(client, child) == [1, 2]
         assert len(client.get_metric_history(child.info.run_id, "val_acc")) == 2
+        per_sigma = [metrics[f"test_acc_s{s:g}"] for s in NOISE_LEVELS]  # the headline is their plain mean
+        assert metrics["test_acc"] == pytest.approx(sum(per_sigma) / len(NOISE_LEVELS), abs=1e-6)
         assert {a.path for a in client.list_artifacts(child.info.run_id)} >= {"model.pt", "config.json"}
     by_model = {c.data.params["classifier"]: c.data.metrics["macs"] for c in children}
     assert by_model["Conv-S"] < by_model["Conv-L"]  # each trial really trained its own model
@@ -64,6 +67,7 @@ def test_tiny_sweep_gives_one_parent_and_a_child_per_trial_with_all_metrics(tmp_
     assert "| Exp. | Model | Size | Exp. rate |" in report and "| 1-3 | Conv-L | L | - |" in report
 
 
+@needs_fashion_mnist
 def test_joint_trial_retried_from_its_checkpoint_keeps_one_run(tmp_path):
     overrides = dict(TINY, epochs=3, unet="UNet-S", joint_mode="sequential", sequential_training="end-to-end", seeds=1,
                      fail_at_epoch=1,
@@ -83,6 +87,7 @@ def test_joint_trial_retried_from_its_checkpoint_keeps_one_run(tmp_path):
     assert "denoising_examples.png" in {a.path for a in client.list_artifacts(child.info.run_id)}
 
 
+@needs_fashion_mnist
 def test_nan_loss_ends_the_trial_as_an_error_with_the_reason(tmp_path):
     sweep = Sweep(name="nan-check", trainable="classifier", grid={"classifier": ["Conv-S"]},
                   fixed={"optimizer": "sgd", "lr": 1e30, "max_failures": 0}, seeds=1)
@@ -93,6 +98,7 @@ def test_nan_loss_ends_the_trial_as_an_error_with_the_reason(tmp_path):
     assert children[0].info.status == "FAILED" and "non-finite" in children[0].data.tags["jdnas.error"]
 
 
+@needs_fashion_mnist
 def test_interrupted_optuna_sweep_resumes_the_same_study_without_duplicate_runs(tmp_path):
     from ray.tune.search.optuna import OptunaSearch
 
@@ -107,19 +113,29 @@ def test_interrupted_optuna_sweep_resumes_the_same_study_without_duplicate_runs(
             time.sleep(0.5)
         driver.send_signal(signal.SIGINT)  # Ctrl-C after the first trial finished
         assert driver.wait(timeout=120) == 130, log.read_text()[-3000:]
-    assert "interrupted" in log.read_text()
+    assert "interrupted" in log.read_text() and "finished " in log.read_text()
+    experiment = next((tmp_path / "results").iterdir())
+    saved = rows_from_experiment(resolve_storage(tmp_path / "results"), experiment.name)
+    done_before = {r["trial_id"] for r in saved if r["status"] == "TERMINATED"}
+    assert 1 <= len(done_before) < 4  # a trial had finished, and the sweep was really cut short
 
     second = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     assert "resuming" in second.stdout and "finished: 4/4 trials" in second.stdout
     assert "Pareto-optimal of 4 trials" in second.stdout  # the report shows the front found
 
-    experiment = next((tmp_path / "results").iterdir())
     searcher = OptunaSearch()
     searcher.restore_from_dir(str(experiment))
     study = searcher._ot_study
     assert len(study.trials) == 4 and {t.state.name for t in study.trials} == {"COMPLETE"}
-    assert len(study.best_trials) >= 1  # multi-objective: a Pareto front over (val_acc, val_psnr_s0.8)
+    # two objectives, both maximised, fed with each trial's final (val_acc, val_psnr_s0.8) as Tune saw them
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MAXIMIZE"]
+    rows = rows_from_experiment(resolve_storage(tmp_path / "results"), experiment.name)
+    assert sorted(tuple(t.values) for t in study.trials) == sorted((r["val_acc"], r["val_psnr_s0.8"]) for r in rows)
+    points = [tuple(t.values) for t in study.trials]
+    front = {p for p in points if not any(q[0] >= p[0] and q[1] >= p[1] and q != p for q in points)}
+    assert {tuple(t.values) for t in study.best_trials} == front  # the Pareto front, by hand
+    assert done_before <= {r["trial_id"] for r in rows if r["status"] == "TERMINATED"}  # kept, not re-run
 
     client, parents, children = runs_of(tmp_path, "joint-tuning")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
@@ -129,6 +145,7 @@ def test_interrupted_optuna_sweep_resumes_the_same_study_without_duplicate_runs(
         assert 1e-4 <= float(child.data.params["lr"]) <= 1e-2  # sampled by Optuna within the space
 
 
+@needs_fashion_mnist
 def test_asha_stops_the_bad_trials_early(tmp_path):
     # two good learning rates first, then four hopeless ones: ASHA has the good ones' scores at each rung
     sweep = Sweep(name="asha-check", trainable="classifier", grid={"lr": [3e-3, 2e-3, 1e-7, 2e-7, 3e-7, 4e-7]},

@@ -1,71 +1,178 @@
-"""Checksummed downloads for users with a network. CI and tests never download."""
+"""Checksummed, resumable downloads of the registry's public datasets (`jdnas data download NAME`).
+
+A file is fetched into `NAME.part`; a cut connection is retried with an HTTP Range request from the
+bytes already on disk (and a later run of the same command resumes the same way), so a multi-GB archive
+is never fetched twice. Every finished file is checked against a checksum before anything uses it; a
+mismatch removes the file and fails. `mirror` (or $JDNAS_DATA_MIRROR) replaces the upstream hosts by one
+URL prefix holding the same file names: an institute's mirror, or a local test server.
+"""
 from __future__ import annotations
 
 import gzip
 import hashlib
-import shutil
+import http.client
+import os
+import sys
 import tarfile
+import time
+import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
-FASHION_MNIST_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
-# sha256 of the *decompressed* IDX payloads: valid for the upstream .gz files and Debian's repack alike.
-FASHION_MNIST_FILES = {
-    "train-images-idx3-ubyte.gz": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-    "train-labels-idx1-ubyte.gz": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-    "t10k-images-idx3-ubyte.gz": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-    "t10k-labels-idx1-ubyte.gz": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+CHUNK = 1 << 20
+
+
+class DownloadError(RuntimeError):
+    """The network or the server failed; the partial file is kept for a resume."""
+
+
+class ChecksumError(RuntimeError):
+    """A downloaded file is not the published one; it was removed."""
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    url: str
+    algorithm: str               # hashlib name
+    digest: str
+    of_payload: bool = False     # digest of the gunzipped payload (same for upstream and Debian's repack)
+
+    @property
+    def filename(self) -> str:
+        return self.url.rsplit("/", 1)[1]
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a dataset comes from and how it lands in DIR: `folder` receives the files; an archive is
+    unpacked into DIR and yields `unpacks_to`."""
+    files: tuple[RemoteFile, ...]
+    folder: str
+    size: str
+    unpacks_to: str | None = None
+
+
+_FASHION = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+SOURCES: dict[str, Source] = {
+    "fashion-mnist": Source(files=(
+        RemoteFile(_FASHION + "train-images-idx3-ubyte.gz", "sha256",
+                   "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888", of_payload=True),
+        RemoteFile(_FASHION + "train-labels-idx1-ubyte.gz", "sha256",
+                   "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9", of_payload=True),
+        RemoteFile(_FASHION + "t10k-images-idx3-ubyte.gz", "sha256",
+                   "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b", of_payload=True),
+        RemoteFile(_FASHION + "t10k-labels-idx1-ubyte.gz", "sha256",
+                   "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34", of_payload=True),
+    ), folder="fashion-mnist", size="30 MB"),
+    "stl10": Source(files=(RemoteFile("http://ai.stanford.edu/~acoates/stl10/stl10_binary.tar.gz", "md5",
+                                      "91f7769df0f17e558f3565bffb0c7dfb"),),
+                    folder=".", size="2.6 GB", unpacks_to="stl10_binary"),
+    "cifar10": Source(files=(RemoteFile("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", "md5",
+                                        "c58f30108f718f92721af3b95e74349a"),),
+                      folder=".", size="163 MB", unpacks_to="cifar-10-batches-py"),
 }
-# (url, md5 of the archive, folder the archive unpacks to)
-ARCHIVES = {
-    "stl10": ("http://ai.stanford.edu/~acoates/stl10/stl10_binary.tar.gz",
-              "91f7769df0f17e558f3565bffb0c7dfb", "stl10_binary"),
-    "cifar10": ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-                "c58f30108f718f92721af3b95e74349a", "cifar-10-batches-py"),
-}
 
 
-def _fetch(url: str, dest: Path) -> None:
-    tmp = dest.with_suffix(dest.suffix + ".part")
-    print(f"downloading {url} -> {dest}", flush=True)
-    with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as f:
-        shutil.copyfileobj(response, f, length=1 << 20)
-    tmp.rename(dest)
+def file_url(remote: RemoteFile, mirror: str | None) -> str:
+    mirror = mirror or os.environ.get("JDNAS_DATA_MIRROR")
+    return f"{mirror.rstrip('/')}/{remote.filename}" if mirror else remote.url
 
 
-def _digest(path: Path, algorithm: str, decompress: bool = False) -> str:
+def digest(path: Path, algorithm: str, of_payload: bool = False) -> str:
     h = hashlib.new(algorithm)
-    with (gzip.open if decompress else open)(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
+    with (gzip.open if of_payload else open)(path, "rb") as f:
+        for block in iter(lambda: f.read(CHUNK), b""):
             h.update(block)
     return h.hexdigest()
 
 
-def download_dataset(name: str, data_dir: Path) -> Path:
-    """Fetch and verify a dataset into data_dir; returns the folder the reader expects."""
-    data_dir = Path(data_dir).expanduser()
-    if name == "fashion-mnist":
-        folder = data_dir / "fashion-mnist"
-        folder.mkdir(parents=True, exist_ok=True)
-        for filename, sha256 in FASHION_MNIST_FILES.items():
-            path = folder / filename
-            if not path.exists():
-                _fetch(FASHION_MNIST_URL + filename, path)
-            if _digest(path, "sha256", decompress=True) != sha256:
-                path.unlink()
-                raise RuntimeError(f"checksum mismatch for {filename}; the corrupt file was removed, try again")
-        return folder
-    if name not in ARCHIVES:
-        raise ValueError(f"no download known for dataset {name!r}; downloadable: fashion-mnist, {', '.join(ARCHIVES)}")
-    url, md5, unpacked = ARCHIVES[name]
-    data_dir.mkdir(parents=True, exist_ok=True)
-    archive = data_dir / url.rsplit("/", 1)[1]
-    if not (data_dir / unpacked).exists():
-        if not archive.exists():
-            _fetch(url, archive)
-        if _digest(archive, "md5") != md5:
-            archive.unlink()
-            raise RuntimeError(f"checksum mismatch for {archive.name}; the corrupt file was removed, try again")
-        with tarfile.open(archive) as tar:
-            tar.extractall(data_dir, filter="data")
-    return data_dir / unpacked
+def _progress(total: int | None, start: int, label: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024, desc=label,
+                file=sys.stderr, disable=not sys.stderr.isatty(), mininterval=0.5)
+
+
+def _fetch_once(url: str, part: Path) -> None:
+    """One HTTP request appending to `part` from its current size; raises on any short transfer."""
+    have = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+    try:
+        response = urllib.request.urlopen(request, timeout=60)
+    except urllib.error.HTTPError as err:
+        if err.code == 416 and have:  # nothing left to send: the part file is complete
+            return
+        raise
+    with response:
+        if have and response.status != 206:  # the server ignores Range: start over
+            have = 0
+        length = response.headers.get("Content-Length")
+        expected = have + int(length) if length is not None else None
+        got = have
+        with open(part, "ab" if have else "wb") as f, _progress(expected, have, part.name[:-5]) as bar:
+            while block := response.read(CHUNK):
+                f.write(block)
+                got += len(block)
+                bar.update(len(block))
+    if expected is not None and got < expected:
+        raise http.client.IncompleteRead(b"", expected - got)
+
+
+def fetch(url: str, dest: Path, retries: int = 3) -> None:
+    """Download `url` to `dest` through `dest.part`, resuming with HTTP Range after a cut connection."""
+    part = dest.with_name(dest.name + ".part")
+    resumed = part.stat().st_size if part.exists() else 0
+    print(f"downloading {url} -> {dest}" + (f" (resuming after {resumed:,} bytes)" if resumed else ""),
+          file=sys.stderr, flush=True)
+    t0 = time.time()
+    for attempt in range(retries + 1):
+        try:
+            _fetch_once(url, part)
+            break
+        except urllib.error.HTTPError as err:
+            raise DownloadError(f"{url}: HTTP {err.code} {err.reason}") from None
+        except (OSError, http.client.HTTPException) as err:
+            have = part.stat().st_size if part.exists() else 0
+            if attempt == retries:
+                raise DownloadError(f"{url}: {type(err).__name__}: {err} after {retries + 1} attempts; {have:,} bytes "
+                                    "kept in the .part file, run the same command again to resume") from None
+            print(f"  connection lost after {have:,} bytes ({type(err).__name__}); resuming", file=sys.stderr,
+                  flush=True)
+            time.sleep(min(2 ** attempt, 10) * 0.1)
+    part.rename(dest)
+    print(f"  {dest.stat().st_size / 1e6:.1f} MB in {time.time() - t0:.1f} s", file=sys.stderr, flush=True)
+
+
+def verify(path: Path, remote: RemoteFile) -> None:
+    got = digest(path, remote.algorithm, remote.of_payload)
+    if got != remote.digest:
+        path.unlink()
+        raise ChecksumError(f"checksum mismatch for {path.name} ({remote.algorithm} {got}, expected {remote.digest}); "
+                            "the file was removed: run the same command again to fetch it anew")
+
+
+def download_dataset(name: str, data_dir: str | Path, mirror: str | None = None) -> Path:
+    """Fetch, verify (and unpack) a dataset into data_dir; returns the folder its reader will find.
+    Files already present and intact are not fetched again."""
+    if name not in SOURCES:
+        raise ValueError(f"no public download for dataset {name!r}; downloadable: {', '.join(SOURCES)}")
+    source, data_dir = SOURCES[name], Path(data_dir).expanduser()
+    folder = data_dir / source.folder
+    if source.unpacks_to and (data_dir / source.unpacks_to).is_dir():
+        print(f"{name}: {data_dir / source.unpacks_to} already unpacked", file=sys.stderr)
+        return data_dir / source.unpacks_to
+    folder.mkdir(parents=True, exist_ok=True)
+    for remote in source.files:
+        path = folder / remote.filename
+        if path.exists():
+            print(f"{name}: {path} present, checking it", file=sys.stderr)
+        else:
+            fetch(file_url(remote, mirror), path)
+        verify(path, remote)
+    if source.unpacks_to:
+        for remote in source.files:
+            with tarfile.open(folder / remote.filename) as tar:
+                tar.extractall(data_dir, filter="data")
+        return data_dir / source.unpacks_to
+    return folder

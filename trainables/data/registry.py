@@ -51,48 +51,68 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("JDNAS_DATA", "~/.cache/jdnas/data")).expanduser()
 
 
+# the files each on-disk reader needs, and the folders it looks in (first match wins)
+REQUIRED_FILES = {
+    "fashion-mnist": ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                      "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"],
+    "stl10": ["train_X.bin", "train_y.bin", "test_X.bin", "test_y.bin"],
+    "cifar10": [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"],
+}
+
+
+def search_folders(name: str, data_dir: Path) -> list[Path]:
+    return {"fashion-mnist": [data_dir / "fashion-mnist", data_dir, DEBIAN_FASHION_MNIST],
+            "stl10": [data_dir / "stl10_binary", data_dir / "stl10" / "stl10_binary", data_dir],
+            "cifar10": [data_dir / "cifar-10-batches-py", data_dir / "cifar10" / "cifar-10-batches-py", data_dir],
+            }[name]
+
+
+def locate(name: str, data_dir: Path) -> Path | None:
+    """The folder the reader of an on-disk dataset would read, or None (without reading anything)."""
+    return _first_existing(search_folders(name, data_dir), REQUIRED_FILES[name])
+
+
 def _first_existing(candidates: list[Path], required: list[str]) -> Path | None:
     return next((c for c in candidates if all((c / r).exists() for r in required)), None)
 
 
 def load_fashion_mnist(data_dir: Path) -> ImageDataset:
-    required = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-                "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
-    candidates = [data_dir / "fashion-mnist", data_dir, DEBIAN_FASHION_MNIST]
+    required = REQUIRED_FILES["fashion-mnist"]
+    candidates = search_folders("fashion-mnist", data_dir)
     found = _first_existing(candidates, required)
     if found is None:
         raise DatasetNotFound(
             "fashion-mnist not found; looked for the four IDX .gz files in "
             + ", ".join(str(c) for c in candidates)
             + ". Get it with `sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu) or "
-              "`jdnas data download fashion-mnist` (needs a network).")
+            + f"`jdnas data download fashion-mnist --dir {data_dir}` (needs a network).")
     images = [readers.read_idx(found / f)[:, None] for f in required[::2]]
     labels = [readers.read_idx(found / f).astype(np.int64) for f in required[1::2]]
     return ImageDataset("fashion-mnist", images[0], labels[0], images[1], labels[1], FASHION_MNIST_CLASSES, str(found))
 
 
 def load_stl10(data_dir: Path) -> ImageDataset:
-    candidates = [data_dir / "stl10_binary", data_dir / "stl10" / "stl10_binary", data_dir]
-    found = _first_existing(candidates, ["train_X.bin", "train_y.bin", "test_X.bin", "test_y.bin"])
+    candidates = search_folders("stl10", data_dir)
+    found = _first_existing(candidates, REQUIRED_FILES["stl10"])
     if found is None:
         raise DatasetNotFound(
             "stl10 not found; looked for train_X.bin/train_y.bin/test_X.bin/test_y.bin in "
             + ", ".join(str(c) for c in candidates)
-            + f". Get it with `jdnas data download stl10 --data-dir {data_dir}` (2.6 GB, needs a network).")
+            + f". Get it with `jdnas data download stl10 --dir {data_dir}` (2.6 GB, needs a network).")
     train = readers.read_stl10_split(found, "train")
     test = readers.read_stl10_split(found, "test")
     return ImageDataset("stl10", *train, *test, STL10_CLASSES, str(found))
 
 
 def load_cifar10(data_dir: Path) -> ImageDataset:
-    candidates = [data_dir / "cifar-10-batches-py", data_dir / "cifar10" / "cifar-10-batches-py", data_dir]
+    candidates = search_folders("cifar10", data_dir)
     names = [f"data_batch_{i}" for i in range(1, 6)]
-    found = _first_existing(candidates, names + ["test_batch"])
+    found = _first_existing(candidates, REQUIRED_FILES["cifar10"])
     if found is None:
         raise DatasetNotFound(
             "cifar10 not found; looked for data_batch_1..5 and test_batch in "
             + ", ".join(str(c) for c in candidates)
-            + f". Get it with `jdnas data download cifar10 --data-dir {data_dir}` (needs a network).")
+            + f". Get it with `jdnas data download cifar10 --dir {data_dir}` (needs a network).")
     train = readers.read_cifar_batches([found / n for n in names])
     test = readers.read_cifar_batches([found / "test_batch"])
     return ImageDataset("cifar10", *train, *test, CIFAR10_CLASSES, str(found))

@@ -152,6 +152,11 @@ def architecture_step(supernet, optimizer, loss: torch.Tensor, clip: float) -> N
         supernet.log_alpha.copy_(F.log_softmax(supernet.log_alpha, dim=-1))
 
 
+def latency_penalty(latency: torch.Tensor, target: float, lam: float) -> torch.Tensor:
+    """lambda * |LAT / target - 1| (TF-NAS): pulls the expected latency toward the target from either side."""
+    return lam * (latency / target - 1).abs()
+
+
 def expected_ms(table, supernet) -> float:
     with torch.no_grad():
         return float(lut.expected_latency(table, supernet, supernet.op_probs(), supernet.latency_depth_probs()))
@@ -161,7 +166,7 @@ def latency_objective(table, supernet, op_weights: torch.Tensor, target: float, 
                       matrix: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(expected latency in ms, lambda * |LAT / target - 1|): the latency part of the architecture loss."""
     latency = lut.expected_latency(table, supernet, op_weights, supernet.latency_depth_probs(), matrix)
-    return latency, lam * (latency / target - 1).abs()
+    return latency, latency_penalty(latency, target, lam)
 
 
 def write_artifacts(directory: Path, arch: dict, table_file: Path) -> None:

@@ -1,0 +1,27 @@
+"""FILE.py:VARIABLE: a sweep defined in the user's own file, loaded with one-line errors for the usual
+mistakes (no such file, no such variable, not a Sweep) instead of a traceback."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+from search_spaces import Sweep, SweepError
+
+
+def load_user_sweep(spec: str) -> Sweep:
+    path, variable = spec.rsplit(":", 1)
+    if not Path(path).is_file():
+        raise SweepError(f"sweep file {path!r} does not exist (from {spec!r}; expected FILE.py:VARIABLE)")
+    module_spec = importlib.util.spec_from_file_location(Path(path).stem, path)
+    module = importlib.util.module_from_spec(module_spec)
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as err:  # the user's code: name the file and the error, not our call stack
+        raise SweepError(f"sweep file {path!r} fails to import: {type(err).__name__}: {err}") from None
+    if not hasattr(module, variable):
+        found = sorted(name for name, value in vars(module).items() if isinstance(value, Sweep))
+        raise SweepError(f"{path!r} defines no {variable!r}; its sweeps: {', '.join(found) or 'none'}")
+    sweep = getattr(module, variable)
+    if not isinstance(sweep, Sweep):
+        raise SweepError(f"{path}:{variable} is of type {type(sweep).__name__}, not a search_spaces.Sweep")
+    return sweep

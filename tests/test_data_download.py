@@ -1,0 +1,128 @@
+"""`jdnas data download` against a real HTTP server on 127.0.0.1 (a cut transfer resumes with Range, a
+corrupt file is refused), `jdnas data list`, and a real run on the downloaded copy."""
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from trainables.data.download import SOURCES
+
+from .conftest import FASHION_MNIST, needs_fashion_mnist
+from .servers import FileServer
+
+NAMES = [f.filename for f in SOURCES["fashion-mnist"].files]
+
+
+def jdnas(*args, timeout=300, env=None):
+    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture
+def mirror(tmp_path):
+    """The published Fashion-MNIST files (Debian ships the upstream payloads) in a folder to serve."""
+    folder = tmp_path / "mirror"
+    folder.mkdir()
+    for name in NAMES:
+        shutil.copyfile(FASHION_MNIST / name, folder / name)
+    return folder
+
+
+def served(server, name):
+    return [(ranged, sent) for n, ranged, sent in server.requests if n == name]
+
+
+@needs_fashion_mnist
+def test_download_resumes_cut_and_partial_files_and_gets_the_published_bytes(tmp_path, mirror):
+    target = tmp_path / "data" / "fashion-mnist"
+    target.mkdir(parents=True)
+    # a previous run stopped after 100 kB of the test images
+    partial = (mirror / "t10k-images-idx3-ubyte.gz").read_bytes()[:100_000]
+    (target / "t10k-images-idx3-ubyte.gz.part").write_bytes(partial)
+    with FileServer(mirror, cut_once={"train-images-idx3-ubyte.gz"}) as server:
+        result = jdnas("data", "download", "fashion-mnist", "--dir", str(tmp_path / "data"), "--mirror", server.url)
+    assert result.returncode == 0, result.stderr
+    for name in NAMES:
+        assert (target / name).read_bytes() == (mirror / name).read_bytes(), name
+        assert not (target / f"{name}.part").exists()
+    size = (mirror / "train-images-idx3-ubyte.gz").stat().st_size
+    first, second = served(server, "train-images-idx3-ubyte.gz")
+    assert first == (None, size // 2)                                   # cut half-way
+    assert second == (f"bytes={size // 2}-", size - size // 2)          # the rest only, not the whole file again
+    assert served(server, "t10k-images-idx3-ubyte.gz") == [
+        ("bytes=100000-", (mirror / "t10k-images-idx3-ubyte.gz").stat().st_size - 100_000)]
+    assert "resuming" in result.stderr and "use it: jdnas run SWEEP --set dataset=fashion-mnist" in result.stdout
+
+    listed = jdnas("data", "list", "fashion-mnist", "--dir", str(tmp_path / "data"))
+    assert listed.returncode == 0 and f"found in {target}" in listed.stdout
+
+    with FileServer(mirror) as server:  # a second run checks what is there and fetches nothing
+        again = jdnas("data", "download", "fashion-mnist", "--dir", str(tmp_path / "data"), "--mirror", server.url)
+    assert again.returncode == 0 and server.requests == []
+
+
+@needs_fashion_mnist
+def test_a_corrupt_file_is_refused_and_removed(tmp_path, mirror):
+    rng = np.random.default_rng(0)
+    with gzip.open(mirror / "train-labels-idx1-ubyte.gz", "wb") as f:  # right name, wrong payload
+        f.write(rng.integers(0, 256, 60_008, dtype=np.uint8).tobytes())
+    with FileServer(mirror) as server:
+        result = jdnas("data", "download", "fashion-mnist", "--dir", str(tmp_path / "data"), "--mirror", server.url)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "jdnas: error: checksum mismatch for train-labels-idx1-ubyte.gz (sha256 ")
+    folder = tmp_path / "data" / "fashion-mnist"
+    assert not (folder / "train-labels-idx1-ubyte.gz").exists() and not list(folder.glob("*.part"))
+
+
+def test_missing_files_and_bad_names(tmp_path):
+    with FileServer(tmp_path) as server:  # an empty mirror: HTTP 404
+        result = jdnas("data", "download", "cifar10", "--dir", str(tmp_path / "d"), "--mirror", server.url)
+    assert result.returncode == 1 and "HTTP 404" in result.stderr
+    unknown = jdnas("data", "download", "imagenet")
+    assert unknown.returncode == 2 and "downloadable: fashion-mnist, stl10, cifar10" in unknown.stderr
+    listed = jdnas("data", "list", "stl10", "--dir", str(tmp_path))
+    assert listed.returncode == 1 and "jdnas data download stl10 --dir" in listed.stdout
+
+
+RUN_SETS = ["--set", "seeds=1", "--set", "epochs=1", "--set", "train_size=256", "--set", "val_size=64",
+            "--set", "test_size=128", "--set", "batch_size=32", "--set", "latency_min_run_time=0.05"]
+
+
+@pytest.mark.slow
+@needs_fashion_mnist
+def test_a_run_on_the_downloaded_copy_and_its_report_rebuilt_from_parquet(tmp_path, mirror):
+    data_dir, workdir = tmp_path / "data", tmp_path / "work"
+    with FileServer(mirror) as server:
+        assert jdnas("data", "download", "fashion-mnist", "--dir", str(data_dir), "--mirror", server.url).returncode == 0
+    sets = [*RUN_SETS, "--set", f"data_dir={data_dir}", "--set", "classifier=Conv-S,MB1-S"]
+    run = jdnas("run", "classifier-scaling", "--workdir", str(workdir), *sets, timeout=800)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert f"fashion-mnist from {data_dir / 'fashion-mnist'}" in run.stdout
+    configs = list((workdir / "results").glob("*/*/checkpoint_*/config.json"))
+    assert configs and {json.loads(p.read_text())["data"]["source"] for p in configs} == {str(data_dir / "fashion-mnist")}
+
+    from orchestrator.results import read_parquet
+    from orchestrator.storage import resolve_storage
+    from trainables.data import NOISE_LEVELS
+
+    experiment = next((workdir / "results").iterdir()).name
+    rows = read_parquet(resolve_storage(workdir / "results"), experiment)
+    assert len(rows) == 2 and {r["status"] for r in rows} == {"TERMINATED"}
+    for row in rows:  # the headline accuracy is the mean over the 11 noise levels
+        per_sigma = [row[f"test_acc_s{s:g}"] for s in NOISE_LEVELS]
+        assert len(set(per_sigma)) > 1 and row["test_acc"] == pytest.approx(sum(per_sigma) / 11, abs=1e-9)
+        assert row["eval_noise_levels"] == list(NOISE_LEVELS)  # a list column comes back as a list
+
+    in_memory = (workdir / "reports" / experiment / "report.md").read_text()  # written by the run from its rows
+    (workdir / "reports" / experiment / "report.md").unlink()
+    report = jdnas("report", "classifier-scaling", "--workdir", str(workdir), *sets)
+    assert report.returncode == 0, report.stderr
+    assert (workdir / "reports" / experiment / "report.md").read_text() == in_memory
+    assert "| 3 | Conv-S |" in in_memory and "| 1-3 | MB1-S |" in in_memory

@@ -1,0 +1,67 @@
+"""The CLI's exit codes tell the truth: a sweep with a trial that failed for good exits 1 and names it;
+bad input exits 2 on one line, before Ray."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from orchestrator.exits import EXIT_CODES_HELP
+
+
+def jdnas(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+@pytest.mark.slow
+def test_a_trial_that_failed_for_good_makes_the_run_exit_1_and_is_named(tmp_path):
+    # two trials on synthetic data; the second raises at its second epoch and may not be retried
+    (tmp_path / "failing.py").write_text(
+        "from search_spaces import Sweep\n"
+        "FAILING = Sweep(name='fail-check', trainable='classifier', grid={'fail_at_epoch': [None, 1]},\n"
+        "                fixed={'classifier': 'Conv-S', 'dataset': 'synthetic', 'max_failures': 0}, seeds=1)\n")
+    result = jdnas("run", f"{tmp_path}/failing.py:FAILING", "--workdir", str(tmp_path), "--set", "epochs=2",
+                   "--set", "train_size=128", "--set", "val_size=32", "--set", "test_size=64",
+                   "--set", "latency_min_run_time=0.02", timeout=800)
+    out = result.stdout
+    assert result.returncode == 1, out[-3000:] + result.stderr[-3000:]
+    assert "2/2 trials, 1 errored" in out
+    failed = [line for line in out.splitlines() if line.strip().startswith("FAILED Conv-S seed0 (trial ")]
+    assert len(failed) == 1 and failed[0].endswith("RuntimeError: injected failure at epoch 1 (fail_at_epoch)")
+    log_line = out.splitlines()[out.splitlines().index(failed[0]) + 1]
+    log = Path(log_line.split("full log: ")[1])
+    assert log.is_file() and "trainables/loop.py" in log.read_text() and "injected failure at epoch 1" in log.read_text()
+
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    experiment = client.get_experiment_by_name("fail-check")
+    parent, = client.search_runs([experiment.experiment_id], "tags.`jdnas.role` = 'parent'")
+    assert parent.info.status == "FAILED" and parent.data.tags["jdnas.failed_trials"] == "1"
+    children = client.search_runs([experiment.experiment_id], "tags.`jdnas.role` = 'trial'")
+    assert sorted(c.info.status for c in children) == ["FAILED", "FINISHED"]
+
+
+@pytest.mark.parametrize("sweep,message", [
+    ("nope.py:X", "jdnas: error: sweep file 'nope.py' does not exist"),
+    ("{dir}/mine.py:MISSING", "jdnas: error: '{dir}/mine.py' defines no 'MISSING'; its sweeps: MINE"),
+    ("{dir}/mine.py:OTHER", "jdnas: error: {dir}/mine.py:OTHER is of type int, not a search_spaces.Sweep"),
+    ("{dir}/broken.py:X", "jdnas: error: sweep file '{dir}/broken.py' fails to import: NameError: name 'oops'"),
+])
+def test_a_bad_sweep_file_is_one_line_and_exit_2(tmp_path, sweep, message):
+    (tmp_path / "mine.py").write_text("from search_spaces import Sweep\n"
+                                      "MINE = Sweep(name='mine', trainable='denoiser')\nOTHER = 3\n")
+    (tmp_path / "broken.py").write_text("X = oops\n")
+    result = jdnas("run", sweep.format(dir=tmp_path), "--workdir", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]  # one line, no traceback
+    assert result.stderr.startswith(message.format(dir=tmp_path))
+
+
+def test_exit_codes_are_documented_alike_in_help_and_readme():
+    help_text = jdnas("run", "--help").stdout
+    assert EXIT_CODES_HELP in help_text
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for code in ("0", "1", "2", "130"):
+        assert f"| {code} |" in readme

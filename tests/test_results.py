@@ -1,0 +1,71 @@
+"""results.parquet gives back what was written (list, dict and mixed-type columns included), in a local
+folder and in S3; the NAS report finds the joint sweep's Parquet through the same storage layer."""
+import pyarrow.parquet as pq
+import pytest
+
+from orchestrator.nas_report import latency_plot, manual_from_parquet
+from orchestrator.report import build_markdown
+from orchestrator.results import export_parquet, read_parquet
+from orchestrator.storage import resolve_storage
+from search_spaces import get_sweep, resolve
+
+from .servers import AWS_ENV, moto_s3
+
+ROWS = [
+    dict(trial_id="a", status="TERMINATED", eval_noise_levels=[0.0, 0.5], arch={"stages": [1, 2]}, mixed=3,
+         width=None, augment=True, lr=1e-3, seed=0),
+    dict(trial_id="b", status="ERROR", eval_noise_levels=[], arch=None, mixed="auto", width=8, augment=False,
+         lr=2, seed=1, error="Traceback\nRuntimeError: boom", nested=[[1, 2], {"a": None}]),
+]
+
+
+def test_parquet_gives_back_lists_dicts_and_mixed_types(tmp_path):
+    storage = resolve_storage(tmp_path)
+    export_parquet(ROWS, storage, "exp")
+    back = read_parquet(storage, "exp")
+    expected = [{**dict.fromkeys(k for r in ROWS for k in r), **r} for r in ROWS]  # missing cells read as None
+    assert back == expected
+    assert [type(r["mixed"]) for r in back] == [int, str] and back[0]["eval_noise_levels"] == [0.0, 0.5]
+    assert back[1]["nested"] == [[1, 2], {"a": None}] and back[0]["arch"] == {"stages": [1, 2]}
+    table = pq.read_table(tmp_path / "exp" / "results.parquet")  # other tools see typed scalar columns
+    assert str(table.schema.field("lr").type) == "double" and str(table.schema.field("width").type) == "int64"
+
+
+def joint_row(i, **changes):
+    return {**dict(trial_id=f"j{i}", status="TERMINATED", label=f"integrated(UNet-S, MB2.5-M) seed{i}", task="joint",
+                   test_acc=70.0 + i, test_acc_s0=80.0 + i, latency_ms=1.5 + i, latency_device="cpu x",
+                   image_shape="1x32x32", latency_batch_size=1, latency_threads=1,
+                   train_noise_levels=[0.0], eval_noise_levels=[0.0, 0.5]), **changes}
+
+
+def nas_row(seed):
+    return dict(trial_id=f"n{seed}", status="TERMINATED", task="nas", beta_mode="removed", seed=seed, op_set=8,
+                target_latency_ms=1.0, predicted_latency_ms=1.1, latency_ms=1.2, test_acc_s0=82.0, test_acc=61.0,
+                depths="2-3-4-4-4-1", arch="00|000|0000|0000|0000|0", train_noise_levels=[0.0],
+                eval_noise_levels=[0.0, 0.5], latency_device="cpu x", image_shape="1x32x32", latency_batch_size=1,
+                latency_threads=1, label=f"searched seed{seed}", **{"test_psnr_s0.8": 20.0})
+
+
+def test_the_report_from_parquet_equals_the_report_from_the_rows(tmp_path):
+    storage = resolve_storage(tmp_path)
+    for sweep, rows in (("nas-beta", [nas_row(0), nas_row(1)]), ("joint", [joint_row(0), joint_row(1, seed=None)])):
+        resolved = resolve(get_sweep(sweep), "quick")
+        export_parquet(rows, storage, resolved.name)
+        assert build_markdown(resolved, read_parquet(storage, resolved.name)) == build_markdown(resolved, rows)
+
+
+def test_nas_report_finds_the_joint_sweeps_parquet_in_s3(tmp_path, monkeypatch):
+    for key, value in AWS_ENV.items():
+        monkeypatch.setenv(key, value)
+    with moto_s3("sweeps") as (endpoint, s3):
+        storage = resolve_storage("s3://sweeps/jdnas", endpoint)
+        export_parquet([joint_row(0), joint_row(1, latency_device="another GPU")], storage, "joint-quick")
+        export_parquet([joint_row(2)], storage, "joint-quick-1a2b3c")
+        export_parquet([dict(joint_row(3), trial_id="u")], storage, "unet-width-quick")  # not a joint sweep
+        ref = nas_row(0)
+        assert manual_from_parquet(storage, ref, "test_acc") == [("integrated(UNet-S, MB2.5-M)", 1.5, 70.0),
+                                                                 ("integrated(UNet-S, MB2.5-M)", 3.5, 72.0)]
+        (tmp_path / "reports" / "nas-beta-quick").mkdir(parents=True)
+        path, note = latency_plot([ref], tmp_path / "reports" / "nas-beta-quick", storage)
+        assert path.exists() and note.startswith("Manual joint models: from the `joint` sweep's results")
+        assert not (tmp_path / "results").exists()
