@@ -118,7 +118,7 @@ def table7(rows: list[dict]) -> str:
     return ("### Table 7: classifier scaling (accuracy averaged over the 11 noise levels)\n\n"
             + markdown_table(header, body)
             + "\n\nRatios are to Conv-L. The paper's absolute FLOPs (K) follow a convention that could not be "
-              "recovered (paper-notes 9.3); compare the ratio columns. " + device_note(rows))
+              "recovered (docs/paper.md §9.3); compare the ratio columns. " + device_note(rows))
 
 
 def table8(rows: list[dict]) -> str | None:

@@ -78,7 +78,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "quick": dict(dataset="fashion-mnist", image_size=32, fit="pad", train_size=8000, val_size=1000,
                   test_size=2000, epochs=4, batch_size=64, lr=3e-3, latency_min_run_time=0.2,
                   cpus_per_trial=2, gpus_per_trial=0),
-    # the paper's inferred setting (paper-notes 2, 4): STL-10 at 96x96, full schedule, one GPU per trial
+    # the paper's inferred setting (docs/paper.md §2, §4): STL-10 at 96x96, full schedule, one GPU per trial
     "paper": dict(dataset="stl10", image_size=96, epochs=200, batch_size=64, lr=1e-3, latency_batch_size=32,
                   latency_min_run_time=2.0, cpus_per_trial=4, gpus_per_trial=1),
 }

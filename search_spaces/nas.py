@@ -1,4 +1,4 @@
-"""The NAS experiments (paper-notes 5.2, Appendix B/C): latency-constrained search of the integrated
+"""The NAS experiments (docs/paper.md §5.2, Appendix B/C): latency-constrained search of the integrated
 denoise + classify model, each trial searching then retraining its derived network (`nas_search` with
 retrain_epochs > 0), so one sweep yields search results, architectures and retrained metrics.
 

@@ -1,4 +1,4 @@
-"""FLOP fidelity: our counter must reproduce the paper's numbers (paper-notes 9)."""
+"""FLOP fidelity: our counter must reproduce the paper's numbers (docs/paper.md §9)."""
 import json
 
 import pytest

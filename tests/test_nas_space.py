@@ -52,7 +52,7 @@ def test_macro_at_96px_is_tfnas_with_the_notes_resolutions():
     assert m.stage_acts == ("relu",) + ("swish",) * 5
     assert m.feature_points() == [(16, 48), (24, 24), (40, 12), (80, 6), (112, 6), (192, 3), (320, 3)]
     skips = [m.feature_points()[i] for i in m.skip_indices()]
-    assert skips == [(16, 48), (24, 24), (40, 12), (112, 6), (320, 3)]  # paper-notes 3.5 decoder inputs
+    assert skips == [(16, 48), (24, 24), (40, 12), (112, 6), (320, 3)]  # docs/paper.md §3.5 decoder inputs
     assert sum(len(s) for s in m.slots()) == 18
 
 

@@ -1,7 +1,7 @@
 """The paper's published numbers (Appendix Tables 7, 8 and 10), as plain data for reports.
 
-Units as printed: Table 7 "FLOPs (K)", Table 8 "FLOPs (M)"; both are MAC counts (paper-notes 6).
-Table 7's absolute values follow a convention that could not be recovered (paper-notes 9.3), so
+Units as printed: Table 7 "FLOPs (K)", Table 8 "FLOPs (M)"; both are MAC counts (docs/paper.md §6).
+Table 7's absolute values follow a convention that could not be recovered (docs/paper.md §9.3), so
 reports compare its *ratios* to Conv-L; Table 8 is comparable in absolute terms at 3x96x96.
 """
 

@@ -15,7 +15,7 @@ def to_device_float(images: np.ndarray | torch.Tensor, device: torch.device) -> 
 
 
 def augment(x: torch.Tensor, generator: torch.Generator | None = None, pad: int = 4) -> torch.Tensor:
-    """Random horizontal flip and random crop after `pad`-pixel reflect padding (paper-notes 4)."""
+    """Random horizontal flip and random crop after `pad`-pixel reflect padding (docs/paper.md §4)."""
     n, _, h, w = x.shape
     flip = torch.rand(n, device=x.device, generator=generator) < 0.5
     x = torch.where(flip[:, None, None, None], x.flip(-1), x)

@@ -1,6 +1,6 @@
 """The paper's noise model: additive white Gaussian noise on [0, 1] images, never clipped.
 
-Eleven levels sigma in {0.0, 0.1, ..., 1.0} (paper-notes 2.2). Training draws one sigma per image on
+Eleven levels sigma in {0.0, 0.1, ..., 1.0} (docs/paper.md §2.2). Training draws one sigma per image on
 the batch's device. Evaluation noise comes from a CPU generator seeded by (seed, level, chunk) and
 fixed-size chunks, so every model, batch size and device sees bit-identical noisy test images.
 """

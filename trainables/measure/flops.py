@@ -1,9 +1,9 @@
-"""FLOP and parameter counts in the paper's convention (TF-NAS `flops_benchmark`, paper-notes 6).
+"""FLOP and parameter counts in the paper's convention (TF-NAS `flops_benchmark`, docs/paper.md §6).
 
 Counted, as multiply-accumulates (MACs) for one image:
 - Conv2d: kh*kw*C_in/groups*C_out*H_out*W_out, plus C_out*H_out*W_out for a bias;
 - ConvTranspose2d: kh*kw*C_in*C_out/groups*H_in*W_in, plus its bias (TF-NAS's counter skips it; the
-  paper's UNet numbers need it, paper-notes 9.1);
+  paper's UNet numbers need it, docs/paper.md §9.1);
 - Linear: in*out (+ out for a bias);
 - MaxPool2d / AvgPool2d: k*k*C*H_out*W_out; adaptive pools: C*H_out*W_out*(H_in/H_out)*(W_in/W_out).
 Not counted: normalisation, activations, additions, concatenation, the SE gating multiply and any

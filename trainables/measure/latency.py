@@ -1,6 +1,6 @@
 """Inference latency with torch.utils.benchmark: warm-up, then median and IQR per forward of a batch.
 
-The paper times a batch of 32 on a GPU (paper-notes 6); CPU users usually want batch 1. Device,
+The paper times a batch of 32 on a GPU (docs/paper.md §6); CPU users usually want batch 1. Device,
 batch, threads, precision and backend are arguments and come back with the result, because a latency
 without its device is meaningless. Backends: `torch` (eager PyTorch) or `onnxruntime` (the model exported
 to ONNX and run by ONNX Runtime on the CPU, fp32; see measure/ort_latency.py and docs/deploy.md).

@@ -1,7 +1,7 @@
 """Image quality and accuracy metrics, batched on the tensors' device.
 
 PSNR and SSIM are computed per image on outputs clamped to [0, 1] with data_range 1 and then averaged
-(paper-notes 6). SSIM is Wang et al. 2004: Gaussian window 11, sigma 1.5, K1 0.01, K2 0.03, per channel,
+(docs/paper.md §6). SSIM is Wang et al. 2004: Gaussian window 11, sigma 1.5, K1 0.01, K2 0.03, per channel,
 mean over the valid (unpadded) window positions, as scikit-image computes it.
 """
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Building blocks shared by every model: normalisation, activation, conv-norm-act, SE and MBConv.
 
-The MBConv follows the TF-NAS `MBInvertedResBlock` (paper-notes 3.2): 1x1 expansion (skipped when it
+The MBConv follows the TF-NAS `MBInvertedResBlock` (docs/paper.md §3.2): 1x1 expansion (skipped when it
 would not widen), kxk depthwise, optional squeeze-and-excitation, 1x1 projection, residual when shapes
 allow. Convs carry no bias, as in TF-NAS, so FLOP counts match the paper's counter.
 """

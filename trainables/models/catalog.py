@@ -48,5 +48,5 @@ def format_flop_table(rows: list[dict], input_shape: tuple[int, int, int] = PAPE
         else:
             paper, cmp, note = "-", "-", ""
         lines.append(f"{r['name']:<34}{r['macs'] / 1e6:>10.2f}{r['params']:>11,}{paper:>12}{cmp:>12}  {note}")
-    lines.append("Table 7 absolute values follow an unrecoverable convention (paper-notes 9.3): compare its ratios.")
+    lines.append("Table 7 absolute values follow an unrecoverable convention (docs/paper.md §9.3): compare its ratios.")
     return "\n".join(lines)

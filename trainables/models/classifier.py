@@ -1,8 +1,8 @@
 """The paper's small noisy-image classifier family (Table 7): Conv-x and MBe-x.
 
 Two stages of [block -> GroupNorm -> MaxPool2d(2) -> ReLU], a global max pool and a linear layer
-(paper-notes 3.1). The first block is a 3x3 conv; the second is a 3x3 conv or, for the MB models, an
-MBConv with expansion rate e. Widths follow paper-notes 3.1: they reproduce the Table 7 FLOP ratios.
+(docs/paper.md §3.1). The first block is a 3x3 conv; the second is a 3x3 conv or, for the MB models, an
+MBConv with expansion rate e. Widths follow docs/paper.md §3.1: they reproduce the Table 7 FLOP ratios.
 """
 from __future__ import annotations
 

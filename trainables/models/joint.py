@@ -1,4 +1,4 @@
-"""Joint denoise + classify models (paper-notes 3.4). Both return (denoised image, logits).
+"""Joint denoise + classify models (docs/paper.md §3.4). Both return (denoised image, logits).
 
 - Sequential: the classifier sees the denoiser's output; cost = both parts.
 - Integrated: the classifier head shares the UNet encoder, attached to one encoder level (the

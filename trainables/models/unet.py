@@ -4,7 +4,7 @@ channel multiplier m, and Conv or MBConv blocks.
 Level i has int(b * m**i) channels. The output is added to the noisy input by default (residual
 learning: same FLOPs, and it learns in a few hundred steps where predicting the clean image does not). Down-sampling is MaxPool2d(2); up-sampling is a 2x2 stride-2
 transposed conv from C_{i+1} to C_i, whose FLOPs our counter includes: this is what reproduces the
-paper's 1301.8 M for {d4, b32, c2, m2} at 3x96x96 (paper-notes 9.1).
+paper's 1301.8 M for {d4, b32, c2, m2} at 3x96x96 (docs/paper.md §9.1).
 """
 from __future__ import annotations
 

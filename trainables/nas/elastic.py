@@ -1,4 +1,4 @@
-"""Elasticity-scaling of widths (TF-NAS, paper-notes 5.1), run after every post-warm-up search epoch.
+"""Elasticity-scaling of widths (TF-NAS, docs/paper.md §5.1), run after every post-warm-up search epoch.
 
 Parse the current architecture (argmax ops, derived depths) and price it with the latency table. Above
 the target: shrink the widths of every kept block together, one width choice at a time, until it fits

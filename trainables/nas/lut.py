@@ -14,7 +14,7 @@ shape. A changed key means a new table, built once per key under an fcntl lock, 
 node wait for one build instead of each timing the same blocks. A table whose stored key differs from
 the requested one (a copied file, an explicit `lut_path` from another machine) is refused, never used.
 
-Expected latency (paper-notes 5.1): LAT = base + sum_s LAT_s with LAT_s = sum_j softmax(beta_s)_j
+Expected latency (docs/paper.md §5.1): LAT = base + sum_s LAT_s with LAT_s = sum_j softmax(beta_s)_j
 sum_{b<=j} LAT_b (or sum_b LAT_b without beta) and LAT_b = sum_i u_{b,i} LUT(b, i, width_{b,i});
 differentiable in the op weights u (hence alpha) and in beta.
 """

@@ -1,4 +1,4 @@
-"""The fixed macro-architecture around the searchable blocks, scaled to the input (paper-notes 3.5, 5.1).
+"""The fixed macro-architecture around the searchable blocks, scaled to the input (docs/paper.md §3.5, §5.1).
 
 TF-NAS at 224 px: stem conv3x3/2 (32 ch, ReLU), second stem MBConv e1 k3 with SE (16 ch), six stages of
 2/3/4/4/4/1 searchable blocks (24/40/80/112/192/320 ch; stride 2 in stages 1, 2, 3 and 5; ReLU in stage

@@ -3,7 +3,7 @@
 Order and names follow Table 9 (= TF-NAS's 8 ops). The 4-op set drops every SE op; the 6-op set adds
 the two smallest SE ops (k3-e3-se, k3-e6-se) "as they can be used for smaller target latencies too".
 
-Width elasticity (paper-notes 5.1): an op's mid channels range over [max // 2, max] with
+Width elasticity (docs/paper.md §5.1): an op's mid channels range over [max // 2, max] with
 max = 4/3 x nominal. We offer WIDTH_STEPS evenly spaced choices, which for e3 are
 C_in x {2, 2.5, 3, 3.5, 4} and for e6 C_in x {4, 5, 6, 7, 8}; index NOMINAL_INDEX is e x C_in.
 Every choice gets its own latency-table entry, so the table never interpolates.

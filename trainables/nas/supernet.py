@@ -1,7 +1,7 @@
 """The supernet: fixed stems, decoder and head around 18 searchable MixedOps with architecture parameters.
 
 - alpha (op level): one log-probability vector per MixedOp, initialised uniform and re-projected with
-  log_softmax after every architecture step (paper-notes 5.1).
+  log_softmax after every architecture step (docs/paper.md §5.1).
 - beta (depth level, sink-connecting): one vector per stage; stage output = sum_j softmax(beta)_j x^(j),
   where x^(j) is the output after the first j blocks. Modes: `learned` (trained with alpha),
   `fixed` (held at its initial value 0, i.e. uniform over depths, never gets a gradient; every block is
