@@ -173,8 +173,9 @@ def _check_model(sweep: Sweep, config: dict) -> int | None:
 
 
 def resolve(sweep: Sweep, preset: str = "quick", overrides: Mapping[str, Any] | None = None,
-            name: str | None = None) -> ResolvedSweep:
-    """Merge, expand and validate a sweep. Raises SweepError; touches neither Ray nor MLflow."""
+            name: str | None = None, check_models: bool = True) -> ResolvedSweep:
+    """Merge, expand and validate a sweep. Raises SweepError; touches neither Ray nor MLflow.
+    `check_models=False` skips building and costing every trial's model (a listing needs only the counts)."""
     if preset not in PRESETS:
         raise SweepError(f"sweep {sweep.name!r}: unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
     overrides = dict(overrides or {})
@@ -218,7 +219,7 @@ def resolve(sweep: Sweep, preset: str = "quick", overrides: Mapping[str, Any] | 
     for variant in variants or [{}]:
         config = {**base, **variant}
         _check_values(sweep, variant, schema)
-        macs = _check_model(sweep, config)
+        macs = _check_model(sweep, config) if check_models else None
         costs.append((macs or 0) * config["epochs"])
     if not sweep.optimize and not variants:
         raise SweepError(f"sweep {sweep.name!r}: the grid is empty")
