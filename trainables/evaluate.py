@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data.batches import to_device_float
+from .data.batches import labels_to, to_device_float
 from .data.noise import EVAL_CHUNK, eval_noise
 from .measure.quality import correct_predictions, psnr_per_image, ssim_per_image
 
@@ -37,7 +37,7 @@ def evaluate(model: nn.Module, task: str, images: np.ndarray, labels: np.ndarray
     totals: dict[str, float] = {}
     for chunk_index, start in enumerate(range(0, len(images), EVAL_CHUNK)):
         clean = to_device_float(images[start:start + EVAL_CHUNK], device)
-        target = torch.from_numpy(labels[start:start + EVAL_CHUNK]).to(device)
+        target = labels_to(labels[start:start + EVAL_CHUNK], device)
         for sigma in levels:
             noise = eval_noise(clean.shape, round(sigma * 1000), chunk_index, seed).to(device)
             image, logits = split_outputs(task, model(clean + sigma * noise))

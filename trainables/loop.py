@@ -20,12 +20,13 @@ import torch.nn.functional as F
 from .config import defaults
 from .data.batches import augment, batches
 from .data.noise import add_noise, sample_sigmas
-from .data.splits import DataSplits
+from .data.splits import DataSplits, on_device
 from .evaluate import evaluate, split_outputs
 from .examples import save_denoising_examples
 from .measure.flops import count_cost
 from .measure.latency import measure_latency
 from .models import build_model, check_model_input
+from .precision import TrainingPrecision, as_float
 
 Report = Callable[[dict, str], None]
 STATE_FILE = "state.pt"
@@ -56,6 +57,10 @@ def train(config: dict, data: DataSplits, report: Report, *, device: str | torch
     torch.manual_seed(config["seed"])
     model = build_model(config, data.image_shape[0], data.num_classes).to(device)
     check_model_input(model, data.image_shape[-1])
+    if config["data_on_device"] if config["data_on_device"] is not None else device.type == "cuda":
+        data = on_device(data, device)
+    precision = TrainingPrecision(config["precision"], config["channels_last"], device)
+    model = precision.prepare(model)
     optimizer = make_optimizer(model, config)
     steps_per_epoch = max(1, len(data.train_images) // config["batch_size"])
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config["epochs"] * steps_per_epoch)
@@ -69,6 +74,7 @@ def train(config: dict, data: DataSplits, report: Report, *, device: str | torch
         scheduler.load_state_dict(state["scheduler"])
         order_rng.set_state(state["order_rng"])
         noise_rng.set_state(state["noise_rng"])
+        precision.load_state_dict(state.get("grad_scaler", {}))
         start_epoch, elapsed, restarts = state["epoch"] + 1, state["elapsed_s"], state["restarts"] + 1
 
     for epoch in range(start_epoch, config["epochs"]):
@@ -82,15 +88,12 @@ def train(config: dict, data: DataSplits, report: Report, *, device: str | torch
             if config["augment"]:
                 clean = augment(clean, noise_rng)
             noisy = add_noise(clean, sample_sigmas(len(clean), levels, device, noise_rng), noise_rng)
-            image, logits = split_outputs(task, model(noisy))
+            image, logits = map(as_float, split_outputs(task, precision.forward(model, noisy)))
             ce = F.cross_entropy(logits, labels) if logits is not None else torch.zeros((), device=device)
             charb = charbonnier(image, clean, config["charbonnier_eps"]) if image is not None else torch.zeros((), device=device)
             loss = ce + (config["loss_weight"] if task == "joint" else 1.0) * charb
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config["grad_clip"] > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config["grad_clip"])
-            optimizer.step()
+            precision.step(loss, optimizer, model, config["grad_clip"])
             scheduler.step()
             sums += torch.stack([loss.detach(), ce.detach(), charb.detach()])
             steps += 1
@@ -110,7 +113,7 @@ def train(config: dict, data: DataSplits, report: Report, *, device: str | torch
             metrics.update(train_ce=train_ce, train_charbonnier=train_charb)
         state = dict(model=model.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
                      order_rng=order_rng.get_state(), noise_rng=noise_rng.get_state(), epoch=epoch, elapsed_s=elapsed,
-                     restarts=restarts)
+                     restarts=restarts, grad_scaler=precision.state_dict())
         with tempfile.TemporaryDirectory(prefix="jdnas-ckpt-") as checkpoint_dir:
             torch.save(state, Path(checkpoint_dir) / STATE_FILE)
             if epoch == config["epochs"] - 1:
