@@ -1,8 +1,8 @@
 """The one training loop behind every trainable: classifier, denoiser and joint models.
 
-Read top to bottom: build model and optimiser, maybe resume, then per epoch train on noisy
-images, validate at the fixed noise levels, checkpoint, report. The last epoch adds the test
-metrics at every sigma, FLOPs, parameters and latency. Ray-free: `report(metrics, checkpoint_dir)`
+Read top to bottom: build model and optimiser (in the configured precision and memory format, data
+on the device for GPU trials), maybe resume, then per epoch train on noisy images, validate at the
+fixed noise levels, checkpoint, report. The last epoch adds the test metrics at every sigma, FLOPs, parameters and latency. Ray-free: `report(metrics, checkpoint_dir)`
 is injected, so the same loop runs in a Tune trial, a benchmark or a test.
 """
 from __future__ import annotations
@@ -49,6 +49,20 @@ def load_state(checkpoint_dir: str | Path) -> dict:
     return torch.load(Path(checkpoint_dir) / STATE_FILE, map_location="cpu", weights_only=True)
 
 
+def batch_loss(model: torch.nn.Module, config: dict, precision: TrainingPrecision, clean: torch.Tensor,
+               labels: torch.Tensor, noise_rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(loss, cross-entropy, Charbonnier) of one batch: augment, add noise at sampled sigmas, forward in the
+    training precision, the task's loss in fp32. Also what `jdnas plan` times."""
+    task, device = config["task"], clean.device
+    if config["augment"]:
+        clean = augment(clean, noise_rng)
+    noisy = add_noise(clean, sample_sigmas(len(clean), tuple(config["train_noise_levels"]), device, noise_rng), noise_rng)
+    image, logits = map(as_float, split_outputs(task, precision.forward(model, noisy)))
+    ce = F.cross_entropy(logits, labels) if logits is not None else torch.zeros((), device=device)
+    charb = charbonnier(image, clean, config["charbonnier_eps"]) if image is not None else torch.zeros((), device=device)
+    return ce + (config["loss_weight"] if task == "joint" else 1.0) * charb, ce, charb
+
+
 def train(config: dict, data: DataSplits, report: Report, *, device: str | torch.device = "cpu",
           threads: int = 1, state: dict | None = None) -> None:
     """Train per `config` (schema in trainables.config), calling `report` once per epoch."""
@@ -66,7 +80,6 @@ def train(config: dict, data: DataSplits, report: Report, *, device: str | torch
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config["epochs"] * steps_per_epoch)
     order_rng = torch.Generator().manual_seed(config["seed"])                   # shuffling, on CPU
     noise_rng = torch.Generator(device).manual_seed(config["seed"] + 1)         # noise + augmentation, on device
-    levels = tuple(config["train_noise_levels"])
     start_epoch, elapsed, restarts, resumed = 0, 0.0, 0, state is not None
     if resumed:
         model.load_state_dict(state["model"])
@@ -85,13 +98,7 @@ def train(config: dict, data: DataSplits, report: Report, *, device: str | torch
         sums, steps = torch.zeros(3, device=device), 0
         for clean, labels in batches(data.train_images, data.train_labels, config["batch_size"], device,
                                      shuffle=True, generator=order_rng, drop_last=True):
-            if config["augment"]:
-                clean = augment(clean, noise_rng)
-            noisy = add_noise(clean, sample_sigmas(len(clean), levels, device, noise_rng), noise_rng)
-            image, logits = map(as_float, split_outputs(task, precision.forward(model, noisy)))
-            ce = F.cross_entropy(logits, labels) if logits is not None else torch.zeros((), device=device)
-            charb = charbonnier(image, clean, config["charbonnier_eps"]) if image is not None else torch.zeros((), device=device)
-            loss = ce + (config["loss_weight"] if task == "joint" else 1.0) * charb
+            loss, ce, charb = batch_loss(model, config, precision, clean, labels, noise_rng)
             optimizer.zero_grad(set_to_none=True)
             precision.step(loss, optimizer, model, config["grad_clip"])
             scheduler.step()
