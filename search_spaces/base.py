@@ -69,6 +69,8 @@ RUN_FIELDS: dict[str, Field] = {
     "num_samples": Field(None, int, "Optuna trials (optimize sweeps only)", optional=True,
                          check=lambda v: v >= 1, rule=">= 1"),
     "search_seed": Field(0, int, "seed of the Optuna sampler", check=lambda v: v >= 0, rule=">= 0"),
+    "exclusive_latency": Field(None, bool, "time every distinct network alone after the trials (default: when "
+                                           "trials share a GPU, gpus_per_trial < 1)", optional=True),
 }
 
 PRESETS: dict[str, dict[str, Any]] = {

@@ -2,8 +2,9 @@
 
 Read top to bottom: build model and optimiser (in the configured precision and memory format, data
 on the device for GPU trials), maybe resume, then per epoch train on noisy images, validate at the
-fixed noise levels, checkpoint, report. The last epoch adds the test metrics at every sigma, FLOPs, parameters and latency. Ray-free: `report(metrics, checkpoint_dir)`
-is injected, so the same loop runs in a Tune trial, a benchmark or a test.
+fixed noise levels, checkpoint, report. The last epoch adds the test metrics at every sigma, FLOPs,
+parameters and latency. Ray-free: `report(metrics, checkpoint_dir)` is injected, so the same loop
+runs in a Tune trial, a benchmark or a test.
 """
 from __future__ import annotations
 
