@@ -72,7 +72,7 @@ def test_cluster_driver_says_once_a_minute_what_pending_trials_wait_for(tmp_path
              "--set", "gpus_per_trial=1", "--set", "train_size=64", "--address", cluster.address, "--workdir",
              str(tmp_path / "run")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
             start_new_session=True)
-        lines, deadline = [], time.time() + 240
+        lines, deadline = [], time.time() + 150
         try:
             while time.time() < deadline:
                 line = driver.stdout.readline()
