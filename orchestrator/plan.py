@@ -60,6 +60,7 @@ class Plan:
     wall_s: float
     recommended_packing: int | None
     note: str = ""
+    measure_s: float = 0.0              # what measuring took (`jdnas run` spends it too; part of wall_s)
 
     @property
     def total_s(self) -> float:
@@ -69,7 +70,7 @@ class Plan:
         return dict(sweep=self.sweep, preset=self.preset, trials=self.trials, device=self.device,
                     device_name=self.device_name, devices=self.devices, trials_per_device=self.trials_per_device,
                     trial_s=self.trial_seconds, total_s=self.total_s, wall_s=self.wall_s,
-                    recommended_packing=self.recommended_packing,
+                    recommended_packing=self.recommended_packing, measure_s=self.measure_s,
                     networks=[dict(label=n.label, train_images_per_s=n.train_images_per_s,
                                    eval_chunk_s=n.eval_chunk_s, peak_memory_mb=n.peak_memory_mb,
                                    packing_speedup=n.packing_speedup) for n in self.networks])
@@ -178,6 +179,7 @@ def make_plan(resolved: ResolvedSweep, *, gpus: int | None = None, cpus: int | N
 
     from .exclusive_latency import wanted as exclusive_phase
 
+    started = time.perf_counter()
     run, sweep = resolved.run, resolved.sweep
     want_gpu = gpus is not None or (cpus is None and run["gpus_per_trial"] > 0)
     device = torch.device("cuda" if want_gpu and torch.cuda.is_available() else "cpu")
@@ -215,11 +217,12 @@ def make_plan(resolved: ResolvedSweep, *, gpus: int | None = None, cpus: int | N
         devices = cpus or os.cpu_count() or 1
         packing = max(1, int(devices // min(run["cpus_per_trial"], devices)))
         durations, slots = per_trial, packing
-    wall = RAY_START_S + list_schedule(durations, slots)
+    measure_s = time.perf_counter() - started
+    wall = measure_s + RAY_START_S + list_schedule(durations, slots)
     if exclusive_phase(resolved):
         wall += len(rates) * (1.5 * resolved.base["latency_min_run_time"] + 0.5)
     return Plan(sweep.name, resolved.preset, resolved.num_trials, str(device), device_name(device), devices,
-                packing if want_gpu else packing / devices, rates, per_trial, wall, recommended, note)
+                packing if want_gpu else packing / devices, rates, per_trial, wall, recommended, note, measure_s)
 
 
 def _duration(seconds: float) -> str:

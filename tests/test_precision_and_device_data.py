@@ -4,7 +4,10 @@ import math
 import pytest
 import torch
 
+from trainables import evaluate as ev
+from trainables.config import defaults
 from trainables.loop import train
+from trainables.models import build_model
 
 from .test_loop import BASE, Recorder
 
@@ -78,3 +81,19 @@ def test_channels_last_trains_in_that_memory_format(synthetic_splits):
     weights = [w for w in rec.states[-1]["model"].values() if w.dim() == 4]
     assert weights and all(w.is_contiguous(memory_format=torch.channels_last) for w in weights)
     assert math.isfinite(rec.metrics[-1]["test_acc"])
+
+
+def test_evaluation_in_cpu_slices_matches_one_forward_per_chunk(synthetic_splits, monkeypatch):
+    """Slicing the 256-image noise chunks for speed must not move the numbers (eval-mode BN is per image)."""
+    config = dict(defaults(), **BASE, task="joint", unet="UNet-S", attach_level=1)
+    model = build_model(config, 3, 4)
+    images = synthetic_splits.train_images[:150]
+    labels = synthetic_splits.train_labels[:150]
+    run = lambda: ev.evaluate(model, "joint", images, labels, [0.0, 0.5], device=torch.device("cpu"), seed=3)
+    monkeypatch.setattr(ev, "CPU_FORWARD_BATCH", 16)
+    sliced = run()
+    monkeypatch.setattr(ev, "CPU_FORWARD_BATCH", 10_000)
+    whole = run()
+    assert sliced.keys() == whole.keys() and len(whole) == 9
+    for key in whole:
+        assert sliced[key] == pytest.approx(whole[key], rel=1e-5, abs=1e-4), key

@@ -14,6 +14,9 @@ from .data.noise import EVAL_CHUNK, eval_noise
 from .measure.quality import correct_predictions, psnr_per_image, ssim_per_image
 
 
+CPU_FORWARD_BATCH = 64
+
+
 def split_outputs(task: str, output) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """(denoised image or None, logits or None) from any model's forward output."""
     if task == "classifier":
@@ -25,6 +28,15 @@ def split_outputs(task: str, output) -> tuple[torch.Tensor | None, torch.Tensor 
 
 def sigma_key(sigma: float) -> str:
     return f"s{sigma:g}"
+
+
+def forward_in_slices(model: nn.Module, task: str, x: torch.Tensor, device: torch.device):
+    """(image, logits) of `x` computed `CPU_FORWARD_BATCH` images at a time on a CPU, where a 256-image
+    batch of activations falls out of the caches and runs about 2x slower per image than 64 (measured
+    on Conv-L, MB2.5-M and UNet-S at 32 px); a GPU takes the whole chunk at once."""
+    step = CPU_FORWARD_BATCH if device.type == "cpu" else len(x)
+    parts = [split_outputs(task, model(x[i:i + step])) for i in range(0, len(x), step)]
+    return tuple(None if outs[0] is None else torch.cat(outs) for outs in zip(*parts))
 
 
 @torch.no_grad()
@@ -40,7 +52,7 @@ def evaluate(model: nn.Module, task: str, images: np.ndarray, labels: np.ndarray
         target = labels_to(labels[start:start + EVAL_CHUNK], device)
         for sigma in levels:
             noise = eval_noise(clean.shape, round(sigma * 1000), chunk_index, seed).to(device)
-            image, logits = split_outputs(task, model(clean + sigma * noise))
+            image, logits = forward_in_slices(model, task, clean + sigma * noise, device)
             key = sigma_key(sigma)
             scores = {}
             if logits is not None:
