@@ -249,8 +249,9 @@ def format_plan(plan: Plan, brief: bool = False) -> str:
             peak = f"{n.peak_memory_mb:.0f}" if n.peak_memory_mb is not None else "-"
             lines.append(f"  {n.label:<34}{n.train_images_per_s:>12.0f}{n.eval_chunk_s:>11.2f}s{peak:>9}  {speed}")
     unit = "GPU" if plan.recommended_packing is not None else "CPU"
+    at_once = plan.trials_per_device * plan.devices
     layout = (f"{plan.devices} GPU(s) x {plan.trials_per_device:g} trials per GPU" if unit == "GPU"
-              else f"{plan.devices} CPUs, {plan.trials_per_device * plan.devices:g} trials at a time")
+              else f"{plan.devices} CPUs, {at_once:g} trial{'s' if at_once != 1 else ''} at a time")
     lines.append(f"[jdnas] estimate: {_duration(plan.total_s / max(plan.trials, 1))} per trial on average, "
                  f"{_duration(plan.total_s)} of trial time in total; wall time about {_duration(plan.wall_s)} "
                  f"on {layout}")
@@ -258,3 +259,12 @@ def format_plan(plan: Plan, brief: bool = False) -> str:
         lines.append(f"[jdnas] recommended packing: {plan.recommended_packing} trials per GPU "
                      f"(--set gpus_per_trial={1 / plan.recommended_packing:g})")
     return "\n".join(lines)
+
+
+def estimate_for_run(resolved: ResolvedSweep, data: dict, local: bool) -> str:
+    """The lines `jdnas run` prints before Ray starts: the plan's totals, measured quickly (2 steps)."""
+    if resolved.run["gpus_per_trial"] > 0 and not torch.cuda.is_available():
+        return (f"[jdnas] estimate: the trials run on GPUs this machine lacks; `jdnas plan {resolved.sweep.name} "
+                f"--preset {resolved.preset} --gpus N` on a GPU machine prices them")
+    where = "" if local else " (rates of the driver's machine; the cluster's nodes may differ)"
+    return format_plan(make_plan(resolved, data=data, steps=2), brief=True) + where

@@ -17,6 +17,7 @@ from search_spaces import ResolvedSweep, Sweep, get_sweep, resolve
 from trainables.config import data_key
 
 from . import exclusive_latency
+from .plan import estimate_for_run
 from .progress import ProgressCallback
 from .resources import PendingTrialsReporter, check_local_resources
 from .storage import Storage, resolve_storage
@@ -241,7 +242,7 @@ def run_sweep(sweep: Sweep | str, preset: str = "quick", overrides: Mapping[str,
     print(f"[jdnas] {resolved.name}: {resolved.num_trials} trials of {sweep.trainable!r} "
           f"({sweep.description or sweep.name}); data {[d.meta['dataset'] for d in data.values()]} "
           f"{next(iter(data.values())).image_shape}, {data_bytes / 1e6:.0f} MB", flush=True)
-    print_estimate(resolved, data, options.is_local)
+    print(estimate_for_run(resolved, data, options.is_local), flush=True)  # what `jdnas plan` would say
 
     # num_to_keep forces a state snapshot per checkpoint: cheap here, and what makes a resume exact
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
@@ -279,15 +280,6 @@ def run_sweep(sweep: Sweep | str, preset: str = "quick", overrides: Mapping[str,
                            parent_run_id, rows, complete)
     print_summary(outcome, resolved, time.time() - t0, callback.unsent)
     return outcome
-
-
-def print_estimate(resolved: ResolvedSweep, data: dict, local: bool) -> None:
-    """The `jdnas plan` estimate for this run (on a cluster: rates of the driver's machine, said so)."""
-    from .plan import format_plan, make_plan
-
-    plan = make_plan(resolved, data=data, steps=2)
-    where = "" if local else " (rates of the driver's machine; the cluster's nodes may differ)"
-    print(format_plan(plan, brief=True) + where, flush=True)
 
 
 def print_summary(outcome: SweepOutcome, resolved: ResolvedSweep, seconds: float, unsent: int) -> None:

@@ -35,11 +35,13 @@ def test_local_run_asking_for_missing_gpus_fails_in_one_line_before_ray_starts(t
 
 @pytest.mark.slow
 @needs_fashion
-def test_four_quarter_gpu_trials_share_the_gpu_then_latency_is_timed_alone(tmp_path):
+def test_four_quarter_gpu_trials_share_the_gpu_then_latency_is_timed_alone(tmp_path, capsys):
     overrides = dict(TINY, train_size=768, epochs=3, classifier=["Conv-S", "MB1-S"], seeds=2, gpus_per_trial=0.25,
                      cpus_per_trial=0.5, precision="bf16")
     outcome = run_sweep("classifier-scaling", "quick", overrides, RunOptions(workdir=tmp_path, num_gpus=1))
-    rows = outcome.rows
+    rows, printed = outcome.rows, capsys.readouterr().out.splitlines()
+    assert printed[1].startswith("[jdnas] estimate:")  # before Ray starts, right after the sweep's first line
+    assert any(line.startswith("[jdnas] exclusive latency phase: timing 2 networks") for line in printed)
     assert outcome.complete and len(rows) == 4 and {r["status"] for r in rows} == {"TERMINATED"}
     # all four ran at once on the one (virtual) GPU: every trial started before any trial ended
     assert max(r["trial_started_at"] for r in rows) < min(r["reported_at"] for r in rows)
