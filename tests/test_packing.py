@@ -65,6 +65,7 @@ def test_four_quarter_gpu_trials_share_the_gpu_then_latency_is_timed_alone(tmp_p
 
 
 @pytest.mark.slow
+@pytest.mark.cluster
 @needs_fashion
 def test_cluster_driver_says_once_a_minute_what_pending_trials_wait_for(tmp_path):
     with LocalCluster(tmp_path / "ray", nodes=1, cpus_per_node=1) as cluster:
