@@ -193,17 +193,17 @@ def make_plan(resolved: ResolvedSweep, *, gpus: int | None = None, cpus: int | N
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        rates = []
-        for variant in resolved.variants:
+        rates, variants = [], resolved.variants or [{}]  # an Optuna sweep: its base config stands for every trial
+        for variant in variants:
             config = {**resolved.base, **variant, "seed": 0}
             rate = measure_network(config, sizes["shape"], sizes["num_classes"], device, steps, device.type == "cuda")
             rate.variant = variant
             rates.append(rate)
     finally:
         torch.set_num_threads(previous)
-    seconds_of = [trial_seconds({**resolved.base, **v}, r, sizes) for v, r in zip(resolved.variants, rates)]
-    per_trial = [seconds_of[resolved.variants.index({k: v for k, v in point.items() if k != "seed"})]
-                 for point in resolved.trial_points]
+    seconds_of = [trial_seconds({**resolved.base, **v}, r, sizes) for v, r in zip(variants, rates)]
+    per_trial = [seconds_of[variants.index({k: v for k, v in point.items() if k != "seed"})]
+                 for point in resolved.trial_points] or seconds_of[:1] * resolved.num_trials
     recommended = None
     if want_gpu:
         devices = gpus or 1
