@@ -71,9 +71,19 @@ def _options(args: argparse.Namespace):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from search_spaces import resolve
+
+    from .resources import check_local_resources
+
+    sweep, overrides = _load_sweep(args.sweep), _overrides(args.set)
+    # fields, values and resources fail here, before Ray and MLflow load; run_sweep then checks every model
+    resolved = resolve(sweep, args.preset, overrides, args.name, check_models=False)
+    if args.address in (None, "local"):
+        check_local_resources(sweep.name, resolved.run, args.num_gpus)
+    resolve(sweep, args.preset, overrides, args.name)  # every trial's model, still before Ray and MLflow load
     from .runner import run_sweep
 
-    outcome = run_sweep(_load_sweep(args.sweep), args.preset, _overrides(args.set), _options(args), args.name)
+    outcome = run_sweep(sweep, args.preset, overrides, _options(args), args.name)
     return 0 if outcome.complete else 130
 
 

@@ -19,7 +19,8 @@ from trainables.config import data_key
 from . import exclusive_latency
 from .plan import estimate_for_run
 from .progress import ProgressCallback
-from .resources import PendingTrialsReporter, check_local_resources
+from .pending import PendingTrialsReporter
+from .resources import check_local_resources
 from .storage import Storage, resolve_storage
 from .tracking import MLflowCallback, SweepTracker, check_tracking_uri, quiet_http_retries, software_tags
 
