@@ -3,8 +3,9 @@
 once on the same GPU (k = 1, 2, 4: what `gpus_per_trial` = 1, 0.5, 0.25 does under Ray), and one trial
 with the data kept on the device and a bf16 forward pass against today's default path (host batches,
 fp32). Prints a JSON line with packing_speedup_4 = trials/hour at 4 per GPU / at 1 per GPU and
-pipeline_speedup = time of the default path / time with data on device + bf16. CUDA only: without a
-GPU it prints a JSON line saying it skipped and exits 0.
+pipeline_speedup = time of the default path / time with data on device + bf16 (channels_last_speedup:
+what channels-last adds on top). CUDA only: without a GPU it prints a JSON line saying it skipped and
+exits 0.
 
     python benchmarks/gpu_packing.py [--epochs 2] [--train-size 8000]
     python benchmarks/gpu_packing.py --device cpu --epochs 1 --train-size 128 --eval-size 64   # checks it runs
