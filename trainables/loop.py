@@ -72,8 +72,8 @@ def train(config: dict, data: DataSplits, report: Report, *, device: str | torch
     torch.manual_seed(config["seed"])
     model = build_model(config, data.image_shape[0], data.num_classes).to(device)
     check_model_input(model, data.image_shape[-1])
-    if config["data_on_device"] if config["data_on_device"] is not None else device.type == "cuda":
-        data = on_device(data, device)
+    if config["data_on_device"] or (config["data_on_device"] is None and device.type == "cuda"):
+        data = on_device(data, device)  # batches gathered where they train, not copied from the host
     precision = TrainingPrecision(config["precision"], config["channels_last"], device)
     model = precision.prepare(model)
     optimizer = make_optimizer(model, config)
