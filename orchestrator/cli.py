@@ -2,6 +2,7 @@
 
   jdnas list                                 sweeps and presets
   jdnas run SWEEP [--preset quick] [--set key=value ...]
+  jdnas plan SWEEP [--preset quick] [--gpus N | --cpus N]   trials, measured rates, time and packing
   jdnas report SWEEP [--preset quick]        tables + Pareto plots from the sweep's Parquet
   jdnas ui [SWEEP]                           MLflow UI on the store in use (prints the sweep's address)
   jdnas best SWEEP [--cost latency|flops]    register the Pareto-best trials in the MLflow Model Registry
@@ -53,7 +54,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     print(f"{'sweep':<20}{'trainable':<13}{'trials quick/paper':>20}  description")
     for sweep in all_sweeps():
-        counts = "/".join(str(resolve(sweep, p).num_trials) for p in ("quick", "paper"))
+        counts = "/".join(str(resolve(sweep, p, check_models=False).num_trials) for p in ("quick", "paper"))
         print(f"{sweep.name:<20}{sweep.trainable:<13}{counts:>20}  {sweep.description}")
     print("\npresets:")
     for name, values in PRESETS.items():
@@ -68,14 +69,35 @@ def _options(args: argparse.Namespace):
                       s3_endpoint=args.s3_endpoint, workdir=args.workdir,
                       scheduler=getattr(args, "scheduler", None),
                       allow_local_storage=getattr(args, "allow_local_storage", False),
-                      verbose=getattr(args, "verbose", 1))
+                      verbose=getattr(args, "verbose", 1), num_gpus=getattr(args, "num_gpus", None))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from search_spaces import resolve
+
+    from .resources import check_local_resources
+
+    sweep, overrides = _load_sweep(args.sweep), _overrides(args.set)
+    # fields, values and resources fail here, before Ray and MLflow load; run_sweep then checks every model
+    resolved = resolve(sweep, args.preset, overrides, args.name, check_models=False)
+    if args.address in (None, "local"):
+        check_local_resources(sweep.name, resolved.run, args.num_gpus)
+    resolve(sweep, args.preset, overrides, args.name)  # every trial's model, still before Ray and MLflow load
     from .runner import run_sweep
 
-    outcome = run_sweep(_load_sweep(args.sweep), args.preset, _overrides(args.set), _options(args), args.name)
+    outcome = run_sweep(sweep, args.preset, overrides, _options(args), args.name)
     return outcome.exit_code
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from search_spaces import resolve
+
+    from .plan import format_plan, make_plan
+
+    resolved = resolve(_load_sweep(args.sweep), args.preset, _overrides(args.set), args.name)
+    plan = make_plan(resolved, gpus=args.gpus, cpus=args.cpus, steps=args.steps)
+    print(json.dumps(plan.as_dict()) if args.json else format_plan(plan))
+    return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -280,7 +302,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-local-storage", action="store_true",
                    help="accept a path as storage on a cluster (an NFS mount shared by every node)")
     p.add_argument("--verbose", type=int, default=1, help="Tune verbosity 0-3 (default 1)")
+    p.add_argument("--num-gpus", type=float, help="GPUs the local Ray offers (default: those torch sees)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("plan", help="price a sweep before running it: measured rates, time per trial, wall time")
+    _add_sweep_args(p)
+    devices = p.add_mutually_exclusive_group()
+    devices.add_argument("--gpus", type=int, help="wall time on N GPUs (packing per gpus_per_trial, else recommended)")
+    devices.add_argument("--cpus", type=int, help="wall time on N CPU cores (default: this machine's)")
+    p.add_argument("--steps", type=int, default=4, help="timed training steps per network (default 4)")
+    p.add_argument("--json", action="store_true", help="print the plan as one JSON object")
+    p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("report", help="rebuild the tables and plots of a sweep from its Parquet")
     _add_sweep_args(p)

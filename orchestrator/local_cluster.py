@@ -70,7 +70,9 @@ class LocalCluster:
         return f"http://127.0.0.1:{self.dashboard_port}"
 
     def _ray(self) -> str:
-        return str(Path(sys.executable).with_name("ray"))
+        """This Python's `ray` script; a venv that reuses the system's packages has none, PATH's then."""
+        beside = Path(sys.executable).with_name("ray")
+        return str(beside) if beside.exists() else shutil.which("ray") or str(beside)
 
     def _start_node(self, index: int) -> subprocess.Popen:
         name = "head" if index == 0 else f"worker{index}"

@@ -17,7 +17,11 @@ from search_spaces import ResolvedSweep, Sweep, get_sweep, resolve
 from trainables.config import data_key
 
 from .exits import failed_rows, failure_summary, run_exit_code
+from . import exclusive_latency
+from .plan import estimate_for_run
 from .progress import ProgressCallback
+from .pending import PendingTrialsReporter
+from .resources import check_local_resources
 from .storage import Storage, resolve_storage
 from .tracking import MLflowCallback, SweepTracker, check_tracking_uri, quiet_http_retries, software_tags
 
@@ -31,6 +35,7 @@ class RunOptions:
     workdir: str | Path = "."
     scheduler: str | None = None        # None | "asha"
     allow_local_storage: bool = False   # cluster runs normally need shared storage
+    num_gpus: float | None = None       # GPUs a local Ray offers (default: those torch sees; virtual ones too)
     verbose: int = 1
 
     @property
@@ -134,7 +139,7 @@ def start_ray(options: RunOptions, workdir: Path, data_bytes: int) -> bool:
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private single-machine cluster
         object_store = int(min(max(256e6, 3 * data_bytes), 8e9))
         ray.init(_temp_dir=ray_temp_dir(workdir), include_dashboard=False, object_store_memory=object_store,
-                 log_to_driver=options.verbose > 1, logging_level="warning")
+                 log_to_driver=options.verbose > 1, logging_level="warning", num_gpus=options.num_gpus)
     else:
         ray.init(address=options.address, log_to_driver=options.verbose > 1, logging_level="warning")
     return True
@@ -237,6 +242,8 @@ def run_sweep(sweep: Sweep | str, preset: str = "quick", overrides: Mapping[str,
     options = options or RunOptions()
     sweep = get_sweep(sweep) if isinstance(sweep, str) else sweep
     resolved = resolve(sweep, preset, overrides, name)
+    if options.is_local:
+        check_local_resources(sweep.name, resolved.run, options.num_gpus)
     workdir = Path(options.workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     tracking_uri = tracking_uri_for(options.tracking_uri, workdir)
@@ -250,6 +257,7 @@ def run_sweep(sweep: Sweep | str, preset: str = "quick", overrides: Mapping[str,
     print(f"[jdnas] {resolved.name}: {resolved.num_trials} trials of {sweep.trainable!r} "
           f"({sweep.description or sweep.name}); data {sources} "
           f"{next(iter(data.values())).image_shape}, {data_bytes / 1e6:.0f} MB", flush=True)
+    print(estimate_for_run(resolved, data, options.is_local), flush=True)  # what `jdnas plan` would say
 
     # num_to_keep forces a state snapshot per checkpoint: cheap here, and what makes a resume exact
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
@@ -261,14 +269,20 @@ def run_sweep(sweep: Sweep | str, preset: str = "quick", overrides: Mapping[str,
         callbacks = [callback]
         if options.verbose == 1:
             callbacks.append(ProgressCallback(resolved.num_trials, sweep.metric, max_epochs(resolved)))
+        if not options.is_local:
+            callbacks.append(PendingTrialsReporter({"CPU": resolved.run["cpus_per_trial"], "GPU": resolved.run[
+                "gpus_per_trial"]}, float(os.environ.get("JDNAS_PENDING_REPORT_S", 60))))
         build_tuner(resolved, options, storage, data, callbacks).fit()
+        exclusive = exclusive_latency.run_phase(resolved, storage, data, options.is_local)
     finally:
         if started_ray:
             import ray
 
             ray.shutdown()
 
-    rows = rows_from_experiment(storage, resolved.name)
+    rows = exclusive_latency.apply_to_rows(rows_from_experiment(storage, resolved.name), exclusive)
+    if exclusive:
+        exclusive_latency.log_to_mlflow(rows, tracker, callback.binding["parent_run_id"])
     complete = all(r["status"] in ("TERMINATED", "ERROR") for r in rows) and len(rows) >= resolved.num_trials
     parquet_uri = export_parquet(rows, storage, resolved.name)
     report_path = reporting.write_report(resolved, rows, workdir / "reports" / resolved.name, storage)

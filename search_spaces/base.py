@@ -69,6 +69,8 @@ RUN_FIELDS: dict[str, Field] = {
     "num_samples": Field(None, int, "Optuna trials (optimize sweeps only)", optional=True,
                          check=lambda v: v >= 1, rule=">= 1"),
     "search_seed": Field(0, int, "seed of the Optuna sampler", check=lambda v: v >= 0, rule=">= 0"),
+    "exclusive_latency": Field(None, bool, "time every distinct network alone after the trials (default: when "
+                                           "trials share a GPU, gpus_per_trial < 1)", optional=True),
 }
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -181,8 +183,9 @@ def without_inapplicable(config: Mapping, variant: dict) -> dict:
 
 
 def resolve(sweep: Sweep, preset: str = "quick", overrides: Mapping[str, Any] | None = None,
-            name: str | None = None) -> ResolvedSweep:
-    """Merge, expand and validate a sweep. Raises SweepError; touches neither Ray nor MLflow."""
+            name: str | None = None, check_models: bool = True) -> ResolvedSweep:
+    """Merge, expand and validate a sweep. Raises SweepError; touches neither Ray nor MLflow.
+    `check_models=False` skips building and costing every trial's model (a listing needs only the counts)."""
     if preset not in PRESETS:
         raise SweepError(f"sweep {sweep.name!r}: unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
     overrides = dict(overrides or {})
@@ -227,7 +230,7 @@ def resolve(sweep: Sweep, preset: str = "quick", overrides: Mapping[str, Any] | 
     for variant in variants or [{}]:
         config = {**base, **variant}
         _check_values(sweep, variant, schema)
-        macs = _check_model(sweep, config)
+        macs = _check_model(sweep, config) if check_models else None
         costs.append((macs or 0) * config["epochs"])
     if not sweep.optimize and not variants:
         raise SweepError(f"sweep {sweep.name!r}: the grid is empty")

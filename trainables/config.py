@@ -110,6 +110,11 @@ FIELDS: dict[str, Field] = {
     "epochs": Field(200, int, "training epochs", **at_least_one),
     "batch_size": Field(64, int, "training batch size", **at_least_one),
     "seed": Field(0, int, "training seed (weights, shuffling, noise)", **non_negative),
+    "precision": Field("fp32", str, "training forward pass: fp32, or autocast to bf16 / fp16 (fp16 with a grad "
+                                    "scaler); evaluation, PSNR and SSIM stay fp32", choices=("fp32", "bf16", "fp16")),
+    "channels_last": Field(False, bool, "train in channels-last memory format (faster convolutions on GPUs)"),
+    "data_on_device": Field(None, bool, "keep the uint8 splits on the trial's device and gather batches there "
+                                        "(default: on for CUDA, off on CPU)", optional=True),
     # measurement
     "latency_batch_size": Field(None, int, "latency batch (default: 1 on CPU, 32 on GPU)", optional=True,
                                 **at_least_one),

@@ -1,9 +1,10 @@
 """The one training loop behind every trainable: classifier, denoiser and joint models.
 
-Read top to bottom: build model and optimiser, maybe resume, then per epoch train on noisy
-images, validate at the fixed noise levels, checkpoint, report. The last epoch adds the test
-metrics at every sigma, FLOPs, parameters and latency. Ray-free: `report(metrics, checkpoint_dir)`
-is injected, so the same loop runs in a Tune trial, a benchmark or a test.
+Read top to bottom: build model and optimiser (in the configured precision and memory format, data
+on the device for GPU trials), maybe resume, then per epoch train on noisy images, validate at the
+fixed noise levels, checkpoint, report. The last epoch adds the test metrics at every sigma, FLOPs,
+parameters and latency. Ray-free: `report(metrics, checkpoint_dir)` is injected, so the same loop
+runs in a Tune trial, a benchmark or a test.
 """
 from __future__ import annotations
 
@@ -20,14 +21,15 @@ import torch.nn.functional as F
 from .config import defaults
 from .data.batches import augment, batches
 from .data.noise import add_noise, sample_sigmas
-from .data.splits import DataSplits
+from .data.splits import DataSplits, on_device
 from .evaluate import evaluate
 from .examples import save_denoising_examples
 from .measure.flops import count_cost
 from .measure.latency import measure_latency
 from .models import build_model, check_model_input
 from . import stages as staging
-from .stages import stage_at, training_stages
+from .precision import TrainingPrecision, as_float
+from .stages import Stage, stage_at, training_stages
 
 Report = Callable[[dict, str], None]
 STATE_FILE = "state.pt"
@@ -56,6 +58,39 @@ def load_state(checkpoint_dir: str | Path) -> dict:
     return torch.load(Path(checkpoint_dir) / STATE_FILE, map_location="cpu", weights_only=True)
 
 
+def batch_loss(model: torch.nn.Module, config: dict, precision: TrainingPrecision, clean: torch.Tensor,
+               labels: torch.Tensor, noise_rng: torch.Generator, stage: Stage | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(loss, cross-entropy, Charbonnier) of one batch of the training stage: augment, add noise at sampled
+    sigmas, forward in the training precision, the stage's loss in fp32. Also what `jdnas plan` times."""
+    task, device = config["task"], clean.device
+    stage = stage or training_stages(config)[0]
+    if config["augment"]:
+        clean = augment(clean, noise_rng)
+    noisy = add_noise(clean, sample_sigmas(len(clean), tuple(config["train_noise_levels"]), device, noise_rng), noise_rng)
+    if config["noise_clip"]:
+        noisy = noisy.clamp(0, 1)
+    image, logits = map(as_float, staging.forward(stage, task, model, noisy, precision.forward))
+    ce = F.cross_entropy(logits, labels) if logits is not None else torch.zeros((), device=device)
+    charb = charbonnier(image, clean, config["charbonnier_eps"]) if image is not None else torch.zeros((), device=device)
+    ce_weight, charb_weight = staging.loss_weights(stage, task, config)
+    return ce_weight * ce + charb_weight * charb, ce, charb
+
+
+def batch_loss(model: torch.nn.Module, config: dict, precision: TrainingPrecision, clean: torch.Tensor,
+               labels: torch.Tensor, noise_rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(loss, cross-entropy, Charbonnier) of one batch: augment, add noise at sampled sigmas, forward in the
+    training precision, the task's loss in fp32. Also what `jdnas plan` times."""
+    task, device = config["task"], clean.device
+    if config["augment"]:
+        clean = augment(clean, noise_rng)
+    noisy = add_noise(clean, sample_sigmas(len(clean), tuple(config["train_noise_levels"]), device, noise_rng), noise_rng)
+    image, logits = map(as_float, split_outputs(task, precision.forward(model, noisy)))
+    ce = F.cross_entropy(logits, labels) if logits is not None else torch.zeros((), device=device)
+    charb = charbonnier(image, clean, config["charbonnier_eps"]) if image is not None else torch.zeros((), device=device)
+    return ce + (config["loss_weight"] if task == "joint" else 1.0) * charb, ce, charb
+
+
 def train(config: dict, data: DataSplits, report: Report, *, device: str | torch.device = "cpu",
           threads: int = 1, state: dict | None = None) -> None:
     """Train per `config` (schema in trainables.config), calling `report` once per epoch."""
@@ -64,16 +99,20 @@ def train(config: dict, data: DataSplits, report: Report, *, device: str | torch
     torch.manual_seed(config["seed"])
     model = build_model(config, data.image_shape[0], data.num_classes).to(device)
     check_model_input(model, data.image_shape[-1])
+    if config["data_on_device"] or (config["data_on_device"] is None and device.type == "cuda"):
+        data = on_device(data, device)  # batches gathered where they train, not copied from the host
+    precision = TrainingPrecision(config["precision"], config["channels_last"], device)
+    model = precision.prepare(model)
     steps_per_epoch = max(1, len(data.train_images) // config["batch_size"])
     stages = training_stages(config)
     order_rng = torch.Generator().manual_seed(config["seed"])                   # shuffling, on CPU
     noise_rng = torch.Generator(device).manual_seed(config["seed"] + 1)         # noise + augmentation, on device
-    levels = tuple(config["train_noise_levels"])
     start_epoch, elapsed, restarts, resumed = 0, 0.0, 0, state is not None
     if resumed:
         model.load_state_dict(state["model"])
         order_rng.set_state(state["order_rng"])
         noise_rng.set_state(state["noise_rng"])
+        precision.load_state_dict(state.get("grad_scaler", {}))
         start_epoch, elapsed, restarts = state["epoch"] + 1, state["elapsed_s"], state["restarts"] + 1
     stage = stage_at(stages, start_epoch)
     optimizer, scheduler = stage_optimizer(model, config, stage, steps_per_epoch)
@@ -90,24 +129,12 @@ def train(config: dict, data: DataSplits, report: Report, *, device: str | torch
         t0 = time.perf_counter()
         model.train()
         staging.prepare(stage, model)
-        ce_weight, charb_weight = staging.loss_weights(stage, task, config)
         sums, steps = torch.zeros(3, device=device), 0
         for clean, labels in batches(data.train_images, data.train_labels, config["batch_size"], device,
                                      shuffle=True, generator=order_rng, drop_last=True):
-            if config["augment"]:
-                clean = augment(clean, noise_rng)
-            noisy = add_noise(clean, sample_sigmas(len(clean), levels, device, noise_rng), noise_rng)
-            if config["noise_clip"]:
-                noisy = noisy.clamp(0, 1)
-            image, logits = staging.forward(stage, task, model, noisy)
-            ce = F.cross_entropy(logits, labels) if logits is not None else torch.zeros((), device=device)
-            charb = charbonnier(image, clean, config["charbonnier_eps"]) if image is not None else torch.zeros((), device=device)
-            loss = ce_weight * ce + charb_weight * charb
+            loss, ce, charb = batch_loss(model, config, precision, clean, labels, noise_rng, stage)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config["grad_clip"] > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config["grad_clip"])
-            optimizer.step()
+            precision.step(loss, optimizer, model, config["grad_clip"])
             scheduler.step()
             sums += torch.stack([loss.detach(), ce.detach(), charb.detach()])
             steps += 1
@@ -128,7 +155,7 @@ def train(config: dict, data: DataSplits, report: Report, *, device: str | torch
             metrics.update(train_ce=train_ce, train_charbonnier=train_charb)
         state = dict(model=model.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
                      order_rng=order_rng.get_state(), noise_rng=noise_rng.get_state(), epoch=epoch, elapsed_s=elapsed,
-                     restarts=restarts, stage=stage.name)
+                     restarts=restarts, stage=stage.name, grad_scaler=precision.state_dict())
         with tempfile.TemporaryDirectory(prefix="jdnas-ckpt-") as checkpoint_dir:
             torch.save(state, Path(checkpoint_dir) / STATE_FILE)
             if epoch == stages[-1].end - 1:

@@ -72,11 +72,12 @@ def prepare(stage: Stage, model: nn.Module) -> None:
         model.requires_grad_(True)
 
 
-def forward(stage: Stage, task: str, model: nn.Module, noisy: torch.Tensor):
-    """(image, logits) the stage's loss needs; the denoiser stage runs the UNet alone."""
+def forward(stage: Stage, task: str, model: nn.Module, noisy: torch.Tensor, run=lambda net, x: net(x)):
+    """(image, logits) the stage's loss needs; the denoiser stage runs the UNet alone. `run(net, x)` is the
+    forward in the training precision."""
     if stage.name == "denoiser":
-        return model.denoiser(noisy), None
-    return split_outputs(task, model(noisy))
+        return run(model.denoiser, noisy), None
+    return split_outputs(task, run(model, noisy))
 
 
 def loss_weights(stage: Stage, task: str, config: dict) -> tuple[float, float]:

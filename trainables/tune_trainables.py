@@ -6,6 +6,8 @@ node, zero-copy numpy views in every trial, never re-read from disk per trial.
 """
 from __future__ import annotations
 
+import functools
+import time
 from typing import Callable, Mapping
 
 import torch
@@ -24,10 +26,11 @@ def trial_device_and_threads() -> tuple[str, int]:
     return device, threads
 
 
-def _tune_report(metrics: dict, checkpoint_dir: str) -> None:
+def _tune_report(metrics: dict, checkpoint_dir: str, started_at: float) -> None:
     import ray
 
-    metrics = {**metrics, "node_id": ray.get_runtime_context().get_node_id()}  # which node ran this epoch
+    metrics = {**metrics, "node_id": ray.get_runtime_context().get_node_id(),  # which node ran this epoch
+               "trial_started_at": started_at, "reported_at": time.time()}  # wall clock: packing is visible
     tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(checkpoint_dir))
 
 
@@ -45,7 +48,8 @@ def _run(config: dict, data: Mapping[tuple, DataSplits], task: str | None, run: 
     device, threads = trial_device_and_threads()
     torch.set_num_threads(threads)
     config = effective_config(config) | ({"task": task} if task else {})
-    run(config, data[data_key(config)], _tune_report, device=device, threads=threads, state=_resume_state(load))
+    report = functools.partial(_tune_report, started_at=time.time())
+    run(config, data[data_key(config)], report, device=device, threads=threads, state=_resume_state(load))
 
 
 def classifier(config: dict, data: Mapping[tuple, DataSplits]) -> None:

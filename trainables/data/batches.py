@@ -28,13 +28,24 @@ def augment(x: torch.Tensor, generator: torch.Generator | None = None, pad: int 
     return padded.gather(3, cols)
 
 
-def batches(images: np.ndarray, labels: np.ndarray, batch_size: int, device: torch.device, *,
-            shuffle: bool = False, generator: torch.Generator | None = None,
+def labels_to(labels: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
+    return torch.as_tensor(labels).to(device, non_blocking=True)
+
+
+def batches(images: np.ndarray | torch.Tensor, labels: np.ndarray | torch.Tensor, batch_size: int,
+            device: torch.device, *, shuffle: bool = False, generator: torch.Generator | None = None,
             drop_last: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """(float images in [0, 1], int64 labels) on `device`; `generator` (CPU) makes shuffling seeded."""
+    """(float images in [0, 1], int64 labels) on `device`; `generator` (CPU) makes shuffling seeded.
+    Numpy splits are gathered on the host and copied per batch; tensor splits (see
+    `splits.on_device`) are gathered where they live, with the same order and so the same batches."""
     n = len(images)
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    on_device = isinstance(images, torch.Tensor)
+    if on_device:
+        order = order.to(images.device)
     stop = n - n % batch_size if drop_last and n >= batch_size else n
     for start in range(0, stop, batch_size):
-        idx = order[start:start + batch_size].numpy()  # numpy fancy indexing copies: safe for read-only arrays
-        yield to_device_float(images[idx], device), torch.from_numpy(labels[idx]).to(device, non_blocking=True)
+        idx = order[start:start + batch_size]
+        if not on_device:
+            idx = idx.numpy()  # numpy fancy indexing copies: safe for read-only arrays
+        yield to_device_float(images[idx], device), labels_to(labels[idx], device)

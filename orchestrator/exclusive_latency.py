@@ -1,0 +1,117 @@
+"""The exclusive latency phase: when trials share a GPU (fractional `gpus_per_trial`), the latency each
+trial times after training is measured beside its neighbours' training and reads high and noisy. After
+the last trial, one Ray task that holds a whole GPU (so nothing else runs on that device) times every
+distinct network of the sweep, one at a time. Its numbers replace `latency_ms` in the Parquet rows and
+the MLflow child runs; the in-trial number is kept as `latency_in_trial_ms` and `latency_source` says
+which is which. The timings are stored beside the Tune experiment, so a resumed sweep reuses them."""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from search_spaces import ResolvedSweep
+from trainables.models import TASKS
+
+from .storage import Storage
+
+PHASE_FILE = "exclusive_latency.json"
+LATENCY_KEYS = ("latency_ms", "latency_iqr_ms", "latency_batch_size", "latency_threads", "latency_precision",
+                "latency_device", "latency_backend", "latency_backend_version")
+
+
+def wanted(resolved: ResolvedSweep) -> bool:
+    """`exclusive_latency` if set, else whenever trials share a GPU; only sweeps with a fixed network per
+    grid point (NAS trials derive theirs, and time them alone on the device they searched for)."""
+    choice, gpus = resolved.run.get("exclusive_latency"), resolved.run["gpus_per_trial"]
+    return resolved.sweep.trainable in TASKS and (choice if choice is not None else 0 < gpus < 1)
+
+
+def time_networks(configs: list[dict], input_shape: tuple, num_classes: int, threads: int) -> list[dict]:
+    """Latency of each config's network, one after the other, on this process's device."""
+    import ray
+    import torch
+
+    from trainables.loop import cost_and_latency_metrics, default_latency_batch
+    from trainables.measure.flops import count_cost
+    from trainables.measure.latency import measure_latency
+    from trainables.models import build_model
+
+    torch.set_num_threads(threads)
+    device = torch.device("cuda" if ray.get_gpu_ids() and torch.cuda.is_available() else "cpu")
+    timed = []
+    for config in configs:
+        torch.manual_seed(config["seed"])
+        model = build_model(config, input_shape[0], num_classes).to(device)
+        latency = measure_latency(model, input_shape, device=str(device), threads=threads,
+                                  batch_size=default_latency_batch(config, device),
+                                  precision=config["latency_precision"], min_run_time=config["latency_min_run_time"],
+                                  backend=config["latency_backend"])
+        metrics = cost_and_latency_metrics(count_cost(model, input_shape), latency)
+        timed.append({k: metrics[k] for k in LATENCY_KEYS} | {"latency_measured_at": time.time()})
+    return timed
+
+
+def run_phase(resolved: ResolvedSweep, storage: Storage, data: dict, local: bool) -> list[dict] | None:
+    """After a finished sweep (Ray still up): [{'variant': grid point, latency keys...}], or None when the
+    phase does not apply or trials are still unfinished."""
+    import ray
+
+    from .results import rows_from_experiment
+
+    if not wanted(resolved):
+        return None
+    if storage.exists(resolved.name, PHASE_FILE):
+        return json.loads(storage.read_bytes(resolved.name, PHASE_FILE))
+    rows = rows_from_experiment(storage, resolved.name)
+    if len(rows) < resolved.num_trials or any(r["status"] not in ("TERMINATED", "ERROR") for r in rows):
+        return None
+    splits = next(iter(data.values()))
+    cpus = resolved.run["cpus_per_trial"]
+    cpus = min(cpus, os.cpu_count() or 1) if local else cpus
+    gpus = 1 if resolved.run["gpus_per_trial"] > 0 else 0
+    configs = [{**resolved.base, **variant, "seed": 0} for variant in resolved.variants]
+    print(f"[jdnas] exclusive latency phase: timing {len(configs)} networks one at a time "
+          f"({'a whole GPU' if gpus else f'{cpus:g} CPUs'}, nothing else running)", flush=True)
+    task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=2)(time_networks)
+    timed = ray.get(task.remote(configs, splits.image_shape, splits.num_classes, max(1, int(cpus))))
+    phase = [{"variant": variant, **latency} for variant, latency in zip(resolved.variants, timed)]
+    storage.write_bytes(json.dumps(phase, indent=1).encode(), resolved.name, PHASE_FILE)
+    return phase
+
+
+def _matches(row: dict, variant: dict) -> bool:
+    return all(row.get(f"config_{k}", row.get(k)) == v for k, v in variant.items())
+
+
+def apply_to_rows(rows: list[dict], phase: list[dict] | None) -> list[dict]:
+    """Rows with the exclusive latency in `latency_ms` (the in-trial one kept) and `latency_source`."""
+    for row in rows:
+        if row.get("latency_ms") is not None:
+            row.setdefault("latency_source", "in-trial")
+        entry = next((e for e in phase or [] if _matches(row, e["variant"])), None)
+        if entry is None or row.get("latency_ms") is None:
+            continue
+        row["latency_in_trial_ms"], row["latency_in_trial_device"] = row["latency_ms"], row.get("latency_device")
+        row.update({k: entry[k] for k in (*LATENCY_KEYS, "latency_measured_at")}, latency_source="exclusive")
+    return rows
+
+
+def log_to_mlflow(rows: list[dict], tracker, parent_run_id: str) -> None:
+    """latency_ms (a later point at the last epoch, so it becomes the run's current value), the in-trial
+    number and where each came from, on every child run that has not received them yet."""
+    from mlflow.entities import Metric, RunTag
+
+    for row in rows:
+        if row.get("latency_source") != "exclusive":
+            continue
+        run_id = tracker.child_run(parent_run_id, row["trial_id"], row["label"], {}, {})
+        if tracker.client.get_run(run_id).data.tags.get("jdnas.latency_source") == "exclusive":
+            continue
+        stamp, step = int(row["latency_measured_at"] * 1000), int(row.get("epoch") or 0)
+        metrics = [Metric(name, float(row[key]), stamp, step) for name, key in (
+            ("latency_ms", "latency_ms"), ("latency_iqr_ms", "latency_iqr_ms"), ("latency_exclusive_ms", "latency_ms"),
+            ("latency_in_trial_ms", "latency_in_trial_ms"))]
+        tags = [RunTag("jdnas.latency_source", "exclusive"), RunTag("latency_device", str(row["latency_device"])),
+                RunTag("latency_in_trial_device", str(row.get("latency_in_trial_device")))]
+        tracker.client.log_batch(run_id, metrics=metrics, tags=tags)
