@@ -77,20 +77,6 @@ def batch_loss(model: torch.nn.Module, config: dict, precision: TrainingPrecisio
     return ce_weight * ce + charb_weight * charb, ce, charb
 
 
-def batch_loss(model: torch.nn.Module, config: dict, precision: TrainingPrecision, clean: torch.Tensor,
-               labels: torch.Tensor, noise_rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(loss, cross-entropy, Charbonnier) of one batch: augment, add noise at sampled sigmas, forward in the
-    training precision, the task's loss in fp32. Also what `jdnas plan` times."""
-    task, device = config["task"], clean.device
-    if config["augment"]:
-        clean = augment(clean, noise_rng)
-    noisy = add_noise(clean, sample_sigmas(len(clean), tuple(config["train_noise_levels"]), device, noise_rng), noise_rng)
-    image, logits = map(as_float, split_outputs(task, precision.forward(model, noisy)))
-    ce = F.cross_entropy(logits, labels) if logits is not None else torch.zeros((), device=device)
-    charb = charbonnier(image, clean, config["charbonnier_eps"]) if image is not None else torch.zeros((), device=device)
-    return ce + (config["loss_weight"] if task == "joint" else 1.0) * charb, ce, charb
-
-
 def train(config: dict, data: DataSplits, report: Report, *, device: str | torch.device = "cpu",
           threads: int = 1, state: dict | None = None) -> None:
     """Train per `config` (schema in trainables.config), calling `report` once per epoch."""
