@@ -1,9 +1,6 @@
 """Deployment: ONNX export checked against ONNX Runtime, INT8 quantisation, the onnxruntime latency
 backend, and latency tables measured on a target device by the standalone probe."""
-import json
 import random
-import subprocess
-import sys
 import time
 
 import numpy as np

@@ -8,7 +8,6 @@ import sys
 import venv
 from pathlib import Path
 
-import numpy as np
 import onnxruntime as ort
 import pytest
 

@@ -1,7 +1,6 @@
 """Several trials per GPU, the exclusive latency phase after them, and no silent waits for GPUs: on a real
 local Ray whose GPU is virtual (Ray schedules it; torch sees no CUDA, so the trials train on the CPU)."""
 import os
-import signal
 import subprocess
 import sys
 import time

@@ -1,7 +1,6 @@
 """results.parquet gives back what was written (list, dict and mixed-type columns included), in a local
 folder and in S3; the NAS report finds the joint sweep's Parquet through the same storage layer."""
 import pyarrow.parquet as pq
-import pytest
 
 from orchestrator.nas_report import latency_plot, manual_from_parquet
 from orchestrator.report import build_markdown

@@ -25,7 +25,6 @@ import fcntl
 import hashlib
 import json
 import os
-import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass, field
