@@ -65,7 +65,7 @@ def version_tags(trial: BestTrial, sweep_name: str, experiment_name: str) -> dic
     measured = {k: f"{m[k]:.4g}" for k in ("latency_ms", *QUALITY.values()) if k in m}
     return {"sweep": sweep_name, "experiment": experiment_name, "trial": trial.label,
             "trial_id": t.get("jdnas.trial_id", ""), "device": t.get("latency_device", "unknown"),
-            "train_device": t.get("device", "unknown"), "backend": t.get("latency_backend", "pytorch"),
+            "train_device": t.get("device", "unknown"), "backend": t.get("latency_backend", "torch"),
             **counts, **measured}
 
 

@@ -70,7 +70,7 @@ def test_best_registers_versions_with_tags_once_and_they_predict(store, capsys):
     by_trial = {v.tags["trial"]: v for v in versions}
     assert sorted(by_trial) == ["A", "B", "D"]
     expected = {"sweep": "classifier-scaling", "flops": "100", "latency_ms": "1", "device": "test cpu",
-                "backend": "pytorch", "test_acc": "70", "trial_id": "tB", "experiment": "mine"}
+                "backend": "torch", "test_acc": "70", "trial_id": "tB", "experiment": "mine"}
     assert {k: by_trial["B"].tags.get(k) for k in expected} == expected
     batch = np.random.default_rng(0).random((3, 1, 8, 8), dtype=np.float32)
     for label, version in by_trial.items():
