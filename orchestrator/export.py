@@ -52,10 +52,11 @@ def load_trial(client: MlflowClient, run, folder: Path) -> tuple[dict, dict]:
     return config, torch.load(weights, map_location="cpu", weights_only=True)
 
 
-def noisy_test_images(images: np.ndarray, levels, count: int = CHECK_IMAGES, seed: int = 0) -> np.ndarray:
+def noisy_test_images(images: np.ndarray, levels, count: int = CHECK_IMAGES, seed: int = 0,
+                      clip: bool = False) -> np.ndarray:
     from trainables.export.quantize import calibration_batches
 
-    return np.concatenate(calibration_batches(images, levels, count, batch=count, seed=seed))
+    return np.concatenate(calibration_batches(images, levels, count, batch=count, seed=seed, clip=clip))
 
 
 def export_trial(config: dict, state: dict, out_dir: Path, int8: bool = False,
@@ -77,8 +78,8 @@ def export_trial(config: dict, state: dict, out_dir: Path, int8: bool = False,
     model.eval()
     outputs = output_names(task)
     graph = to_onnx(model, data.image_shape, outputs)
-    levels = config.get("eval_noise_levels") or [0.0]
-    diff = check_export(model, graph, noisy_test_images(data.test_images, levels))
+    levels, clip = config.get("eval_noise_levels") or [0.0], bool(config.get("noise_clip"))  # as the trial saw them
+    diff = check_export(model, graph, noisy_test_images(data.test_images, levels, clip=clip))
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "model.onnx").write_bytes(graph)
     summary = dict(task=task, input=dict(name=INPUT_NAME, shape=["batch", *data.image_shape]),
@@ -86,8 +87,8 @@ def export_trial(config: dict, state: dict, out_dir: Path, int8: bool = False,
                    files={"fp32": "model.onnx"})
     if int8:
         scores = lambda m: evaluate(m, task, data.test_images, data.test_labels, levels,  # noqa: E731
-                                    device=torch.device("cpu"), seed=config.get("eval_seed", 0))
-        quantized = quantize_int8(graph, calibration_batches(data.val_images, levels, calibration_images))
+                                    device=torch.device("cpu"), seed=config.get("eval_seed", 0), clip=clip)
+        quantized = quantize_int8(graph, calibration_batches(data.val_images, levels, calibration_images, clip=clip))
         (out_dir / "model.int8.onnx").write_bytes(quantized)
         fp32, q8 = scores(RuntimeModel(graph, task, threads)), scores(RuntimeModel(quantized, task, threads))
         summary["files"]["int8"] = "model.int8.onnx"

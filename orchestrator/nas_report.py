@@ -189,7 +189,8 @@ def _trained_clean(row: dict) -> bool:
 
 def _same_setting(row: dict, ref: dict) -> bool:
     return all(row.get(k) == ref.get(k) for k in ("latency_device", "image_shape", "latency_batch_size",
-                                                   "latency_threads"))
+                                                   "latency_threads")) \
+        and (row.get("latency_backend") or "torch") == (ref.get("latency_backend") or "torch")
 
 
 def manual_from_parquet(storage, ref: dict, metric: str) -> list[tuple[str, float, float]]:

@@ -20,6 +20,7 @@ from search_spaces import ResolvedSweep
 from trainables.data.noise import EVAL_CHUNK
 from trainables.evaluate import evaluate
 from trainables.loop import batch_loss, make_optimizer
+from trainables.stages import total_epochs
 from trainables.models import TASKS, build_model, model_label
 from trainables.precision import TrainingPrecision
 
@@ -138,7 +139,7 @@ def measure_network(config: dict, input_shape: tuple, num_classes: int, device: 
     levels = config["eval_noise_levels"]
 
     def evaluate_one_level():  # every level costs alike
-        evaluate(model, config["task"], images, labels, levels[:1], device=device, seed=0)
+        evaluate(model, config["task"], images, labels, levels[:1], device=device, seed=0, clip=config["noise_clip"])
         _sync(device)
 
     evaluate(model, config["task"], images[:8], labels[:8], levels[:1], device=device, seed=0)  # warm-up
@@ -153,7 +154,7 @@ def trial_seconds(config: dict, rate: NetworkRate, sizes: dict) -> float:
     steps = max(1, sizes["train"] // config["batch_size"])
     epoch = steps * rate.step_s + math.ceil(sizes["val"] / EVAL_CHUNK) * rate.eval_chunk_s + rate.checkpoint_s
     final = math.ceil(sizes["test"] / EVAL_CHUNK) * rate.eval_chunk_s + 1.5 * config["latency_min_run_time"] + 0.3
-    return config["epochs"] * epoch + final + TRIAL_OVERHEAD_S
+    return total_epochs(config) * epoch + final + TRIAL_OVERHEAD_S  # every training stage (two-stage: 2x+)
 
 
 def list_schedule(durations: list[float], slots: int) -> float:

@@ -15,7 +15,8 @@ import statistics
 from typing import Mapping
 
 
-TIMING_KEYS = ("latency_device", "latency_batch_size", "latency_threads", "latency_precision", "image_shape")
+TIMING_KEYS = ("latency_device", "latency_batch_size", "latency_threads", "latency_precision", "image_shape",
+               "latency_backend")
 
 
 def local_device(latency_device: str | None) -> str | None:

@@ -21,6 +21,9 @@ def test_trial_time_adds_training_validation_checkpoints_test_and_latency():
     # per epoch: 10 steps x 0.1 + ceil(300/256)=2 chunks x 2.0 + 0.05 = 5.05; final: 3 chunks x 2.0 + 1.5 x 0.2 + 0.3
     expected = 3 * 5.05 + (6.0 + 0.3 + 0.3) + 2.0
     assert trial_seconds(config, rate, sizes) == pytest.approx(expected)
+    # a two-stage sequential trial trains the denoiser, then the classifier (3 + 3 epochs), then 1 fine-tuning
+    two_stage = dict(config, task="joint", joint_mode="sequential", sequential_training="two-stage", finetune_epochs=1)
+    assert trial_seconds(two_stage, rate, sizes) == pytest.approx(expected + 4 * 5.05)
 
 
 def test_packing_recommendation_follows_throughput_gain_and_memory():

@@ -34,7 +34,7 @@ class Stage:
 
 
 def two_stage(config: dict) -> bool:
-    return config["task"] == "joint" and config.get("joint_mode") == "sequential" \
+    return config.get("task") == "joint" and config.get("joint_mode") == "sequential" \
         and config.get("sequential_training") == "two-stage"
 
 

@@ -15,14 +15,18 @@ from ..data.batches import to_device_float
 from .onnx_model import INPUT_NAME
 
 
-def calibration_batches(images: np.ndarray, levels, count: int, batch: int = 16, seed: int = 0) -> list[np.ndarray]:
-    """Up to `count` validation images, each with noise of one of `levels` (cycled), in batches."""
+def calibration_batches(images: np.ndarray, levels, count: int, batch: int = 16, seed: int = 0,
+                        clip: bool = False) -> list[np.ndarray]:
+    """Up to `count` validation images, each with noise of one of `levels` (cycled), in batches; clipped to
+    [0, 1] when the trial trained on clipped inputs (`noise_clip`)."""
     import torch
 
     clean = to_device_float(images[:count], torch.device("cpu")).numpy()
     rng = np.random.default_rng(seed)
     sigmas = np.array([levels[i % len(levels)] for i in range(len(clean))], dtype=np.float32)[:, None, None, None]
     noisy = (clean + sigmas * rng.standard_normal(clean.shape, dtype=np.float32)).astype(np.float32)
+    if clip:
+        noisy = np.clip(noisy, 0, 1)
     return [noisy[i:i + batch] for i in range(0, len(noisy), batch)]
 
 
