@@ -78,11 +78,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .resources import check_local_resources
 
     sweep, overrides = _load_sweep(args.sweep), _overrides(args.set)
-    # fields, values and resources fail here, before Ray and MLflow load; run_sweep then checks every model
+    # fields, values and resources fail here, before Ray and MLflow load; run_sweep's own resolve then builds
+    # every trial's model, still before Ray starts (building them here as well doubled that work)
     resolved = resolve(sweep, args.preset, overrides, args.name, check_models=False)
     if args.address in (None, "local"):
         check_local_resources(sweep.name, resolved.run, args.num_gpus)
-    resolve(sweep, args.preset, overrides, args.name)  # every trial's model, still before Ray and MLflow load
     from .runner import run_sweep
 
     outcome = run_sweep(sweep, args.preset, overrides, _options(args), args.name)
