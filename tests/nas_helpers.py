@@ -52,7 +52,7 @@ def cache_synthetic_table(config: dict, data) -> lut.LatencyTable:
     """Put a synthetic table into the trial's LUT cache under this machine's real key (no timing)."""
     macro = Macro.build(data.image_shape, data.num_classes, config["width_mult"],
                         decoder=config.get("search_kind", "joint") == "joint")
-    key = lut.LatencyKey.for_device(macro, "cpu", 1, 1, config["latency_precision"])
+    key = lut.LatencyKey.for_device(macro, "cpu", 1, 1, config["latency_precision"], config["latency_backend"])
     table = synthetic_table(macro, key)
     lut.store_table(table, key, config["lut_cache_dir"])
     return table

@@ -14,10 +14,13 @@ from trainables.config import defaults
 from trainables.data.batches import to_device_float
 from trainables.data.splits import splits_for_config
 from trainables.evaluate import evaluate
-from trainables.measure.latency import measure_latency
+from trainables.measure.latency import measure_latency, resolve_backend
 from trainables.models import build_model
+from trainables.nas import lut
 from trainables.nas.derive import random_architecture
 from trainables.nas.macro import Macro
+
+from .nas_helpers import tiny_macro
 
 DATA = dict(dataset="synthetic", image_size=32, channels=1, train_size=64, val_size=32, test_size=48,
             eval_noise_levels=[0.0, 0.4])
@@ -114,6 +117,26 @@ def test_onnxruntime_backend_times_the_graph_onnxruntime_runs(tmp_path):
     assert 0.5 < min(ours) / min(reference) < 2.0
     with pytest.raises(ValueError, match="fp32 on the CPU"):
         measure_latency(model, (1, 32, 32), backend="onnxruntime", precision="bf16")
+
+
+@pytest.mark.parametrize("backend,device,precision,runs", [
+    ("auto", "cpu", "fp32", "onnxruntime"), ("auto", "cpu", "bf16", "torch"), ("auto", "cuda", "fp32", "torch"),
+    ("auto", "cuda:1", "fp16", "torch"), ("torch", "cpu", "fp32", "torch"), ("onnxruntime", "cpu", "fp32", "onnxruntime")])
+def test_auto_backend_is_onnxruntime_where_it_can_time_the_request(backend, device, precision, runs):
+    assert resolve_backend(backend, device, precision) == runs
+
+
+def test_the_default_trial_times_with_onnxruntime_on_a_cpu():
+    model = build_model(KINDS["integrated"], 1, 10).eval()
+    lat = measure_latency(model, (1, 32, 32), backend=defaults()["latency_backend"], min_run_time=0.05)
+    assert (lat.backend, lat.backend_version) == ("onnxruntime", ort.__version__)
+    bf16 = measure_latency(model, (1, 32, 32), backend="auto", precision="bf16", min_run_time=0.05)
+    assert (bf16.backend, bf16.backend_version) == ("torch", torch.__version__)
+    key = lut.LatencyKey.for_device(tiny_macro(), "cpu", 1, 1, backend="auto")
+    assert key == lut.LatencyKey.for_device(tiny_macro(), "cpu", 1, 1, backend="onnxruntime")
+    assert key.describe().startswith(f"{key.device_name} (cpu), onnxruntime {ort.__version__}")
+    with pytest.raises(ValueError, match="unknown latency backend 'tflite'"):
+        resolve_backend("tflite")
 
 
 def test_latency_backend_is_a_validated_config_field():

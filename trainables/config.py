@@ -119,9 +119,9 @@ FIELDS: dict[str, Field] = {
     "latency_batch_size": Field(None, int, "latency batch (default: 1 on CPU, 32 on GPU)", optional=True,
                                 **at_least_one),
     "latency_precision": Field("fp32", str, "latency precision", choices=("fp32", "fp16", "bf16")),
-    "latency_backend": Field("torch", str, "what runs the timed forwards: torch (eager PyTorch) or onnxruntime "
-                             "(the model exported to ONNX, CPU fp32); docs/deploy.md compares them",
-                             choices=("torch", "onnxruntime")),
+    "latency_backend": Field("auto", str, "what runs the timed forwards: onnxruntime (the model exported to ONNX, "
+                             "CPU fp32), torch (eager PyTorch) or auto (onnxruntime for fp32 on a CPU, else torch); "
+                             "docs/deploy.md compares them", choices=("auto", "torch", "onnxruntime")),
     "latency_min_run_time": Field(1.0, float, "seconds of timed forwards per latency measurement", **positive),
     "examples": Field(True, bool, "save a PNG of noisy / denoised / clean test images at the end"),
     # testing the fault tolerance

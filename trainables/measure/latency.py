@@ -3,7 +3,9 @@
 The paper times a batch of 32 on a GPU (docs/paper.md §6); CPU users usually want batch 1. Device,
 batch, threads, precision and backend are arguments and come back with the result, because a latency
 without its device is meaningless. Backends: `torch` (eager PyTorch) or `onnxruntime` (the model exported
-to ONNX and run by ONNX Runtime on the CPU, fp32; see measure/ort_latency.py and docs/deploy.md).
+to ONNX and run by ONNX Runtime on the CPU, fp32; see measure/ort_latency.py and docs/deploy.md), or
+`auto`, the trials' default: ONNX Runtime where it can time the request (CPU, fp32), since eager PyTorch on a
+CPU mostly times framework overhead that no deployed runtime pays, and PyTorch elsewhere (GPU, bf16/fp16).
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from torch import nn
 from torch.utils import benchmark
 
 PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
-BACKENDS = ("torch", "onnxruntime")
+BACKENDS = ("auto", "torch", "onnxruntime")
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,15 @@ def device_name(device: torch.device | str) -> str:
     return platform.processor() or platform.machine()
 
 
+def resolve_backend(backend: str, device: torch.device | str = "cpu", precision: str = "fp32") -> str:
+    """The backend that times a request: `auto` is onnxruntime for fp32 on a CPU and torch otherwise."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown latency backend {backend!r}; choose one of {list(BACKENDS)}")
+    if backend != "auto":
+        return backend
+    return "onnxruntime" if torch.device(device).type == "cpu" and precision == "fp32" else "torch"
+
+
 def measure_latency(model: nn.Module, input_shape: tuple[int, int, int], *, device: str = "cpu",
                     batch_size: int = 1, threads: int = 1, precision: str = "fp32",
                     warmup: int = 10, min_run_time: float = 0.5, backend: str = "torch") -> Latency:
@@ -58,10 +69,8 @@ def measure_latency(model: nn.Module, input_shape: tuple[int, int, int], *, devi
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of {sorted(PRECISIONS)}")
     dev = torch.device(device)
-    if backend == "onnxruntime":
+    if resolve_backend(backend, dev, precision) == "onnxruntime":
         return _onnxruntime_latency(model, input_shape, dev, batch_size, threads, precision, warmup, min_run_time)
-    if backend != "torch":
-        raise ValueError(f"unknown latency backend {backend!r}; choose one of {list(BACKENDS)}")
     if dev.type == "cpu" and precision == "fp16":
         raise ValueError("fp16 latency needs a CUDA device; use bf16 or fp32 on CPU")
     model = model.to(dev).eval()
@@ -103,10 +112,10 @@ def _onnxruntime_latency(model: nn.Module, input_shape: tuple[int, int, int], de
 def latency_timer(model: nn.Module, input_shape: tuple[int, int, int], **timing) -> Callable[[], float]:
     """A repeatable measurement (median ms) of one model under `timing` (measure_latency's keywords), for
     interleaved timing of many models: with onnxruntime the export and the session are made once."""
-    if timing.get("backend", "torch") == "onnxruntime":
+    dev = timing.get("device", "cpu")
+    if resolve_backend(timing.get("backend", "torch"), dev, timing.get("precision", "fp32")) == "onnxruntime":
         from .ort_latency import ort_timer
 
-        dev = timing.get("device", "cpu")
         if torch.device(dev).type != "cpu" or timing.get("precision", "fp32") != "fp32":
             raise ValueError(f"the onnxruntime latency backend times fp32 on the CPU, not {timing}")
         measure = ort_timer(model, input_shape, timing.get("batch_size", 1), timing.get("threads", 1),

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from ..measure.flops import count_cost
-from ..measure.latency import device_name, interleaved, latency_timer
+from ..measure.latency import device_name, interleaved, latency_timer, resolve_backend
 from .macro import Decoder, Head, Macro, Slot, build_stem, make_block
 from .ops import OPS, WIDTH_STEPS, OpSpec, width_choices
 
@@ -66,7 +66,7 @@ class LatencyKey:
         version = torch.__version__
         if device.type == "cuda" and torch.backends.cudnn.is_available():
             version += f"+cudnn{torch.backends.cudnn.version()}"
-        if backend == "onnxruntime":  # the runtime that timed the table is part of its key
+        if resolve_backend(backend, device, precision) == "onnxruntime":  # the runtime is part of the key
             from ..measure.ort_latency import ort_version
 
             version = f"onnxruntime {ort_version()}"
