@@ -20,7 +20,8 @@ import torch
 from trainables.config import FIELDS, Field, defaults, field_problems
 from trainables.data.registry import dataset_input_shape
 from trainables.measure.flops import count_cost
-from trainables.models import TASKS, build_model, check_model_input
+from trainables.models import build_model, check_model_input
+from trainables.tasks import MODEL_TASKS
 
 
 class SweepError(ValueError):
@@ -161,7 +162,7 @@ def _check_values(sweep: Sweep, config: Mapping, schema: Mapping[str, Field]) ->
 def _check_model(sweep: Sweep, config: dict) -> int | None:
     """Build the trial's model on the meta device (no memory, no compute), check its input size and
     return its MACs per image (None for trainables without a fixed model, e.g. NAS)."""
-    if config.get("task") not in TASKS:
+    if config.get("task") not in MODEL_TASKS:
         return None
     channels, size, _ = dataset_input_shape(config)
     try:
@@ -201,7 +202,7 @@ def resolve(sweep: Sweep, preset: str = "quick", overrides: Mapping[str, Any] | 
     if "seeds" not in overrides and "seeds" not in sweep.fixed:
         run["seeds"] = sweep.seeds
     base = {**defaults(), **{k: f.default for k, f in sweep.extra_fields.items()}, **merged}
-    if sweep.trainable in TASKS:  # the trainable decides what is trained
+    if sweep.trainable in MODEL_TASKS:  # the trainable decides what is trained
         base["task"] = sweep.trainable
     _check_values(sweep, run, RUN_FIELDS)
     _check_values(sweep, base, schema)

@@ -14,8 +14,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..tasks import TASKS
+
 INPUT_NAME = "image"
-OUTPUT_NAMES = {"classifier": ("logits",), "denoiser": ("denoised",), "joint": ("denoised", "logits")}
+OUTPUT_NAMES = {name: ("denoised",) * task.image + ("logits",) * task.logits for name, task in TASKS.items() if task.built}
 TOLERANCE = 1e-4  # max abs difference ORT vs PyTorch in fp32
 OPSET = 17
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ..config import Field
 from ..models.catalog import paper_model_configs
+from ..tasks import SEARCH_TASKS
 from .ops import OP_SETS
 from .supernet import BETA_MODES
 
@@ -80,7 +81,7 @@ NAS_FIELDS: dict[str, Field] = {
 }
 
 SEARCH_FIELDS: dict[str, Field] = {
-    "task": Field("nas", str, "nas: the trial searches its joint model, then may retrain it", choices=("nas",)),
+    "task": Field("nas", str, "nas: the trial searches its joint model, then may retrain it", choices=SEARCH_TASKS),
     **NAS_FIELDS,
 }
 

@@ -23,6 +23,8 @@ import torch
 from torch import nn
 
 from ..models.blocks import ConvNormAct, MBConv
+from ..models.joint import JointOutput
+from .ops import OpSpec, se_channels
 
 STEM, STEM2, STEM2_SE, HEAD = 32, 16, 8, 1280
 # (output channels, searchable blocks, first stride, activation) per stage, TF-NAS ImageNet space
@@ -97,6 +99,11 @@ class Macro:
         """Plain JSON; `decoder` only when False, so the joint space keeps its table digests and files."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()
                 if k != "decoder" or not v}
+
+    @property
+    def task(self) -> str:
+        """The task of the networks of this space: joint with the decoder, classifier without."""
+        return "joint" if self.decoder else "classifier"
 
     @property
     def size(self) -> int:
@@ -177,16 +184,12 @@ class Head(nn.Module):
         return self.fc(self.dropout(self.pool(self.conv(x)).flatten(1)))
 
 
-def make_block(slot: Slot, op, mid_channels: int) -> MBConv:
+def make_block(slot: Slot, op: OpSpec, mid_channels: int) -> MBConv:
     """The derived network's block for `op` at `slot` with `mid_channels`: also what the latency table times."""
-    from .ops import se_channels
-
     return MBConv(slot.c_in, slot.c_out, kernel=op.kernel, stride=slot.stride, se_channels=se_channels(op, slot.c_in),
                   act=slot.act, mid_channels=mid_channels)
 
 
 def joint_or_logits(decoder: "Decoder | None", skips: list[torch.Tensor], x: torch.Tensor, logits: torch.Tensor):
     """JointOutput(denoised image, logits) with a decoder; the logits alone for a classifier-only network."""
-    from ..models.joint import JointOutput
-
     return logits if decoder is None else JointOutput(decoder(skips, x), logits)
