@@ -45,6 +45,7 @@ class Field:
         return None
 
 
+# the value checks the trial and run schemas share (trainables/nas/config.py, search_spaces/base.py)
 positive = dict(check=lambda v: v > 0, rule="> 0")
 at_least_one = dict(check=lambda v: v >= 1, rule=">= 1")
 non_negative = dict(check=lambda v: v >= 0, rule=">= 0")

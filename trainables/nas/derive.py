@@ -43,17 +43,9 @@ def make_architecture(macro: Macro, op_set_size: int, ops: list[list[str]], widt
 def from_supernet(supernet, op_set_size: int) -> dict:
     """argmax alpha per block, derived depth per stage, the chosen ops' active widths."""
     chosen, depths, mixed = supernet.argmax_ops(), supernet.derived_depths(), supernet.mixed_ops()
-    ops, widths, block = [], [], 0
-    for slots, depth in zip(supernet.slots, depths):
-        stage_ops, stage_widths = [], []
-        for j in range(len(slots)):
-            if j < depth:
-                i = chosen[block]
-                stage_ops.append(supernet.specs[i].name)
-                stage_widths.append(mixed[block].width(i))
-            block += 1
-        ops.append(stage_ops)
-        widths.append(stage_widths)
+    kept = [blocks[:depth] for blocks, depth in zip(supernet.block_ranges, depths)]
+    ops = [[supernet.specs[chosen[b]].name for b in blocks] for blocks in kept]
+    widths = [[mixed[b].width(chosen[b]) for b in blocks] for blocks in kept]
     return make_architecture(supernet.macro, op_set_size, ops, widths)
 
 

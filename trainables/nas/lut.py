@@ -362,10 +362,9 @@ def expected_latency(table: LatencyTable, supernet, op_weights: torch.Tensor,
     """LAT(alpha, beta) in ms; op_weights (blocks, ops) are Gumbel-softmax samples or softmax(alpha).
     `matrix`: latency_matrix() already built for the current widths (the search builds it once per epoch)."""
     block_lat = (op_weights * (latency_matrix(table, supernet) if matrix is None else matrix)).sum(-1)
-    total, start = torch.tensor(table.base_ms, device=block_lat.device), 0
-    for slots, probs in zip(supernet.slots, depth_probs):
-        stage = block_lat[start:start + len(slots)]
-        start += len(slots)
+    total = torch.tensor(table.base_ms, device=block_lat.device)
+    for blocks, probs in zip(supernet.block_ranges, depth_probs):
+        stage = block_lat[blocks.start:blocks.stop]
         total = total + (stage.sum() if probs is None else (probs * stage.cumsum(0)).sum())
     return total
 

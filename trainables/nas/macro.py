@@ -121,6 +121,11 @@ class Macro:
             c_in = c_out
         return out
 
+    def block_ranges(self) -> list[range]:
+        """Per stage, its blocks' positions in the flat block order (alpha's rows, Supernet.mixed_ops())."""
+        ends = [sum(self.stage_blocks[:s + 1]) for s in range(len(self.stage_blocks))]
+        return [range(end - n, end) for end, n in zip(ends, self.stage_blocks)]
+
     def feature_points(self) -> list[tuple[int, int]]:
         """(channels, size) after the stems and after each stage, in encoder order."""
         points, size = [(self.stem2, self.size // self.strides[0])], self.size // self.strides[0]
