@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .registry import ImageDataset
+from .registry import ImageDataset, load_dataset
 
 FITS = ("pad", "resize")
 
@@ -103,8 +103,6 @@ def prepare_splits(dataset: ImageDataset, *, image_size: int | None = None, fit:
 
 def splits_for_config(config) -> DataSplits:
     """Load the dataset named in a trial config and prepare its splits (cached loading per process)."""
-    from .registry import load_dataset
-
     name, size, channels = config["dataset"], config.get("image_size"), config.get("channels", 3)
     options = {}
     if name == "imagefolder":
