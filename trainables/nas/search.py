@@ -249,10 +249,11 @@ class Search:
     """One search in progress: the supernet's training state, its latency table and target, the data split."""
     config: dict
     schedule: Schedule
-    state: TrainingState
+    state: TrainingState                        # the supernet, its optimisers and RNGs; notes['goal']: the target
     table: lut.LatencyTable
+    table_file: Path                            # copied into the checkpoints beside the architecture
+    timing: dict                                # the table's batch, threads, precision and backend
     macro: Macro
-    goal: dict
     train_split: tuple[np.ndarray, np.ndarray]  # search-train: weight steps
     val_split: tuple[np.ndarray, np.ndarray]    # search-val: architecture steps
     data: DataSplits                            # its validation split scores the derived network
@@ -261,6 +262,11 @@ class Search:
     @property
     def supernet(self) -> Supernet:
         return self.state.model
+
+    @property
+    def goal(self) -> dict:
+        """The target latency and the latencies it was taken from (fixed when the search started)."""
+        return self.state.notes["goal"]
 
     def loss(self, output, clean: torch.Tensor, labels: torch.Tensor):
         """(CE + w * Charbonnier, CE, Charbonnier) of the supernet's output; CE alone without a decoder."""
@@ -312,9 +318,9 @@ def arch_step(search: Search, clean: torch.Tensor, labels: torch.Tensor, tau: fl
     return torch.stack([loss.detach(), latency_loss.detach()])
 
 
-def search_epoch(search: Search, epoch: int) -> dict:
+def search_epoch(search: Search, epoch: int) -> tuple[dict, float | None]:
     """Weight steps over the search-train split, after warm-up an architecture step every `arch_every`-th
-    of them and width elasticity at the end; the epoch's mean losses."""
+    of them and width elasticity at the end: (the epoch's mean losses, the fitted widths' table latency)."""
     schedule, supernet, state = search.schedule, search.supernet, search.state
     searching, tau = schedule.searching(epoch), schedule.temperature(epoch)
     supernet.train()
@@ -333,7 +339,7 @@ def search_epoch(search: Search, epoch: int) -> dict:
     check_finite(train_loss, epoch, "search", "lower weight_lr")
     fitted_ms = fit_widths(supernet, search.table, search.goal["target_latency_ms"]) if searching else None
     return dict(train_loss=train_loss, train_ce=train_ce, train_charbonnier=train_charb, temperature=tau,
-                arch_loss=arch_loss, latency_loss=latency_loss, fitted_ms=fitted_ms)
+                arch_loss=arch_loss, latency_loss=latency_loss), fitted_ms
 
 
 def endless_batches(images, labels, batch_size: int, device: torch.device, generator: torch.Generator):
@@ -358,9 +364,8 @@ def validate(search: Search, fitted_ms: float | None) -> dict:
                 arch=arch_code(arch), **{f"val_{k}": v for k, v in val.items()})
 
 
-def start_search(config: dict, data: DataSplits, device: torch.device, threads: int,
-                 saved: dict | None) -> tuple[Search, Path, dict]:
-    """The search set up (or restored from `saved`): (search, latency table file, timing settings)."""
+def start_search(config: dict, data: DataSplits, device: torch.device, threads: int, saved: dict | None) -> Search:
+    """The search set up, or restored from `saved` (its checkpoint's state)."""
     torch.manual_seed(config["seed"])
     macro, key, table, table_file, timing = latency_table(config, data, device, threads)
     # the target was fixed (and checked) when the search started
@@ -376,38 +381,37 @@ def start_search(config: dict, data: DataSplits, device: torch.device, threads: 
                           notes=dict(goal=goal), model_name="supernet")
     if saved is not None:
         state.restore(saved)
-    return Search(config, schedule, state, table, macro, goal, train_split, val_split, data, device), table_file, timing
+    return Search(config, schedule, state, table, table_file, timing, macro, train_split, val_split, data, device)
 
 
 def search(config: dict, data: DataSplits, report: Report, *, device: torch.device, threads: int,
            state: dict | None = None) -> tuple[dict, dict]:
     """Run (or resume) the search: per epoch search_epoch, validate, checkpoint, report; returns
     (architecture, summary metrics)."""
-    run, table_file, timing = start_search(config, data, device, threads, state)
-    first, epochs = run.state.first_epoch, run.schedule.epochs
+    job = start_search(config, data, device, threads, state)
+    first, epochs = job.state.first_epoch, job.schedule.epochs
     for epoch in range(first, epochs):
-        fail_if_injected(config, run.state, epoch, "search epoch")
+        fail_if_injected(config, job.state, epoch, "search epoch")
         t0 = time.perf_counter()
-        trained = search_epoch(run, epoch)
-        fitted_ms = trained.pop("fitted_ms")
-        validated = validate(run, fitted_ms)
-        run.state.elapsed_s += time.perf_counter() - t0
-        run.state.epoch = epoch
-        metrics = dict(epoch=epoch + 1, phase=0, lr=run.state.scheduler.get_last_lr()[0], **trained, **validated,
-                       epoch_time_s=time.perf_counter() - t0, train_time_s=run.state.elapsed_s, **run.goal)
-        with checkpoint(run.state, SEARCH_STATE, "jdnas-nas-") as directory:
+        losses, fitted_ms = search_epoch(job, epoch)
+        validated = validate(job, fitted_ms)
+        job.state.elapsed_s += time.perf_counter() - t0
+        job.state.epoch = epoch
+        metrics = dict(epoch=epoch + 1, phase=0, lr=job.state.scheduler.get_last_lr()[0], **losses, **validated,
+                       epoch_time_s=time.perf_counter() - t0, train_time_s=job.state.elapsed_s, **job.goal)
+        with checkpoint(job.state, SEARCH_STATE, "jdnas-nas-") as directory:
             (directory / PHASE_FILE).write_text(json.dumps(dict(phase="search")))
             if epoch == epochs - 1:
-                arch, summary, final = finish_search(run, timing, metrics)
+                arch, summary, final = finish_search(job, metrics)
                 metrics.update(**summary, **final)
-                write_artifacts(directory, arch, table_file)
+                write_artifacts(directory, arch, job.table_file)
             report(metrics, str(directory))
     if first >= epochs:  # resumed after the last search epoch had been reported
-        arch, summary, _ = finish_search(run, timing, {})
+        arch, summary, _ = finish_search(job, {})
     return arch, summary
 
 
-def finish_search(search: Search, timing: dict, metrics: dict) -> tuple[dict, dict, dict]:
+def finish_search(search: Search, metrics: dict) -> tuple[dict, dict, dict]:
     """Derive the architecture, price it with the table and measure the real network beside it.
     Returns (architecture, summary carried into the retrain reports, final search-only metrics)."""
     config, table, macro, goal = search.config, search.table, search.macro, search.goal
@@ -417,7 +421,7 @@ def finish_search(search: Search, timing: dict, metrics: dict) -> tuple[dict, di
                 predicted_macs=lut.predict_macs(table, macro, arch), lut=table.key, **goal)
     net = SearchedNet(arch)
     measured = measure_latency(net, macro.input_shape, device=str(search.device),
-                               min_run_time=config["latency_min_run_time"], **timing)
+                               min_run_time=config["latency_min_run_time"], **search.timing)
     cost = count_cost(net, macro.input_shape)
     summary = dict(arch=arch_code(arch), depths="-".join(str(s["depth"]) for s in arch["stages"]),
                    predicted_latency_ms=predicted, predicted_macs=arch["predicted_macs"],
