@@ -1,8 +1,8 @@
 """The one training loop behind every trainable: classifier, denoiser and joint models.
 
 Read top to bottom: build model and optimiser (in the configured precision and memory format, data
-on the device for GPU trials), maybe resume, then per epoch train on noisy images, validate at the
-fixed noise levels, checkpoint, report. The last epoch adds the test metrics at every sigma, FLOPs,
+on the device for GPU trials) into a TrainingState (trainables/state.py), maybe resume it, then per epoch
+`train_epoch` on noisy images, validate at the fixed noise levels, checkpoint, report. The last epoch adds the test metrics at every sigma, FLOPs,
 parameters and latency. Ray-free: `report(metrics, checkpoint_dir)` is injected, so the same loop
 runs in a Tune trial, a benchmark or a test.
 """
