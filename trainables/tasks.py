@@ -11,7 +11,6 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Task:
     name: str
-    doc: str
     image: bool          # the network returns a denoised image (Charbonnier loss; PSNR, SSIM)
     logits: bool         # the network returns class logits (cross-entropy; accuracy)
     built: bool = True   # the model factory builds its network from the config; False: the trial searches it
@@ -23,12 +22,10 @@ class Task:
 
 
 TASKS: dict[str, Task] = {t.name: t for t in (
-    Task("classifier", "a Table 7 classifier on noisy images (cross-entropy)", image=False, logits=True),
-    Task("denoiser", "a UNet denoiser (Charbonnier loss)", image=True, logits=False),
-    Task("joint", "a sequential or integrated denoise + classify model (CE + w * Charbonnier)", image=True,
-         logits=True),
-    Task("nas", "a latency-constrained search of the joint (or classifier) network, then maybe its retraining",
-         image=True, logits=True, built=False),
+    Task("classifier", image=False, logits=True),  # a Table 7 classifier on noisy images
+    Task("denoiser", image=True, logits=False),    # a UNet
+    Task("joint", image=True, logits=True),        # a sequential or integrated denoise + classify model
+    Task("nas", image=True, logits=True, built=False),  # a search (docs/nas.md), then maybe its retraining
 )}
 MODEL_TASKS: tuple[str, ...] = tuple(name for name, t in TASKS.items() if t.built)      # a fixed network per config
 SEARCH_TASKS: tuple[str, ...] = tuple(name for name, t in TASKS.items() if not t.built)  # the network is searched
