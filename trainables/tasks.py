@@ -25,7 +25,8 @@ TASKS: dict[str, Task] = {t.name: t for t in (
     Task("classifier", image=False, logits=True),  # a Table 7 classifier on noisy images
     Task("denoiser", image=True, logits=False),    # a UNet
     Task("joint", image=True, logits=True),        # a sequential or integrated denoise + classify model
-    Task("nas", image=True, logits=True, built=False),  # a search (docs/nas.md), then maybe its retraining
+    # a search (docs/nas.md), then maybe its retraining; its network's outputs follow search_kind (Macro.task)
+    Task("nas", image=True, logits=True, built=False),
 )}
 MODEL_TASKS: tuple[str, ...] = tuple(name for name, t in TASKS.items() if t.built)      # a fixed network per config
 SEARCH_TASKS: tuple[str, ...] = tuple(name for name, t in TASKS.items() if not t.built)  # the network is searched
