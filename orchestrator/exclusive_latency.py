@@ -11,7 +11,7 @@ import os
 import time
 
 from search_spaces import ResolvedSweep
-from trainables.models import TASKS
+from trainables.tasks import MODEL_TASKS
 
 from .storage import Storage
 
@@ -24,7 +24,7 @@ def wanted(resolved: ResolvedSweep) -> bool:
     """`exclusive_latency` if set, else whenever trials share a GPU; only sweeps with a fixed network per
     grid point (NAS trials derive theirs, and time them alone on the device they searched for)."""
     choice, gpus = resolved.run.get("exclusive_latency"), resolved.run["gpus_per_trial"]
-    return resolved.sweep.trainable in TASKS and (choice if choice is not None else 0 < gpus < 1)
+    return resolved.sweep.trainable in MODEL_TASKS and (choice if choice is not None else 0 < gpus < 1)
 
 
 def time_networks(configs: list[dict], input_shape: tuple, num_classes: int, threads: int) -> list[dict]:

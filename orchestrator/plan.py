@@ -21,7 +21,8 @@ from trainables.data.noise import EVAL_CHUNK
 from trainables.evaluate import evaluate
 from trainables.loop import batch_loss, make_optimizer
 from trainables.stages import total_epochs
-from trainables.models import TASKS, build_model, model_label
+from trainables.tasks import MODEL_TASKS
+from trainables.models import build_model, model_label
 from trainables.precision import TrainingPrecision
 
 RAY_START_S = 8.0         # import, init, shutdown of a local Ray, the Parquet export and the report
@@ -200,7 +201,7 @@ def make_plan(resolved: ResolvedSweep, *, gpus: int | None = None, cpus: int | N
     device = torch.device("cuda" if want_gpu and torch.cuda.is_available() else "cpu")
     note = "no CUDA device here: rates measured on this CPU stand in for the GPU's" \
         if want_gpu and device.type == "cpu" else ""
-    if sweep.trainable not in TASKS:
+    if sweep.trainable not in MODEL_TASKS:
         return Plan(sweep.name, resolved.preset, resolved.num_trials, str(device), device_name(device), 0, 0, [], [],
                     float("nan"), None, f"no estimate for {sweep.trainable!r} trials (their network is searched)")
     sizes = split_sizes(resolved, data)

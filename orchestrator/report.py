@@ -14,6 +14,7 @@ from typing import Iterable
 
 from trainables.models import paper_unet_name
 from trainables.paper import TABLE7, TABLE8
+from trainables.tasks import MODEL_TASKS
 
 from .nas_report import latency_plot, nas_table, with_quiet_latency
 from .setting import PAPER_SHORT, setting_block, short_label
@@ -72,7 +73,7 @@ def _paper_shape_macs(config_items: tuple) -> int | None:
 
 def paper_shape_macs(row: dict) -> int | None:
     """Our MAC count for the row's model at the paper's 3x96x96 input (the run may use another size)."""
-    if row.get("task") not in ("classifier", "denoiser", "joint"):
+    if row.get("task") not in MODEL_TASKS:
         return None
     keys = ("task", "classifier", "width", "expansion", "unet", "depth", "base_width", "blocks", "multiplier",
             "block", "block_expansion", "joint_mode", "attach_level", "norm", "residual", "classifier_norm")

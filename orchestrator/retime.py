@@ -38,11 +38,12 @@ def network_of(row: Mapping, shape: tuple[int, int, int]):
     """The network a result row describes: a derived architecture (`architecture_json`) or a model built
     from the row's config; None for rows that carry neither, or whose model cannot take the input (a manual
     joint model beside a NAS sweep on small images)."""
-    from trainables.models import TASKS, build_model, check_model_input
+    from trainables.models import build_model, check_model_input
+    from trainables.tasks import MODEL_TASKS
 
     if row.get("architecture_json"):
         config = dict(task="joint", joint_mode="searched", architecture=json.loads(row["architecture_json"]))
-    elif row.get("task") in TASKS:
+    elif row.get("task") in MODEL_TASKS:
         config = dict(row)
     else:
         return None

@@ -27,6 +27,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from ray import tune
 
 from trainables.config import effective_config
+from trainables.tasks import TASKS
 
 log = logging.getLogger("jdnas.tracking")
 
@@ -326,7 +327,7 @@ def run_label(trial) -> str:
 
     config = effective_config(trial.config)
     try:
-        label = model_label(config) if config.get("task") in ("classifier", "denoiser", "joint", "nas") else \
+        label = model_label(config) if config.get("task") in TASKS else \
             config.get("label") or trial.trial_id
     except ValueError:
         label = trial.trial_id

@@ -17,10 +17,11 @@ from typing import Any, Mapping
 
 import torch
 
-from trainables.config import FIELDS, Field, defaults, field_problems
+from trainables.config import FIELDS, Field, at_least_one, defaults, field_problems, non_negative, positive
 from trainables.data.registry import dataset_input_shape
 from trainables.measure.flops import count_cost
-from trainables.models import TASKS, build_model, check_model_input
+from trainables.models import build_model, check_model_input
+from trainables.tasks import MODEL_TASKS
 
 
 class SweepError(ValueError):
@@ -59,16 +60,16 @@ class Sweep:
 
 # Run settings: how trials are scheduled, not what they train. `--set` reaches them too.
 RUN_FIELDS: dict[str, Field] = {
-    "seeds": Field(2, int, "repeats of the grid with training seeds 0..seeds-1", check=lambda v: v >= 1, rule=">= 1"),
-    "cpus_per_trial": Field(1, float, "CPUs per trial (= torch threads)", check=lambda v: v > 0, rule="> 0"),
-    "gpus_per_trial": Field(0, float, "GPUs per trial", check=lambda v: v >= 0, rule=">= 0"),
+    "seeds": Field(2, int, "repeats of the grid with training seeds 0..seeds-1", **at_least_one),
+    "cpus_per_trial": Field(1, float, "CPUs per trial (= torch threads)", **positive),
+    "gpus_per_trial": Field(0, float, "GPUs per trial", **non_negative),
     "max_concurrent": Field(None, int, "cap on trials running at once", optional=True,
-                            check=lambda v: v >= 1, rule=">= 1"),
+                            **at_least_one),
     "max_failures": Field(2, int, "retries of a failed trial from its last checkpoint",
                           check=lambda v: v >= -1, rule=">= -1"),
     "num_samples": Field(None, int, "Optuna trials (optimize sweeps only)", optional=True,
-                         check=lambda v: v >= 1, rule=">= 1"),
-    "search_seed": Field(0, int, "seed of the Optuna sampler", check=lambda v: v >= 0, rule=">= 0"),
+                         **at_least_one),
+    "search_seed": Field(0, int, "seed of the Optuna sampler", **non_negative),
     "exclusive_latency": Field(None, bool, "time every distinct network alone after the trials (default: when "
                                            "trials share a GPU, gpus_per_trial < 1)", optional=True),
 }
@@ -161,7 +162,7 @@ def _check_values(sweep: Sweep, config: Mapping, schema: Mapping[str, Field]) ->
 def _check_model(sweep: Sweep, config: dict) -> int | None:
     """Build the trial's model on the meta device (no memory, no compute), check its input size and
     return its MACs per image (None for trainables without a fixed model, e.g. NAS)."""
-    if config.get("task") not in TASKS:
+    if config.get("task") not in MODEL_TASKS:
         return None
     channels, size, _ = dataset_input_shape(config)
     try:
@@ -201,7 +202,7 @@ def resolve(sweep: Sweep, preset: str = "quick", overrides: Mapping[str, Any] | 
     if "seeds" not in overrides and "seeds" not in sweep.fixed:
         run["seeds"] = sweep.seeds
     base = {**defaults(), **{k: f.default for k, f in sweep.extra_fields.items()}, **merged}
-    if sweep.trainable in TASKS:  # the trainable decides what is trained
+    if sweep.trainable in MODEL_TASKS:  # the trainable decides what is trained
         base["task"] = sweep.trainable
     _check_values(sweep, run, RUN_FIELDS)
     _check_values(sweep, base, schema)

@@ -68,3 +68,9 @@ def test_macro_rejects_sizes_the_decoder_cannot_restore():
         Macro.build((1, 28, 28), 10)
     with pytest.raises(ValueError, match="square"):
         Macro.build((1, 32, 48), 10)
+
+
+def test_block_ranges_number_the_stages_blocks_in_alpha_row_order():
+    """TF-NAS's 2/3/4/4/4/1 blocks, counted by hand: stage s owns alpha rows [first, first + blocks)."""
+    ranges = Macro.build((3, 96, 96), 10, 1.0).block_ranges()
+    assert [(r.start, r.stop) for r in ranges] == [(0, 2), (2, 5), (5, 9), (9, 13), (13, 17), (17, 18)]

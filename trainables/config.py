@@ -14,6 +14,7 @@ from .data.registry import LOADERS
 from .models.classifier import CLASSIFIER_NORMS, CLASSIFIER_PRESETS
 from .models.joint import JOINT_MODES
 from .models.unet import BLOCK_TYPES, UNET_PRESETS
+from .tasks import MODEL_TASKS
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class Field:
         return None
 
 
+# the value checks the trial and run schemas share (trainables/nas/config.py, search_spaces/base.py)
 positive = dict(check=lambda v: v > 0, rule="> 0")
 at_least_one = dict(check=lambda v: v >= 1, rule=">= 1")
 non_negative = dict(check=lambda v: v >= 0, rule=">= 0")
@@ -52,7 +54,7 @@ sigma_list = dict(check=lambda v: len(v) > 0 and all(isinstance(s, (int, float))
 
 FIELDS: dict[str, Field] = {
     # what is trained
-    "task": Field("classifier", str, "classifier | denoiser | joint", choices=("classifier", "denoiser", "joint")),
+    "task": Field("classifier", str, " | ".join(MODEL_TASKS), choices=MODEL_TASKS),
     "classifier": Field("MB2.5-M", str, "Table 7 classifier preset", choices=tuple(CLASSIFIER_PRESETS)),
     "width": Field(None, int, "classifier conv width (overrides the preset)", optional=True, **at_least_one),
     "expansion": Field(None, float, "classifier MBConv expansion e; 0 = plain conv", optional=True,

@@ -12,6 +12,7 @@ from torch import nn
 from .data.batches import labels_to, to_device_float
 from .data.noise import EVAL_CHUNK, eval_noise
 from .measure.quality import correct_predictions, psnr_per_image, ssim_per_image
+from .tasks import task_spec
 
 
 CPU_FORWARD_BATCH = 64
@@ -19,11 +20,10 @@ CPU_FORWARD_BATCH = 64
 
 def split_outputs(task: str, output) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """(denoised image or None, logits or None) from any model's forward output."""
-    if task == "classifier":
-        return None, output
-    if task == "denoiser":
-        return output, None
-    return output.image, output.logits
+    spec = task_spec(task)
+    if spec.joint:
+        return output.image, output.logits
+    return (output, None) if spec.image else (None, output)
 
 
 def sigma_key(sigma: float) -> str:

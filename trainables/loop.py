@@ -1,13 +1,14 @@
 """The one training loop behind every trainable: classifier, denoiser and joint models.
 
 Read top to bottom: build model and optimiser (in the configured precision and memory format, data
-on the device for GPU trials), maybe resume, then per epoch train on noisy images, validate at the
-fixed noise levels, checkpoint, report. The last epoch adds the test metrics at every sigma, FLOPs,
+on the device for GPU trials) into a TrainingState (trainables/state.py), maybe resume it, then per epoch
+`train_epoch` on noisy images, validate at the fixed noise levels, checkpoint, report. The last epoch adds the test metrics at every sigma, FLOPs,
 parameters and latency. Ray-free: `report(metrics, checkpoint_dir)` is injected, so the same loop
 runs in a Tune trial, a benchmark or a test.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import tempfile
@@ -30,6 +31,8 @@ from .models import build_model, check_model_input
 from . import stages as staging
 from .precision import TrainingPrecision, as_float
 from .stages import Stage, stage_at, training_stages
+from .state import TrainingState, read_state
+from .tasks import task_spec
 
 Report = Callable[[dict, str], None]
 STATE_FILE = "state.pt"
@@ -55,7 +58,26 @@ def stage_optimizer(model: torch.nn.Module, config: dict, stage, steps_per_epoch
 
 
 def load_state(checkpoint_dir: str | Path) -> dict:
-    return torch.load(Path(checkpoint_dir) / STATE_FILE, map_location="cpu", weights_only=True)
+    return read_state(Path(checkpoint_dir) / STATE_FILE)
+
+
+def noisy_batch(clean: torch.Tensor, config: dict, noise_rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """(clean, noisy) training images: augmented, noise at sigmas drawn from `train_noise_levels`, maybe
+    clipped to [0, 1]. The NAS search's weight and architecture steps draw theirs the same way."""
+    if config["augment"]:
+        clean = augment(clean, noise_rng)
+    sigmas = sample_sigmas(len(clean), tuple(config["train_noise_levels"]), clean.device, noise_rng)
+    noisy = add_noise(clean, sigmas, noise_rng)
+    return clean, (noisy.clamp(0, 1) if config["noise_clip"] else noisy)
+
+
+def task_loss(image: torch.Tensor | None, logits: torch.Tensor | None, clean: torch.Tensor, labels: torch.Tensor,
+              config: dict, weights: tuple[float, float]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(ce_weight * CE + charb_weight * Charbonnier, CE, Charbonnier) in fp32; a missing output counts 0."""
+    zero = torch.zeros((), device=clean.device)
+    ce = F.cross_entropy(logits, labels) if logits is not None else zero
+    charb = charbonnier(image, clean, config["charbonnier_eps"]) if image is not None else zero
+    return weights[0] * ce + weights[1] * charb, ce, charb
 
 
 def batch_loss(model: torch.nn.Module, config: dict, precision: TrainingPrecision, clean: torch.Tensor,
@@ -63,23 +85,36 @@ def batch_loss(model: torch.nn.Module, config: dict, precision: TrainingPrecisio
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(loss, cross-entropy, Charbonnier) of one batch of the training stage: augment, add noise at sampled
     sigmas, forward in the training precision, the stage's loss in fp32. Also what `jdnas plan` times."""
-    task, device = config["task"], clean.device
+    task = config["task"]
     stage = stage or training_stages(config)[0]
-    if config["augment"]:
-        clean = augment(clean, noise_rng)
-    noisy = add_noise(clean, sample_sigmas(len(clean), tuple(config["train_noise_levels"]), device, noise_rng), noise_rng)
-    if config["noise_clip"]:
-        noisy = noisy.clamp(0, 1)
+    clean, noisy = noisy_batch(clean, config, noise_rng)
     image, logits = map(as_float, staging.forward(stage, task, model, noisy, precision.forward))
-    ce = F.cross_entropy(logits, labels) if logits is not None else torch.zeros((), device=device)
-    charb = charbonnier(image, clean, config["charbonnier_eps"]) if image is not None else torch.zeros((), device=device)
-    ce_weight, charb_weight = staging.loss_weights(stage, task, config)
-    return ce_weight * ce + charb_weight * charb, ce, charb
+    return task_loss(image, logits, clean, labels, config, staging.loss_weights(stage, task, config))
+
+
+def fail_if_injected(config: dict, state: TrainingState, epoch: int, what: str = "epoch") -> None:
+    """The fault tolerance tests' failure: once at `fail_at_epoch`, never after a resume."""
+    if config["fail_at_epoch"] == epoch and not state.resumed:
+        raise RuntimeError(f"injected failure at {what} {epoch} (fail_at_epoch)")
+
+
+def check_finite(loss: float, epoch: int, what: str, advice: str) -> None:
+    if not math.isfinite(loss):
+        raise FloatingPointError(f"non-finite {what} loss ({loss}) at epoch {epoch}; {advice}")
+
+
+@contextlib.contextmanager
+def checkpoint(state: TrainingState, state_file: str = STATE_FILE, prefix: str = "jdnas-ckpt-"):
+    """A fresh checkpoint folder holding the saved state; the caller adds artifacts and reports it."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as directory:
+        state.save(Path(directory) / state_file)
+        yield Path(directory)
 
 
 def train(config: dict, data: DataSplits, report: Report, *, device: str | torch.device = "cpu",
           threads: int = 1, state: dict | None = None) -> None:
-    """Train per `config` (schema in trainables.config), calling `report` once per epoch."""
+    """Train per `config` (schema in trainables.config), calling `report` once per epoch; `state`: a
+    checkpoint's saved state to go on from."""
     config = {**defaults(), **config}
     task, device = config["task"], torch.device(device)
     torch.manual_seed(config["seed"])
@@ -91,62 +126,59 @@ def train(config: dict, data: DataSplits, report: Report, *, device: str | torch
     model = precision.prepare(model)
     steps_per_epoch = max(1, len(data.train_images) // config["batch_size"])
     stages = training_stages(config)
-    order_rng = torch.Generator().manual_seed(config["seed"])                   # shuffling, on CPU
-    noise_rng = torch.Generator(device).manual_seed(config["seed"] + 1)         # noise + augmentation, on device
-    start_epoch, elapsed, restarts, resumed = 0, 0.0, 0, state is not None
-    if resumed:
-        model.load_state_dict(state["model"])
-        order_rng.set_state(state["order_rng"])
-        noise_rng.set_state(state["noise_rng"])
-        precision.load_state_dict(state.get("grad_scaler", {}))
-        start_epoch, elapsed, restarts = state["epoch"] + 1, state["elapsed_s"], state["restarts"] + 1
-    stage = stage_at(stages, start_epoch)
-    optimizer, scheduler = stage_optimizer(model, config, stage, steps_per_epoch)
-    if resumed and state.get("stage", stage.name) == stage.name:  # a new stage starts its own optimiser
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+    stage = stage_at(stages, state["epoch"] + 1 if state else 0)
+    run = TrainingState(model, *stage_optimizer(model, config, stage, steps_per_epoch),
+                        order_rng=torch.Generator().manual_seed(config["seed"]),
+                        noise_rng=torch.Generator(device).manual_seed(config["seed"] + 1),
+                        grad_scaler=precision, notes=dict(stage=stage.name))
+    if state is not None:  # a new stage starts its own optimiser
+        run.restore(state, optimizers=state["notes"]["stage"] == stage.name)
+        run.notes["stage"] = stage.name
 
-    for epoch in range(start_epoch, stages[-1].end):
-        if config["fail_at_epoch"] == epoch and not resumed:
-            raise RuntimeError(f"injected failure at epoch {epoch} (fail_at_epoch)")
+    for epoch in range(run.first_epoch, stages[-1].end):
+        fail_if_injected(config, run, epoch)
         if epoch == stage.end:
             stage = stage_at(stages, epoch)
-            optimizer, scheduler = stage_optimizer(model, config, stage, steps_per_epoch)
+            run.optimizer, run.scheduler = stage_optimizer(model, config, stage, steps_per_epoch)
+            run.notes["stage"] = stage.name
         t0 = time.perf_counter()
-        model.train()
-        staging.prepare(stage, model)
-        sums, steps = torch.zeros(3, device=device), 0
-        for clean, labels in batches(data.train_images, data.train_labels, config["batch_size"], device,
-                                     shuffle=True, generator=order_rng, drop_last=True):
-            loss, ce, charb = batch_loss(model, config, precision, clean, labels, noise_rng, stage)
-            optimizer.zero_grad(set_to_none=True)
-            precision.step(loss, optimizer, model, config["grad_clip"])
-            scheduler.step()
-            sums += torch.stack([loss.detach(), ce.detach(), charb.detach()])
-            steps += 1
-        train_loss, train_ce, train_charb = (sums / max(steps, 1)).tolist()  # one device sync per epoch
+        train_loss, train_ce, train_charb, steps = train_epoch(run, config, data, precision, stage)
         train_seconds = time.perf_counter() - t0
-        if not math.isfinite(train_loss):
-            raise FloatingPointError(f"non-finite training loss ({train_loss}) at epoch {epoch}; "
-                                     f"lower lr (now {config['lr']}) or enable grad_clip")
+        check_finite(train_loss, epoch, "training", f"lower lr (now {config['lr']}) or enable grad_clip")
         val = evaluate(model, task, data.val_images, data.val_labels, config["eval_noise_levels"],
                        device=device, seed=config["eval_seed"] + 1, clip=config["noise_clip"])
-        elapsed += time.perf_counter() - t0
-        metrics = dict(epoch=epoch + 1, train_loss=train_loss, current_lr=scheduler.get_last_lr()[0],
-                       epoch_time_s=time.perf_counter() - t0, train_time_s=elapsed, restarts=restarts,
+        run.elapsed_s += time.perf_counter() - t0
+        run.epoch = epoch
+        metrics = dict(epoch=epoch + 1, train_loss=train_loss, current_lr=run.scheduler.get_last_lr()[0],
+                       epoch_time_s=time.perf_counter() - t0, train_time_s=run.elapsed_s, restarts=run.restarts,
                        train_images_per_s=steps * config["batch_size"] / train_seconds,
                        training_stage=stages.index(stage),
                        **{f"val_{k}": v for k, v in val.items()})
-        if task == "joint":
+        if task_spec(task).joint:
             metrics.update(train_ce=train_ce, train_charbonnier=train_charb)
-        state = dict(model=model.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                     order_rng=order_rng.get_state(), noise_rng=noise_rng.get_state(), epoch=epoch, elapsed_s=elapsed,
-                     restarts=restarts, stage=stage.name, grad_scaler=precision.state_dict())
-        with tempfile.TemporaryDirectory(prefix="jdnas-ckpt-") as checkpoint_dir:
-            torch.save(state, Path(checkpoint_dir) / STATE_FILE)
+        with checkpoint(run) as checkpoint_dir:
             if epoch == stages[-1].end - 1:
-                metrics.update(final_metrics(model, config, data, device, threads, Path(checkpoint_dir)))
-            report(metrics, checkpoint_dir)
+                metrics.update(final_metrics(model, config, data, device, threads, checkpoint_dir))
+            report(metrics, str(checkpoint_dir))
+
+
+def train_epoch(run: TrainingState, config: dict, data: DataSplits, precision: TrainingPrecision,
+                stage: Stage) -> tuple[float, float, float, int]:
+    """One pass over the shuffled train split: (mean loss, mean CE, mean Charbonnier, steps)."""
+    model = run.model
+    model.train()
+    staging.prepare(stage, model)
+    sums, steps = torch.zeros(3, device=precision.device), 0
+    for clean, labels in batches(data.train_images, data.train_labels, config["batch_size"], precision.device,
+                                 shuffle=True, generator=run.order_rng, drop_last=True):
+        loss, ce, charb = batch_loss(model, config, precision, clean, labels, run.noise_rng, stage)
+        run.optimizer.zero_grad(set_to_none=True)
+        precision.step(loss, run.optimizer, model, config["grad_clip"])
+        run.scheduler.step()
+        sums += torch.stack([loss.detach(), ce.detach(), charb.detach()])
+        steps += 1
+    train_loss, train_ce, train_charb = (sums / max(steps, 1)).tolist()  # one device sync per epoch
+    return train_loss, train_ce, train_charb, steps
 
 
 def final_metrics(model: torch.nn.Module, config: dict, data: DataSplits, device: torch.device, threads: int,
@@ -162,7 +194,7 @@ def final_metrics(model: torch.nn.Module, config: dict, data: DataSplits, device
     model.train()
     torch.save(model.state_dict(), out_dir / "model.pt")
     (out_dir / "config.json").write_text(json.dumps({**config, "data": data.meta}, indent=1, default=str))
-    if config["examples"] and config["task"] != "classifier":
+    if config["examples"] and task_spec(config["task"]).image:
         save_denoising_examples(model, config["task"], data.test_images[:6], out_dir / "denoising_examples.png", device)
     return dict(**{f"test_{k}": v for k, v in test.items()}, **cost_and_latency_metrics(cost, latency),
                 device=str(device), torch_version=torch.__version__, image_shape="x".join(map(str, data.image_shape)))

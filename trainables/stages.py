@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from .evaluate import split_outputs
+from .tasks import task_spec
 
 
 @dataclass(frozen=True)
@@ -86,4 +87,4 @@ def loss_weights(stage: Stage, task: str, config: dict) -> tuple[float, float]:
         return 0.0, 1.0
     if stage.name == "classifier":
         return 1.0, 0.0
-    return 1.0, (config["loss_weight"] if task == "joint" else 1.0)
+    return 1.0, (config["loss_weight"] if task_spec(task).joint else 1.0)

@@ -10,12 +10,14 @@ import functools
 import time
 from typing import Callable, Mapping
 
+import ray
 import torch
 from ray import tune
 
 from .config import data_key, effective_config
 from .data.splits import DataSplits
 from .loop import load_state, train
+from .nas import search as nas
 
 
 def trial_device_and_threads() -> tuple[str, int]:
@@ -27,8 +29,6 @@ def trial_device_and_threads() -> tuple[str, int]:
 
 
 def _tune_report(metrics: dict, checkpoint_dir: str, started_at: float) -> None:
-    import ray
-
     metrics = {**metrics, "node_id": ray.get_runtime_context().get_node_id(),  # which node ran this epoch
                "trial_started_at": started_at, "reported_at": time.time()}  # wall clock: packing is visible
     tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(checkpoint_dir))
@@ -70,16 +70,12 @@ def joint(config: dict, data: Mapping[tuple, DataSplits]) -> None:
 def nas_search(config: dict, data: Mapping[tuple, DataSplits]) -> None:
     """Latency-constrained search of the integrated model on this trial's device, then (retrain_epochs > 0)
     the derived network trained from scratch; resumes either phase from its checkpoint."""
-    from .nas.search import load_checkpoint, run
-
-    _run(config, data, "nas", run=run, load=load_checkpoint)
+    _run(config, data, "nas", run=nas.run, load=nas.load_checkpoint)
 
 
 def nas_retrain(config: dict, data: Mapping[tuple, DataSplits]) -> None:
     """A derived architecture (config['architecture']: the JSON dict or its path) trained from scratch."""
-    from .nas.search import retrain_only
-
-    _run(config, data, None, run=retrain_only)
+    _run(config, data, None, run=nas.retrain_only)
 
 
 TRAINABLES: dict[str, Callable] = {"classifier": classifier, "denoiser": denoiser, "joint": joint,

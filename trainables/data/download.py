@@ -20,6 +20,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from tqdm import tqdm
+
 CHUNK = 1 << 20
 
 
@@ -88,8 +90,6 @@ def digest(path: Path, algorithm: str, of_payload: bool = False) -> str:
 
 
 def _progress(total: int | None, start: int, label: str):
-    from tqdm import tqdm
-
     return tqdm(total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024, desc=label,
                 file=sys.stderr, disable=not sys.stderr.isatty(), mininterval=0.5)
 

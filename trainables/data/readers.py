@@ -10,6 +10,7 @@ import pickle
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"}
 
@@ -55,8 +56,6 @@ def read_cifar_batches(paths: list[Path]) -> tuple[np.ndarray, np.ndarray]:
 def read_image_folder(root: Path, size: int, classes: list[str] | None = None,
                       channels: int = 3) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """root/<class>/<image>: every image resized to size x size (bilinear), labels by sorted class name."""
-    from PIL import Image
-
     classes = classes or sorted(p.name for p in root.iterdir() if p.is_dir())
     if not classes:
         raise ValueError(f"{root} has no class sub-folders")

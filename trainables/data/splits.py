@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .registry import ImageDataset
+from .registry import ImageDataset, load_dataset
 
 FITS = ("pad", "resize")
 
@@ -63,6 +63,14 @@ def fit_images(images: np.ndarray, size: int, fit: str) -> np.ndarray:
     raise ValueError(f"unknown fit {fit!r}; choose one of {FITS}")
 
 
+def held_out(n: int, fraction: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(held-out indices, the rest) of a seeded permutation of range(n): `fraction` of them, at least one.
+    The validation split and the NAS search's architecture split are both cut this way."""
+    order = rng.permutation(n)
+    n_held = max(1, int(round(fraction * n)))
+    return order[:n_held], order[n_held:]
+
+
 def prepare_splits(dataset: ImageDataset, *, image_size: int | None = None, fit: str = "pad",
                    val_fraction: float = 0.1, train_size: int | None = None, val_size: int | None = None,
                    test_size: int | None = None, seed: int = 0) -> DataSplits:
@@ -72,9 +80,7 @@ def prepare_splits(dataset: ImageDataset, *, image_size: int | None = None, fit:
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
     rng = np.random.default_rng(seed)
-    order = rng.permutation(len(dataset.train_images))
-    n_val = max(1, int(round(val_fraction * len(order))))
-    val_idx, train_idx = order[:n_val], order[n_val:]
+    val_idx, train_idx = held_out(len(dataset.train_images), val_fraction, rng)
     if val_size is not None:
         val_idx = val_idx[:val_size]
     if train_size is not None:
@@ -97,8 +103,6 @@ def prepare_splits(dataset: ImageDataset, *, image_size: int | None = None, fit:
 
 def splits_for_config(config) -> DataSplits:
     """Load the dataset named in a trial config and prepare its splits (cached loading per process)."""
-    from .registry import load_dataset
-
     name, size, channels = config["dataset"], config.get("image_size"), config.get("channels", 3)
     options = {}
     if name == "imagefolder":

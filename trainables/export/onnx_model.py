@@ -11,11 +11,15 @@ import io
 import warnings
 
 import numpy as np
+import onnx
 import torch
 from torch import nn
 
+from ..tasks import TASKS
+from .probe import cpu_session
+
 INPUT_NAME = "image"
-OUTPUT_NAMES = {"classifier": ("logits",), "denoiser": ("denoised",), "joint": ("denoised", "logits")}
+OUTPUT_NAMES = {name: ("denoised",) * task.image + ("logits",) * task.logits for name, task in TASKS.items() if task.built}
 TOLERANCE = 1e-4  # max abs difference ORT vs PyTorch in fp32
 OPSET = 17
 
@@ -57,8 +61,6 @@ def to_onnx(model: nn.Module, input_shape: tuple[int, ...], outputs: tuple[str, 
 
 def session(model_bytes: bytes, threads: int = 1):
     """An ONNX Runtime CPU session with the device probe's settings (so local and device timings agree)."""
-    from .probe import cpu_session
-
     return cpu_session(model_bytes, threads)
 
 
@@ -71,8 +73,6 @@ def torch_outputs(model: nn.Module, images: torch.Tensor) -> list[np.ndarray]:
 def check_export(model: nn.Module, model_bytes: bytes, images: np.ndarray, tolerance: float = TOLERANCE) -> float:
     """onnx.checker, then ONNX Runtime vs PyTorch on `images` (a real batch); returns the max abs
     difference over all outputs, ValueError when it exceeds `tolerance`."""
-    import onnx
-
     onnx.checker.check_model(onnx.load_from_string(model_bytes), full_check=True)
     images = np.ascontiguousarray(images, dtype=np.float32)
     ort_out = session(model_bytes).run(None, {INPUT_NAME: images})

@@ -21,6 +21,7 @@ import sys
 import time
 
 import numpy as np
+import onnxruntime
 
 FORMAT = "jdnas-lut-probe/1"
 
@@ -56,8 +57,6 @@ def cpu_model():
 
 
 def device_description(name, threads):
-    import onnxruntime
-
     uname = platform.uname()
     return dict(name=name, cpu=cpu_model(), machine=uname.machine, system=f"{uname.system} {uname.release}",
                 node=uname.node, cpu_count=os.cpu_count(), threads=threads, python=platform.python_version(),
@@ -68,8 +67,6 @@ def device_description(name, threads):
 def cpu_session(model, threads):
     """A CPU session (`model`: a path or serialised bytes) with `threads` intra-op threads, sequential
     execution and full graph optimisation: the settings of every ONNX Runtime timing in jdnas."""
-    import onnxruntime
-
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1

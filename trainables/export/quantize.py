@@ -10,6 +10,9 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import torch
+from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType, quant_pre_process,
+                                      quantize_static)
 
 from ..data.batches import to_device_float
 from .onnx_model import INPUT_NAME
@@ -19,8 +22,6 @@ def calibration_batches(images: np.ndarray, levels, count: int, batch: int = 16,
                         clip: bool = False) -> list[np.ndarray]:
     """Up to `count` validation images, each with noise of one of `levels` (cycled), in batches; clipped to
     [0, 1] when the trial trained on clipped inputs (`noise_clip`)."""
-    import torch
-
     clean = to_device_float(images[:count], torch.device("cpu")).numpy()
     rng = np.random.default_rng(seed)
     sigmas = np.array([levels[i % len(levels)] for i in range(len(clean))], dtype=np.float32)[:, None, None, None]
@@ -32,9 +33,6 @@ def calibration_batches(images: np.ndarray, levels, count: int, batch: int = 16,
 
 def quantize_int8(model_bytes: bytes, batches: list[np.ndarray]) -> bytes:
     """The fp32 graph statically quantised to int8 (QDQ), calibrated on `batches`."""
-    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType, quant_pre_process,
-                                          quantize_static)
-
     class Reader(CalibrationDataReader):
         def __init__(self):
             self.items = iter(batches)

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from ..models.joint import JointOutput
+from ..tasks import task_spec
 from .onnx_model import INPUT_NAME, session
 
 
@@ -18,4 +19,4 @@ class RuntimeModel(nn.Module):
     def forward(self, x: torch.Tensor):
         outputs = [torch.from_numpy(o) for o in
                    self.session.run(None, {INPUT_NAME: np.ascontiguousarray(x.cpu().numpy(), dtype=np.float32)})]
-        return JointOutput(*outputs) if self.task == "joint" else outputs[0]
+        return JointOutput(*outputs) if task_spec(self.task).joint else outputs[0]

@@ -17,6 +17,8 @@ import torch
 from torch import nn
 from torch.utils import benchmark
 
+from .ort_latency import ort_timer, ort_version
+
 PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 BACKENDS = ("auto", "torch", "onnxruntime")
 
@@ -99,8 +101,6 @@ def measure_latency(model: nn.Module, input_shape: tuple[int, int, int], *, devi
 
 def _onnxruntime_latency(model: nn.Module, input_shape: tuple[int, int, int], dev: torch.device, batch_size: int,
                          threads: int, precision: str, warmup: int, min_run_time: float) -> Latency:
-    from .ort_latency import ort_timer, ort_version
-
     if dev.type != "cpu" or precision != "fp32":
         raise ValueError(f"the onnxruntime latency backend times fp32 on the CPU, not {precision} on {dev.type}")
     median_ms, iqr_ms = ort_timer(model, input_shape, batch_size, threads, warmup, min_run_time)()
@@ -114,8 +114,6 @@ def latency_timer(model: nn.Module, input_shape: tuple[int, int, int], **timing)
     interleaved timing of many models: with onnxruntime the export and the session are made once."""
     dev = timing.get("device", "cpu")
     if resolve_backend(timing.get("backend", "torch"), dev, timing.get("precision", "fp32")) == "onnxruntime":
-        from .ort_latency import ort_timer
-
         if torch.device(dev).type != "cpu" or timing.get("precision", "fp32") != "fp32":
             raise ValueError(f"the onnxruntime latency backend times fp32 on the CPU, not {timing}")
         measure = ort_timer(model, input_shape, timing.get("batch_size", 1), timing.get("threads", 1),

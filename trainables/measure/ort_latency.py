@@ -8,13 +8,15 @@ torch.utils.benchmark's blocked_autorange; median and IQR of the blocks' per-cal
 from __future__ import annotations
 
 import numpy as np
+import onnxruntime
 import torch
 from torch import nn
 
+from ..export.onnx_model import INPUT_NAME, session, to_onnx
+from ..export.probe import time_session  # the probe's timer, so device tables and local ones agree
+
 
 def ort_version() -> str:
-    import onnxruntime
-
     return onnxruntime.__version__
 
 
@@ -22,9 +24,6 @@ def ort_timer(model: nn.Module, input_shape: tuple[int, int, int], batch_size: i
               min_run_time: float):
     """A repeatable measurement of one model: export and session made once, then each call returns
     (median ms, IQR ms) of one ONNX Runtime forward of `batch_size` images (fp32, CPU)."""
-    from ..export.onnx_model import INPUT_NAME, session, to_onnx
-    from ..export.probe import time_session  # the probe's timer, so device tables and local ones agree
-
     graph = to_onnx(model.cpu(), input_shape, dynamic_batch=False,
                     inputs=(torch.zeros(batch_size, *input_shape),))
     sess = session(graph, threads)

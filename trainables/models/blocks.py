@@ -94,9 +94,15 @@ class MBConv(nn.Module):
         self.project = ConvNormAct(width, c_out, 1, norm=norm, act="none")
         self.use_residual = stride == 1 and c_in == c_out
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """`mask` (1, mid, 1, 1) of 0/1: only these mid channels are active (the NAS supernet's width choice;
+        the block then computes exactly the narrower block's output)."""
         y = self.expand(x) if self.expand is not None else x
+        if mask is not None:
+            y = y * mask
         y = self.depthwise(y)
+        if mask is not None:
+            y = y * mask
         if self.se is not None:
             y = self.se(y)
         y = self.project(y)

@@ -9,15 +9,24 @@ Keys: task (classifier | denoiser | joint);
 """
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Callable, Mapping
 
 from torch import nn
 
+from ..tasks import MODEL_TASKS, SEARCH_TASKS, TASKS
 from .classifier import CLASSIFIER_PRESETS, build_classifier
 from .joint import JOINT_MODES, IntegratedJoint, SequentialJoint
 from .unet import UNET_PRESETS, UNet, check_input_size, unet_hyperparameters
 
-TASKS = ("classifier", "denoiser", "joint")
+# The NAS-derived networks (joint_mode "searched") are defined in trainables.nas, which builds on this package;
+# trainables.nas.derive registers how to build and name them here when it is imported (trainables/__init__.py
+# imports it), so imports run one way: nas -> models.
+SEARCHED: dict[str, Callable] = {}
+
+
+def register_searched(build: Callable[[Mapping], nn.Module], label: Callable[[Mapping], str]) -> None:
+    """`build(config)`: the network of config['architecture']; `label(config)`: its (or its search's) name."""
+    SEARCHED.update(build=build, label=label)
 
 
 UNET_KEYS = ("depth", "base_width", "blocks", "multiplier")
@@ -45,7 +54,7 @@ def build_model(config: Mapping, in_channels: int = 3, num_classes: int = 10) ->
     norm = config.get("classifier_norm") or "group1"
     if task == "classifier":
         if config.get("joint_mode") == "searched":  # a classifier-only NAS architecture
-            return _searched(config)
+            return SEARCHED["build"](config)
         width, expansion = _classifier_args(config)
         return build_classifier(width=width, expansion=expansion, in_channels=in_channels, num_classes=num_classes,
                                 norm=norm)
@@ -56,23 +65,14 @@ def build_model(config: Mapping, in_channels: int = 3, num_classes: int = 10) ->
         if mode not in JOINT_MODES:
             raise ValueError(f"unknown joint_mode {mode!r}; choose one of {JOINT_MODES}")
         if mode == "searched":
-            return _searched(config)
+            return SEARCHED["build"](config)
         width, expansion = _classifier_args(config)
         unet = _unet(config, in_channels)
         if mode == "sequential":
             return SequentialJoint(unet, build_classifier(width=width, expansion=expansion, in_channels=in_channels,
                                                           num_classes=num_classes, norm=norm))
         return IntegratedJoint(unet, num_classes, width, expansion, config.get("attach_level"), norm)
-    raise ValueError(f"unknown task {task!r}; choose one of {TASKS}")
-
-
-def _searched(config: Mapping) -> nn.Module:
-    from ..nas.derive import SearchedNet, load_architecture
-
-    arch = load_architecture(config.get("architecture"))
-    if arch is None:
-        raise ValueError("joint_mode 'searched' needs `architecture`: the architecture.json a nas_search trial writes")
-    return SearchedNet(arch, config.get("dropout") or 0.0)  # its input and classes are the architecture's
+    raise ValueError(f"unknown task {task!r}; choose one of {MODEL_TASKS}")
 
 
 def check_model_input(model: nn.Module, size: int) -> None:
@@ -89,7 +89,8 @@ def paper_unet_name(config: Mapping) -> str | None:
     """The paper's UNet preset (UNet-S, UNet-M, UNet) whose (d, b, c, m) and Conv blocks the config builds,
     however it was given (a preset name, a grid point of a UNet study, a joint model, a user's sweep); None
     for any other model."""
-    if config.get("task") not in ("denoiser", "joint") or config.get("joint_mode") == "searched":
+    task = TASKS.get(config.get("task"))
+    if task is None or not (task.built and task.image) or config.get("joint_mode") == "searched":
         return None
     if (config.get("block") or "conv") != "conv":
         return None
@@ -127,10 +128,8 @@ def model_label(config: Mapping) -> str:
     task = config.get("task")
     if task == "classifier" and config.get("joint_mode") != "searched":
         return _classifier_label(config)
-    if task == "nas" or (task in ("joint", "classifier") and config.get("joint_mode") == "searched"):
-        from ..nas.derive import model_label as nas_label
-
-        return nas_label(config)
+    if task in SEARCH_TASKS or (task in ("joint", "classifier") and config.get("joint_mode") == "searched"):
+        return SEARCHED["label"](config)
     if task == "joint":
         mode = config.get("joint_mode", "integrated")
         if mode == "sequential" and config.get("sequential_training") == "two-stage":
@@ -139,4 +138,4 @@ def model_label(config: Mapping) -> str:
     return _unet_label(config)
 
 
-__all__ = ["TASKS", "build_model", "check_model_input", "check_input_size", "model_label", "paper_unet_name"]
+__all__ = ["build_model", "register_searched", "check_model_input", "check_input_size", "model_label", "paper_unet_name"]

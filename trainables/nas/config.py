@@ -5,15 +5,13 @@ that the trial searches its model (there is no fixed model to build and check be
 """
 from __future__ import annotations
 
-from ..config import Field
+from ..config import Field, at_least_one, non_negative, positive
 from ..models.catalog import paper_model_configs
+from ..tasks import SEARCH_TASKS
 from .ops import OP_SETS
 from .supernet import BETA_MODES
 
 REFERENCE_MODELS = paper_model_configs()
-positive = dict(check=lambda v: v > 0, rule="> 0")
-non_negative = dict(check=lambda v: v >= 0, rule=">= 0")
-at_least_one = dict(check=lambda v: v >= 1, rule=">= 1")
 fraction = dict(check=lambda v: 0 <= v <= 1, rule="in [0, 1]")
 
 NAS_FIELDS: dict[str, Field] = {
@@ -80,7 +78,7 @@ NAS_FIELDS: dict[str, Field] = {
 }
 
 SEARCH_FIELDS: dict[str, Field] = {
-    "task": Field("nas", str, "nas: the trial searches its joint model, then may retrain it", choices=("nas",)),
+    "task": Field("nas", str, "nas: the trial searches its joint model, then may retrain it", choices=SEARCH_TASKS),
     **NAS_FIELDS,
 }
 

@@ -18,6 +18,7 @@ from typing import Mapping
 import torch
 from torch import nn
 
+from ..models.factory import register_searched
 from ..models.joint import JointOutput
 from .macro import Decoder, Head, Macro, build_stem, joint_or_logits, make_block
 from .ops import BY_NAME, NOMINAL_INDEX, OP_SETS, OPS, WIDTH_STEPS, op_set, width_choices
@@ -42,17 +43,9 @@ def make_architecture(macro: Macro, op_set_size: int, ops: list[list[str]], widt
 def from_supernet(supernet, op_set_size: int) -> dict:
     """argmax alpha per block, derived depth per stage, the chosen ops' active widths."""
     chosen, depths, mixed = supernet.argmax_ops(), supernet.derived_depths(), supernet.mixed_ops()
-    ops, widths, block = [], [], 0
-    for slots, depth in zip(supernet.slots, depths):
-        stage_ops, stage_widths = [], []
-        for j in range(len(slots)):
-            if j < depth:
-                i = chosen[block]
-                stage_ops.append(supernet.specs[i].name)
-                stage_widths.append(mixed[block].width(i))
-            block += 1
-        ops.append(stage_ops)
-        widths.append(stage_widths)
+    kept = [blocks[:depth] for blocks, depth in zip(supernet.block_ranges, depths)]
+    ops = [[supernet.specs[chosen[b]].name for b in blocks] for blocks in kept]
+    widths = [[mixed[b].width(chosen[b]) for b in blocks] for blocks in kept]
     return make_architecture(supernet.macro, op_set_size, ops, widths)
 
 
@@ -155,7 +148,7 @@ def random_architecture(macro: Macro, op_set_size: int, rng: random.Random, full
 
 def searched_task(arch: Mapping) -> str:
     """The loop's task for a derived architecture: joint with a decoder, classifier without."""
-    return "joint" if Macro.from_dict(arch["macro"]).decoder else "classifier"
+    return Macro.from_dict(arch["macro"]).task
 
 
 def model_label(config: Mapping) -> str:
@@ -168,3 +161,14 @@ def model_label(config: Mapping) -> str:
         return f"NAS{kind} {config.get('beta_mode', 'removed')}-β {config.get('op_set', 8)} ops {goal}"
     arch = load_architecture(config.get("architecture"))
     return f"searched({arch_code(arch)})" if arch else "searched(?)"
+
+
+def build_searched(config: Mapping) -> SearchedNet:
+    """The model factory's network for joint_mode 'searched': config['architecture'] (dict or path)."""
+    arch = load_architecture(config.get("architecture"))
+    if arch is None:
+        raise ValueError("joint_mode 'searched' needs `architecture`: the architecture.json a nas_search trial writes")
+    return SearchedNet(arch, config.get("dropout") or 0.0)  # its input and classes are the architecture's
+
+
+register_searched(build_searched, model_label)

@@ -16,10 +16,7 @@ from .ops import WIDTH_STEPS
 def fit_widths(supernet, table: LatencyTable, target_ms: float) -> float:
     """Adjust the active widths in place; returns the derived architecture's table latency afterwards."""
     mixed, ops, depths = supernet.mixed_ops(), supernet.argmax_ops(), supernet.derived_depths()
-    stages, block = [], 0
-    for slots, depth in zip(supernet.slots, depths):
-        stages.append([block + j for j in range(depth)])
-        block += len(slots)
+    stages = [list(blocks[:depth]) for blocks, depth in zip(supernet.block_ranges, depths)]
     index = {b: int(mixed[b].width_index[ops[b]]) for stage in stages for b in stage}
 
     def latency() -> float:

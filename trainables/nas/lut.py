@@ -30,13 +30,17 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from ..measure.flops import count_cost
 from ..measure.latency import device_name, interleaved, latency_timer, resolve_backend
+from ..measure.ort_latency import ort_version
+from .derive import SearchedNet, reference_architectures
 from .macro import Decoder, Head, Macro, Slot, build_stem, make_block
-from .ops import OPS, WIDTH_STEPS, OpSpec, width_choices
+from .ops import BY_NAME, OPS, WIDTH_STEPS, OpSpec, width_choices
 
 FORMAT = "jdnas-lut/1"
 REFERENCES = 24  # reference networks that calibrate the table in context (in_context_fit)
@@ -67,8 +71,6 @@ class LatencyKey:
         if device.type == "cuda" and torch.backends.cudnn.is_available():
             version += f"+cudnn{torch.backends.cudnn.version()}"
         if resolve_backend(backend, device, precision) == "onnxruntime":  # the runtime is part of the key
-            from ..measure.ort_latency import ort_version
-
             version = f"onnxruntime {ort_version()}"
         return cls(device.type, device_name(device), version, tuple(macro.input_shape), batch_size, threads,
                    precision, space_digest(macro))
@@ -143,13 +145,8 @@ class _Replay(nn.Module):
         return self.module(*self.inputs)
 
 
-def _progress(total: int, description: str):
-    try:
-        from tqdm import tqdm
-
-        return tqdm(total=total, desc=description, file=sys.stderr, mininterval=2.0, unit="entry")
-    except ImportError:  # pragma: no cover - tqdm comes with optuna
-        return None
+def _progress(total: int, description: str) -> tqdm:
+    return tqdm(total=total, desc=description, file=sys.stderr, mininterval=2.0, unit="entry")
 
 
 def settled(times: list[float]) -> float:
@@ -180,8 +177,6 @@ def unique_slots(macro: Macro) -> dict[str, Slot]:
 
 def cost_table(macro: Macro, key: LatencyKey) -> LatencyTable:
     """The table without timings: width choices and MACs of every entry, MACs of the fixed parts."""
-    from .derive import SearchedNet, reference_architectures
-
     entries, widths, macs = {}, {}, {}
     for slot_key, slot in unique_slots(macro).items():
         shape = (slot.c_in, slot.in_size, slot.in_size)
@@ -206,8 +201,6 @@ def table_cells(macro: Macro) -> list[tuple[Slot, OpSpec, int, int]]:
 def timing_jobs(macro: Macro, device: torch.device, batch: int, references: int):
     """What a table build times, in order: the null module, every cell's block, the fixed parts alone and
     the reference networks; returns (cells, reference architectures, [(module, input shape)])."""
-    from .derive import SearchedNet, reference_architectures
-
     torch.manual_seed(0)
     cells = table_cells(macro)
     blocks = [(make_block(slot, op, mid), (slot.c_in, slot.in_size, slot.in_size)) for slot, op, _, mid in cells]
@@ -254,8 +247,6 @@ def in_context_fit(features: list[tuple[float, int]], network_ms: list[float]) -
     smallest leave-one-out error on the references is kept (a richer one only if it is >= 10 % better): on a
     noisy machine that is the simple one, where the references show the structure the richer one. A scale
     outside [0.5, 2] is not accepted."""
-    import numpy as np
-
     x = np.array([[1.0, s, n] for s, n in features])
     y = np.array(network_ms, dtype=float)
     candidates = [[0], [0, 1], [0, 1, 2]]
@@ -325,8 +316,6 @@ def _fixed_parts(macro: Macro, device: torch.device, batch: int) -> list[tuple[n
 # --- using ----------------------------------------------------------------------------------------------
 def _kept(macro: Macro, arch: dict):
     """(slot, op spec, width index) of every block the architecture keeps."""
-    from .ops import BY_NAME
-
     for slots, stage in zip(macro.slots(), arch["stages"]):
         for slot, op_name, width in zip(slots, stage["ops"], stage["widths"]):
             op = BY_NAME[op_name]
@@ -362,10 +351,9 @@ def expected_latency(table: LatencyTable, supernet, op_weights: torch.Tensor,
     """LAT(alpha, beta) in ms; op_weights (blocks, ops) are Gumbel-softmax samples or softmax(alpha).
     `matrix`: latency_matrix() already built for the current widths (the search builds it once per epoch)."""
     block_lat = (op_weights * (latency_matrix(table, supernet) if matrix is None else matrix)).sum(-1)
-    total, start = torch.tensor(table.base_ms, device=block_lat.device), 0
-    for slots, probs in zip(supernet.slots, depth_probs):
-        stage = block_lat[start:start + len(slots)]
-        start += len(slots)
+    total = torch.tensor(table.base_ms, device=block_lat.device)
+    for blocks, probs in zip(supernet.block_ranges, depth_probs):
+        stage = block_lat[blocks.start:blocks.stop]
         total = total + (stage.sum() if probs is None else (probs * stage.cumsum(0)).sum())
     return total
 

@@ -20,6 +20,7 @@ import torch
 
 from ..export.onnx_model import to_onnx
 from . import lut
+from .derive import reference_architectures
 from .macro import Macro
 
 BUNDLE_FORMAT = "jdnas-lut-bundle/1"
@@ -88,8 +89,6 @@ def table_from_probe(bundle_dir: str | Path, probe: dict) -> tuple[lut.LatencyTa
 
 
 def _reference_archs(macro: Macro, count: int) -> list[dict]:
-    from .derive import reference_architectures
-
     return reference_architectures(macro, count)
 
 

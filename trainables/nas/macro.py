@@ -23,6 +23,8 @@ import torch
 from torch import nn
 
 from ..models.blocks import ConvNormAct, MBConv
+from ..models.joint import JointOutput
+from .ops import OpSpec, se_channels
 
 STEM, STEM2, STEM2_SE, HEAD = 32, 16, 8, 1280
 # (output channels, searchable blocks, first stride, activation) per stage, TF-NAS ImageNet space
@@ -99,6 +101,11 @@ class Macro:
                 if k != "decoder" or not v}
 
     @property
+    def task(self) -> str:
+        """The task of the networks of this space: joint with the decoder, classifier without."""
+        return "joint" if self.decoder else "classifier"
+
+    @property
     def size(self) -> int:
         return self.input_shape[-1]
 
@@ -113,6 +120,11 @@ class Macro:
             out.append(stage)
             c_in = c_out
         return out
+
+    def block_ranges(self) -> list[range]:
+        """Per stage, its blocks' positions in the flat block order (alpha's rows, Supernet.mixed_ops())."""
+        ends = [sum(self.stage_blocks[:s + 1]) for s in range(len(self.stage_blocks))]
+        return [range(end - n, end) for end, n in zip(ends, self.stage_blocks)]
 
     def feature_points(self) -> list[tuple[int, int]]:
         """(channels, size) after the stems and after each stage, in encoder order."""
@@ -177,16 +189,12 @@ class Head(nn.Module):
         return self.fc(self.dropout(self.pool(self.conv(x)).flatten(1)))
 
 
-def make_block(slot: Slot, op, mid_channels: int) -> MBConv:
+def make_block(slot: Slot, op: OpSpec, mid_channels: int) -> MBConv:
     """The derived network's block for `op` at `slot` with `mid_channels`: also what the latency table times."""
-    from .ops import se_channels
-
     return MBConv(slot.c_in, slot.c_out, kernel=op.kernel, stride=slot.stride, se_channels=se_channels(op, slot.c_in),
                   act=slot.act, mid_channels=mid_channels)
 
 
 def joint_or_logits(decoder: "Decoder | None", skips: list[torch.Tensor], x: torch.Tensor, logits: torch.Tensor):
     """JointOutput(denoised image, logits) with a decoder; the logits alone for a classifier-only network."""
-    from ..models.joint import JointOutput
-
     return logits if decoder is None else JointOutput(decoder(skips, x), logits)

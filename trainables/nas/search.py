@@ -1,23 +1,25 @@
 """The latency-constrained differentiable search (TF-NAS style) of the integrated denoise + classify
 network, then (retrain_epochs > 0) the derived network trained from scratch by the shared loop.
 
-Read top to bottom: split the train images into search-train (weights) and search-val (architecture),
-get the latency table of this device, check the target is reachable, then per epoch
-  - weight steps on search-train: bi-sampling, i.e. one path drawn from alpha and one drawn uniformly
-    from the other ops (one path during warm-up), loss CE + w * Charbonnier on each (SGD, cosine);
-  - after warm-up, every `arch_every`-th step an architecture step on a search-val batch through the
-    relaxed Gumbel-softmax supernet: CE + w * Charbonnier + lambda * |LAT / target - 1| (Adam);
-  - after warm-up, elasticity-scaling of the widths; validate the derived network; checkpoint; report.
-Ray-free like trainables/loop.py: `report(metrics, checkpoint_dir)` is injected.
+Read top to bottom: `start_search` splits the train images into search-train (weights) and search-val
+(architecture), gets the latency table of this device, checks the target is reachable and builds the
+supernet's TrainingState (trainables/state.py, the loop's); then `search` runs per epoch
+  - `search_epoch`: `weight_step`s on search-train: bi-sampling, i.e. one path drawn from alpha and one
+    drawn uniformly from the other ops (one path during warm-up), loss CE + w * Charbonnier on each (SGD,
+    cosine); after warm-up an `arch_step` every `arch_every`-th step on a search-val batch through the
+    relaxed Gumbel-softmax supernet: CE + w * Charbonnier + lambda * |LAT / target - 1| (Adam); then
+    elasticity-scaling of the widths;
+  - `validate` the derived network; checkpoint; report.
+Ray-free like trainables/loop.py, whose noisy batches, losses, fault injection, non-finite check and
+checkpoint folder it shares: `report(metrics, checkpoint_dir)` is injected.
 """
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import statistics
-import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -26,11 +28,11 @@ import torch
 import torch.nn.functional as F
 
 from ..config import defaults
-from ..data.batches import augment, batches
-from ..data.noise import add_noise, sample_sigmas
-from ..data.splits import DataSplits
-from ..evaluate import evaluate
-from ..loop import charbonnier, cost_and_latency_metrics, default_latency_batch, load_state, train
+from ..data.batches import batches
+from ..data.splits import DataSplits, held_out
+from ..evaluate import evaluate, split_outputs
+from ..loop import (check_finite, checkpoint, cost_and_latency_metrics, default_latency_batch, fail_if_injected,
+                    load_state, noisy_batch, task_loss, train)
 from ..measure.flops import count_cost
 from ..measure.latency import device_name, measure_latency
 from ..models import build_model, check_model_input
@@ -39,9 +41,11 @@ from . import lut
 from .config import nas_defaults
 from .derive import SearchedNet, arch_code, from_supernet, load_architecture, save_architecture, searched_task
 from .elastic import fit_widths
+from .lut_bundle import find_device_table
 from .macro import Macro
 from .ops import op_set
 from .supernet import Supernet
+from ..state import TrainingState, read_state
 
 Report = Callable[[dict, str], None]
 SEARCH_STATE = "search_state.pt"
@@ -53,9 +57,7 @@ LUT_FILE = "latency_table.json"
 # --- pieces -------------------------------------------------------------------------------------------
 def search_split(data: DataSplits, fraction: float, seed: int):
     """(train images, labels), (val images, labels): a seeded split of the train split (TF-NAS 80/20)."""
-    order = np.random.default_rng(seed).permutation(len(data.train_images))
-    n_val = max(1, int(round(fraction * len(order))))
-    val, train_ = np.sort(order[:n_val]), np.sort(order[n_val:])
+    val, train_ = (np.sort(part) for part in held_out(len(data.train_images), fraction, np.random.default_rng(seed)))
     return (data.train_images[train_], data.train_labels[train_]), (data.train_images[val], data.train_labels[val])
 
 
@@ -140,6 +142,22 @@ def resolve_target(config: dict, table: lut.LatencyTable, macro: Macro, ops, key
                 lut_device=key.device_name)
 
 
+def search_goal(config: dict, data: DataSplits, device: torch.device, table: lut.LatencyTable, macro: Macro,
+                key: lut.LatencyKey, timing: dict) -> dict:
+    """The target (and the latencies it was taken from), fixed once when the search starts; a ValueError
+    before any training where it cannot be met or cannot be timed here."""
+    if config["lut_device"] and config["target_range"] == "manual" and config["target_latency_ms"] is None:
+        raise ValueError(f"target_range='manual' times the manual models on this machine, not on lut_device "
+                         f"{config['lut_device']!r}; give target_latency_ms or use target_range='reachable'")
+    if config["lut_device"] and config["target_ratio"] is not None and config["target_latency_ms"] is None:
+        raise ValueError(f"target_ratio times {config['target_reference']} on this machine, not on lut_device "
+                         f"{config['lut_device']!r}; give target_latency_ms (that ratio x its latency there)")
+    manual = manual_latencies(data, device, timing, config["latency_min_run_time"]) \
+        if config["target_range"] == "manual" and config["target_latency_ms"] is None else None
+    reference = None if config["lut_device"] else reference_latency(config, data, device, timing)
+    return resolve_target(config, table, macro, op_set(config["op_set"]), key, manual, reference)
+
+
 def architecture_step(supernet, optimizer, loss: torch.Tensor, clip: float) -> None:
     """Adam step on alpha (and learned beta) only, then alpha back to normalised log-probabilities."""
     params = supernet.arch_parameters()
@@ -180,7 +198,7 @@ def load_checkpoint(directory: str | Path) -> dict:
     directory = Path(directory)
     info = json.loads((directory / PHASE_FILE).read_text())
     if info["phase"] == "search":
-        return dict(phase="search", search=torch.load(directory / SEARCH_STATE, map_location="cpu", weights_only=True))
+        return dict(phase="search", search=read_state(directory / SEARCH_STATE))
     return dict(phase="retrain", retrain=load_state(directory), architecture=info["architecture"],
                 summary=info["summary"])
 
@@ -191,8 +209,6 @@ def latency_table(config: dict, data: DataSplits, device: torch.device, threads:
                         decoder=config["search_kind"] == "joint")
     timing = latency_settings(config, device, threads)
     if config["lut_device"]:  # a table measured on the target device by its probe (trainables/nas/lut_bundle.py)
-        from .lut_bundle import find_device_table
-
         table, key, table_file = find_device_table(macro, config["lut_device"], timing["batch_size"],
                                                    config["lut_cache_dir"])
         return macro, key, table, table_file, timing
@@ -202,31 +218,64 @@ def latency_table(config: dict, data: DataSplits, device: torch.device, threads:
     return macro, key, table, table_file, timing
 
 
-# --- the search ---------------------------------------------------------------------------------------
-def search(config: dict, data: DataSplits, report: Report, *, device: torch.device, threads: int,
-           state: dict | None = None) -> tuple[dict, dict]:
-    """Run (or resume) the search; returns (architecture, summary metrics)."""
-    torch.manual_seed(config["seed"])
-    ops = op_set(config["op_set"])
-    macro, key, table, table_file, timing = latency_table(config, data, device, threads)
-    if state is not None:  # the target was fixed (and checked) when the search started
-        goal = state["goal"]
-    else:
-        if config["lut_device"] and config["target_range"] == "manual" and config["target_latency_ms"] is None:
-            raise ValueError(f"target_range='manual' times the manual models on this machine, not on lut_device "
-                             f"{config['lut_device']!r}; give target_latency_ms or use target_range='reachable'")
-        if config["lut_device"] and config["target_ratio"] is not None and config["target_latency_ms"] is None:
-            raise ValueError(f"target_ratio times {config['target_reference']} on this machine, not on lut_device "
-                             f"{config['lut_device']!r}; give target_latency_ms (that ratio x its latency there)")
-        manual = manual_latencies(data, device, timing, config["latency_min_run_time"]) \
-            if config["target_range"] == "manual" and config["target_latency_ms"] is None else None
-        reference = None if config["lut_device"] else reference_latency(config, data, device, timing)
-        goal = resolve_target(config, table, macro, ops, key, manual, reference)
-    target = goal["target_latency_ms"]
+# --- the search, in named steps (TF-NAS's train_search.py: weight step, architecture step, validate) ---------
+@dataclass(frozen=True)
+class Schedule:
+    """The search's schedule and step settings, read once from the trial config."""
+    epochs: int
+    warmup: int
+    batch_size: int
+    arch_every: int
+    tau0: float
+    tau_decay: float
+    grad_clip: float
+    latency_lambda: float
 
-    supernet = Supernet(macro, ops, config["beta_mode"]).to(device)
-    (train_x, train_y), (val_x, val_y) = search_split(data, config["search_val_fraction"], config["split_seed"])
-    bs, warmup, epochs = config["search_batch_size"], config["warmup_epochs"], config["search_epochs"]
+    @classmethod
+    def from_config(cls, config: dict) -> "Schedule":
+        return cls(config["search_epochs"], config["warmup_epochs"], config["search_batch_size"], config["arch_every"],
+                   config["tau0"], config["tau_decay"], config["search_grad_clip"], config["latency_lambda"])
+
+    def searching(self, epoch: int) -> bool:
+        """After warm-up: architecture steps and width elasticity; before it weight steps on one path only."""
+        return epoch >= self.warmup
+
+    def temperature(self, epoch: int) -> float:
+        return self.tau0 * self.tau_decay ** max(0, epoch - self.warmup)
+
+
+@dataclass
+class Search:
+    """One search in progress: the supernet's training state, its latency table and target, the data split."""
+    config: dict
+    schedule: Schedule
+    state: TrainingState                        # the supernet, its optimisers and RNGs; notes['goal']: the target
+    table: lut.LatencyTable
+    table_file: Path                            # copied into the checkpoints beside the architecture
+    timing: dict                                # the table's batch, threads, precision and backend
+    macro: Macro
+    train_split: tuple[np.ndarray, np.ndarray]  # search-train: weight steps
+    val_split: tuple[np.ndarray, np.ndarray]    # search-val: architecture steps
+    data: DataSplits                            # its validation split scores the derived network
+    device: torch.device
+
+    @property
+    def supernet(self) -> Supernet:
+        return self.state.model
+
+    @property
+    def goal(self) -> dict:
+        """The target latency and the latencies it was taken from (fixed when the search started)."""
+        return self.state.notes["goal"]
+
+    def loss(self, output, clean: torch.Tensor, labels: torch.Tensor):
+        """(CE + w * Charbonnier, CE, Charbonnier) of the supernet's output; CE alone without a decoder."""
+        image, logits = split_outputs(self.macro.task, output)
+        return task_loss(image, logits, clean, labels, self.config, (1.0, self.config["loss_weight"]))
+
+
+def search_optimizers(supernet: Supernet, config: dict, steps: int):
+    """(weight optimiser, its cosine schedule over `steps`, architecture optimiser), as TF-NAS sets them."""
     weights = supernet.weight_parameters()
     if config["search_optimizer"] == "adam":
         weight_opt = torch.optim.Adam(weights, lr=config["weight_lr"], weight_decay=config["search_weight_decay"])
@@ -235,116 +284,144 @@ def search(config: dict, data: DataSplits, report: Report, *, device: torch.devi
                                      weight_decay=config["search_weight_decay"])
     arch_opt = torch.optim.Adam(supernet.arch_parameters(), lr=config["arch_lr"], betas=(0.5, 0.999),
                                 weight_decay=config["arch_weight_decay"])
-    steps_per_epoch = max(1, len(train_x) // bs)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(weight_opt, epochs * steps_per_epoch)
-    order_rng = torch.Generator().manual_seed(config["seed"])
-    noise_rng = torch.Generator(device).manual_seed(config["seed"] + 1)
-    arch_rng = torch.Generator().manual_seed(config["seed"] + 2)
-    levels, w, lam = tuple(config["train_noise_levels"]), config["loss_weight"], config["latency_lambda"]
-    start_epoch, elapsed = 0, 0.0
-    if state is not None:
-        supernet.load_state_dict(state["supernet"])
-        weight_opt.load_state_dict(state["weight_opt"])
-        arch_opt.load_state_dict(state["arch_opt"])
-        scheduler.load_state_dict(state["scheduler"])
-        for rng, name in ((order_rng, "order_rng"), (noise_rng, "noise_rng"), (arch_rng, "arch_rng")):
-            rng.set_state(state[name])
-        start_epoch, elapsed = state["epoch"] + 1, state["elapsed_s"]
+    return weight_opt, torch.optim.lr_scheduler.CosineAnnealingLR(weight_opt, steps), arch_opt
 
-    def noisy_batch(clean):
-        if config["augment"]:
-            clean = augment(clean, noise_rng)
-        noisy = add_noise(clean, sample_sigmas(len(clean), levels, device, noise_rng), noise_rng)
-        return clean, (noisy.clamp(0, 1) if config["noise_clip"] else noisy)
 
-    def joint_loss(out, clean, labels):
-        if not macro.decoder:  # classifier-only search: the network returns logits alone
-            ce = F.cross_entropy(out, labels)
-            return ce, ce, torch.zeros((), device=ce.device)
-        ce, charb = F.cross_entropy(out.logits, labels), charbonnier(out.image, clean, config["charbonnier_eps"])
-        return ce + w * charb, ce, charb
+def weight_step(search: Search, clean: torch.Tensor, labels: torch.Tensor, both_paths: bool,
+                sums: torch.Tensor) -> None:
+    """SGD step of the supernet weights on one search-train batch through sampled paths (bi-sampling after
+    warm-up); adds each path's (loss, CE, Charbonnier) to `sums`."""
+    state, supernet = search.state, search.supernet
+    clean, noisy = noisy_batch(clean, search.config, state.noise_rng)
+    state.optimizer.zero_grad(set_to_none=True)
+    for path in sample_paths(supernet.log_alpha, state.arch_rng, both=both_paths):
+        loss, ce, charb = search.loss(supernet(noisy, ops=path), clean, labels)
+        loss.backward()
+        sums += torch.stack([loss.detach(), ce.detach(), charb.detach()])
+    if search.schedule.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(supernet.weight_parameters(), search.schedule.grad_clip)
+    state.optimizer.step()
+    state.scheduler.step()
 
-    def val_batches():  # endless, reshuffled on every pass (deterministic given order_rng)
-        while True:
-            yield from batches(val_x, val_y, bs, device, shuffle=True, generator=order_rng, drop_last=True)
 
-    for epoch in range(start_epoch, epochs):
-        if config["fail_at_epoch"] == epoch and state is None:
-            raise RuntimeError(f"injected failure at search epoch {epoch} (fail_at_epoch)")
-        t0, searching = time.perf_counter(), epoch >= warmup
-        tau = config["tau0"] * config["tau_decay"] ** max(0, epoch - warmup)
-        supernet.train()
-        sums, arch_sums, steps, arch_steps = torch.zeros(3, device=device), torch.zeros(2, device=device), 0, 0
-        val_iter = val_batches()
-        lat_matrix = lut.latency_matrix(table, supernet) if searching else None  # widths change only at epoch end
-        for clean, labels in batches(train_x, train_y, bs, device, shuffle=True, generator=order_rng, drop_last=True):
-            clean, noisy = noisy_batch(clean)
-            weight_opt.zero_grad(set_to_none=True)
-            for path in sample_paths(supernet.log_alpha, arch_rng, both=searching):
-                loss, ce, charb = joint_loss(supernet(noisy, ops=path), clean, labels)
-                loss.backward()
-                sums += torch.stack([loss.detach(), ce.detach(), charb.detach()])
-            if config["search_grad_clip"] > 0:
-                torch.nn.utils.clip_grad_norm_(weights, config["search_grad_clip"])
-            weight_opt.step()
-            scheduler.step()
-            steps += 1
-            if searching and steps % config["arch_every"] == 0:
-                v_clean, v_labels = next(val_iter)
-                v_clean, v_noisy = noisy_batch(v_clean)
-                u = F.softmax((supernet.log_alpha + gumbel(supernet.log_alpha.shape, arch_rng, device)) / tau, dim=-1)
-                task_loss, _, _ = joint_loss(supernet(v_noisy, op_weights=u), v_clean, v_labels)
-                _, latency_loss = latency_objective(table, supernet, u, target, lam, lat_matrix)
-                architecture_step(supernet, arch_opt, task_loss + latency_loss, config["search_grad_clip"])
-                arch_sums += torch.stack([task_loss.detach(), latency_loss.detach()])
-                arch_steps += 1
-        train_loss, train_ce, train_charb = (sums / max(1, steps * (2 if searching else 1))).tolist()
-        arch_loss, latency_loss = (arch_sums / max(1, arch_steps)).tolist()
-        if not math.isfinite(train_loss):
-            raise FloatingPointError(f"non-finite search loss ({train_loss}) at epoch {epoch}; lower weight_lr")
-        fitted_ms = fit_widths(supernet, table, target) if searching else None
-        arch = from_supernet(supernet, config["op_set"])
-        derived_ms = fitted_ms if searching else lut.predict_ms(table, macro, arch)
-        val = evaluate(supernet, "joint" if macro.decoder else "classifier", data.val_images, data.val_labels,
-                       config["eval_noise_levels"], device=device, seed=config["eval_seed"] + 1, clip=config["noise_clip"])
-        elapsed += time.perf_counter() - t0
-        metrics = dict(epoch=epoch + 1, phase=0, train_loss=train_loss, train_ce=train_ce,
-                       train_charbonnier=train_charb, lr=scheduler.get_last_lr()[0], temperature=tau,
-                       expected_latency_ms=expected_ms(table, supernet), derived_latency_ms=derived_ms,
-                       alpha_entropy=entropy(supernet.op_probs()),
-                       beta_entropy=float(np.mean([entropy(p) for p in supernet.depth_probs()
-                                                   if p is not None and len(p) > 1] or [0.0])),
-                       arch_loss=arch_loss, latency_loss=latency_loss, arch=arch_code(arch),
-                       epoch_time_s=time.perf_counter() - t0, train_time_s=elapsed, **goal,
-                       **{f"val_{k}": v for k, v in val.items()})
-        state = dict(supernet=supernet.state_dict(), weight_opt=weight_opt.state_dict(),
-                     arch_opt=arch_opt.state_dict(), scheduler=scheduler.state_dict(),
-                     order_rng=order_rng.get_state(), noise_rng=noise_rng.get_state(), arch_rng=arch_rng.get_state(),
-                     epoch=epoch, elapsed_s=elapsed, goal=goal)
-        with tempfile.TemporaryDirectory(prefix="jdnas-nas-") as checkpoint_dir:
-            directory = Path(checkpoint_dir)
-            torch.save(state, directory / SEARCH_STATE)
+def arch_step(search: Search, clean: torch.Tensor, labels: torch.Tensor, tau: float,
+              lat_matrix: torch.Tensor) -> torch.Tensor:
+    """Adam step of alpha (and learned beta) on one search-val batch through the relaxed Gumbel-softmax
+    supernet: CE + w * Charbonnier + lambda * |LAT / target - 1|; returns (task loss, latency loss)."""
+    state, supernet, schedule = search.state, search.supernet, search.schedule
+    clean, noisy = noisy_batch(clean, search.config, state.noise_rng)
+    u = F.softmax((supernet.log_alpha + gumbel(supernet.log_alpha.shape, state.arch_rng, search.device)) / tau, dim=-1)
+    loss, _, _ = search.loss(supernet(noisy, op_weights=u), clean, labels)
+    _, latency_loss = latency_objective(search.table, supernet, u, search.goal["target_latency_ms"],
+                                        schedule.latency_lambda, lat_matrix)
+    architecture_step(supernet, state.arch_optimizer, loss + latency_loss, schedule.grad_clip)
+    return torch.stack([loss.detach(), latency_loss.detach()])
+
+
+def search_epoch(search: Search, epoch: int) -> tuple[dict, float | None]:
+    """Weight steps over the search-train split, after warm-up an architecture step every `arch_every`-th
+    of them and width elasticity at the end: (the epoch's mean losses, the fitted widths' table latency)."""
+    schedule, supernet, state = search.schedule, search.supernet, search.state
+    searching, tau = schedule.searching(epoch), schedule.temperature(epoch)
+    supernet.train()
+    sums, arch_sums, steps, arch_steps = torch.zeros(3, device=search.device), torch.zeros(2, device=search.device), 0, 0
+    val_batches = endless_batches(*search.val_split, schedule.batch_size, search.device, state.order_rng)
+    lat_matrix = lut.latency_matrix(search.table, supernet) if searching else None  # widths change at epoch end
+    for clean, labels in batches(*search.train_split, schedule.batch_size, search.device, shuffle=True,
+                                 generator=state.order_rng, drop_last=True):
+        weight_step(search, clean, labels, searching, sums)
+        steps += 1
+        if searching and steps % schedule.arch_every == 0:
+            arch_sums += arch_step(search, *next(val_batches), tau, lat_matrix)
+            arch_steps += 1
+    train_loss, train_ce, train_charb = (sums / max(1, steps * (2 if searching else 1))).tolist()
+    arch_loss, latency_loss = (arch_sums / max(1, arch_steps)).tolist()
+    check_finite(train_loss, epoch, "search", "lower weight_lr")
+    fitted_ms = fit_widths(supernet, search.table, search.goal["target_latency_ms"]) if searching else None
+    return dict(train_loss=train_loss, train_ce=train_ce, train_charbonnier=train_charb, temperature=tau,
+                arch_loss=arch_loss, latency_loss=latency_loss), fitted_ms
+
+
+def endless_batches(images, labels, batch_size: int, device: torch.device, generator: torch.Generator):
+    """Batches reshuffled on every pass, for as long as asked (deterministic given `generator`)."""
+    while True:
+        yield from batches(images, labels, batch_size, device, shuffle=True, generator=generator, drop_last=True)
+
+
+def validate(search: Search, fitted_ms: float | None) -> dict:
+    """The derived network now (argmax ops, derived depths, current widths): its code, its table latency,
+    the supernet's expected latency and entropies, and its validation metrics at every sigma."""
+    supernet, config = search.supernet, search.config
+    arch = from_supernet(supernet, config["op_set"])
+    val = evaluate(supernet, search.macro.task, search.data.val_images, search.data.val_labels,
+                   config["eval_noise_levels"],
+                   device=search.device, seed=config["eval_seed"] + 1, clip=config["noise_clip"])
+    return dict(expected_latency_ms=expected_ms(search.table, supernet),
+                derived_latency_ms=fitted_ms if fitted_ms is not None else lut.predict_ms(search.table, search.macro, arch),
+                alpha_entropy=entropy(supernet.op_probs()),
+                beta_entropy=float(np.mean([entropy(p) for p in supernet.depth_probs()
+                                            if p is not None and len(p) > 1] or [0.0])),
+                arch=arch_code(arch), **{f"val_{k}": v for k, v in val.items()})
+
+
+def start_search(config: dict, data: DataSplits, device: torch.device, threads: int, saved: dict | None) -> Search:
+    """The search set up, or restored from `saved` (its checkpoint's state)."""
+    torch.manual_seed(config["seed"])
+    macro, key, table, table_file, timing = latency_table(config, data, device, threads)
+    # the target was fixed (and checked) when the search started
+    goal = saved["notes"]["goal"] if saved is not None else search_goal(config, data, device, table, macro, key, timing)
+    supernet = Supernet(macro, op_set(config["op_set"]), config["beta_mode"]).to(device)
+    train_split, val_split = search_split(data, config["search_val_fraction"], config["split_seed"])
+    schedule = Schedule.from_config(config)
+    weight_opt, scheduler, arch_opt = search_optimizers(
+        supernet, config, schedule.epochs * max(1, len(train_split[0]) // schedule.batch_size))
+    state = TrainingState(supernet, weight_opt, scheduler, order_rng=torch.Generator().manual_seed(config["seed"]),
+                          noise_rng=torch.Generator(device).manual_seed(config["seed"] + 1),
+                          arch_optimizer=arch_opt, arch_rng=torch.Generator().manual_seed(config["seed"] + 2),
+                          notes=dict(goal=goal), model_name="supernet")
+    if saved is not None:
+        state.restore(saved)
+    return Search(config, schedule, state, table, table_file, timing, macro, train_split, val_split, data, device)
+
+
+def search(config: dict, data: DataSplits, report: Report, *, device: torch.device, threads: int,
+           state: dict | None = None) -> tuple[dict, dict]:
+    """Run (or resume) the search: per epoch search_epoch, validate, checkpoint, report; returns
+    (architecture, summary metrics)."""
+    job = start_search(config, data, device, threads, state)
+    first, epochs = job.state.first_epoch, job.schedule.epochs
+    for epoch in range(first, epochs):
+        fail_if_injected(config, job.state, epoch, "search epoch")
+        t0 = time.perf_counter()
+        losses, fitted_ms = search_epoch(job, epoch)
+        validated = validate(job, fitted_ms)
+        job.state.elapsed_s += time.perf_counter() - t0
+        job.state.epoch = epoch
+        metrics = dict(epoch=epoch + 1, phase=0, lr=job.state.scheduler.get_last_lr()[0], **losses, **validated,
+                       epoch_time_s=time.perf_counter() - t0, train_time_s=job.state.elapsed_s, **job.goal)
+        with checkpoint(job.state, SEARCH_STATE, "jdnas-nas-") as directory:
             (directory / PHASE_FILE).write_text(json.dumps(dict(phase="search")))
             if epoch == epochs - 1:
-                arch, summary, final = finish_search(config, supernet, table, macro, timing, goal, metrics, device)
+                arch, summary, final = finish_search(job, metrics)
                 metrics.update(**summary, **final)
-                write_artifacts(directory, arch, table_file)
-            report(metrics, checkpoint_dir)
-    if start_epoch >= epochs:  # resumed after the last search epoch had been reported
-        arch, summary, _ = finish_search(config, supernet, table, macro, timing, goal, {}, device)
+                write_artifacts(directory, arch, job.table_file)
+            report(metrics, str(directory))
+    if first >= epochs:  # resumed after the last search epoch had been reported
+        arch, summary, _ = finish_search(job, {})
     return arch, summary
 
 
-def finish_search(config, supernet, table, macro, timing, goal, metrics, device) -> tuple[dict, dict, dict]:
+def finish_search(search: Search, metrics: dict) -> tuple[dict, dict, dict]:
     """Derive the architecture, price it with the table and measure the real network beside it.
     Returns (architecture, summary carried into the retrain reports, final search-only metrics)."""
-    arch = from_supernet(supernet, config["op_set"])
+    config, table, macro, goal = search.config, search.table, search.macro, search.goal
+    arch = from_supernet(search.supernet, config["op_set"])
     predicted = lut.predict_ms(table, macro, arch)
     arch.update(beta_mode=config["beta_mode"], predicted_latency_ms=predicted,
                 predicted_macs=lut.predict_macs(table, macro, arch), lut=table.key, **goal)
     net = SearchedNet(arch)
-    measured = measure_latency(net, macro.input_shape, device=str(device), min_run_time=config["latency_min_run_time"],
-                               **timing)
+    measured = measure_latency(net, macro.input_shape, device=str(search.device),
+                               min_run_time=config["latency_min_run_time"], **search.timing)
     cost = count_cost(net, macro.input_shape)
     summary = dict(arch=arch_code(arch), depths="-".join(str(s["depth"]) for s in arch["stages"]),
                    predicted_latency_ms=predicted, predicted_macs=arch["predicted_macs"],

@@ -68,12 +68,7 @@ class MixedOp(nn.Module):
 
     def run(self, i: int, x: torch.Tensor) -> torch.Tensor:
         block = self.ops[i]
-        mask = self.masks[i, :block.mid].view(1, -1, 1, 1)
-        y = block.depthwise(block.expand(x) * mask) * mask
-        if block.se is not None:
-            y = block.se(y)
-        y = block.project(y)
-        return x + y if block.use_residual else y
+        return block(x, mask=self.masks[i, :block.mid].view(1, -1, 1, 1))
 
     def forward(self, x: torch.Tensor, op: int | None = None, weights: torch.Tensor | None = None) -> torch.Tensor:
         if op is not None:
@@ -88,6 +83,7 @@ class Supernet(nn.Module):
             raise ValueError(f"unknown beta_mode {beta_mode!r}; choose one of {BETA_MODES}")
         self.macro, self.specs, self.beta_mode = macro, ops, beta_mode
         self.slots = macro.slots()
+        self.block_ranges = macro.block_ranges()
         self.skips = macro.skip_indices()
         self.stem = build_stem(macro)
         self.stages = nn.ModuleList(nn.ModuleList(MixedOp(slot, ops) for slot in stage) for stage in self.slots)
@@ -152,15 +148,13 @@ class Supernet(nn.Module):
             if op_weights is None:  # weight step: beta is not trained here
                 sinks = [s.detach() if s is not None else None for s in sinks]
         y = self.stem(x)
-        features, block = [y], 0
-        for stage, depth, sink in zip(self.stages, depths, sinks):
+        features = [y]
+        for stage, blocks, depth, sink in zip(self.stages, self.block_ranges, depths, sinks):
             outputs = []
-            for j, mixed in enumerate(stage):
-                if j < depth:
-                    y = mixed(y, op=ops[block] if ops is not None else None,
-                              weights=op_weights[block] if op_weights is not None else None)
-                    outputs.append(y)
-                block += 1
+            for mixed, b in zip(stage, blocks[:depth]):
+                y = mixed(y, op=ops[b] if ops is not None else None,
+                          weights=op_weights[b] if op_weights is not None else None)
+                outputs.append(y)
             y = outputs[-1] if sink is None else sum(w * o for w, o in zip(sink, outputs))
             features.append(y)
         return joint_or_logits(self.decoder, [features[i] for i in self.skips], x, self.head(y))
