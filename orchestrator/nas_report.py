@@ -11,18 +11,15 @@ networks are then timed alike.
 from __future__ import annotations
 
 import json
-import math
 import statistics
 from pathlib import Path
 
 from trainables.paper import PAPER_TARGET_RATIO, TABLE8, TABLE10, TABLE10_TARGET_MS
 
+from .formatting import PAPER_SHORT, fmt, markdown_table, short_label
+
 BETA_ORDER = {"removed": 0, "learned": 1, "fixed": 2}
 PAPER_SPREAD = {"removed": (0.04, 0.2), "learned": (0.57, 1.4)}  # Appendix C: between the two searches
-
-
-def _num(value, digits: int = 2) -> str:
-    return f"{value:.{digits}f}" if isinstance(value, (int, float)) and math.isfinite(value) else "n/a"
 
 
 def _clean_acc(row: dict):
@@ -106,8 +103,6 @@ def paper_counterpart(row: dict) -> tuple[tuple | None, str]:
 def nas_table(rows: list[dict]) -> str:
     """Table 10 layout (type, search id, latency, accuracy) with our LUT prediction and details; the paper's
     numbers only beside rows that ran its configuration."""
-    from .report import markdown_table  # report imports this module
-
     rows = nas_rows(rows)
     retimed = any("latency_in_trial_ms" in r for r in rows)
     body = []
@@ -116,20 +111,18 @@ def nas_table(rows: list[dict]) -> str:
         paper, differs = paper_counterpart(r)
         ref = r.get("reference_latency_ms")
         body.append([f"{beta.capitalize()} β", search_id, search_kind(r), r.get("op_set", ""),
-                     _num(r.get("target_latency_ms"), 3),
-                     f"{_num(r.get('target_vs_reference'), 3)} × {r.get('target_reference') or 'UNet'}"
+                     fmt(r.get("target_latency_ms"), 3),
+                     f"{fmt(r.get('target_vs_reference'), 3)} × {r.get('target_reference') or 'UNet'}"
                      if isinstance(r.get("target_vs_reference"), (int, float)) else "n/a",
-                     _num(r.get("predicted_latency_ms"), 3), _num(r.get("latency_ms"), 3),
-                     _num(r["latency_ms"] / ref, 3) if isinstance(ref, (int, float)) and
+                     fmt(r.get("predicted_latency_ms"), 3), fmt(r.get("latency_ms"), 3),
+                     fmt(r["latency_ms"] / ref, 3) if isinstance(ref, (int, float)) and
                      isinstance(r.get("latency_ms"), (int, float)) else "n/a",
-                     _num(_clean_acc(r), 1), _num(r.get("test_acc"), 1), _num(r.get("test_psnr_s0.8")),
-                     *([_num(r.get("latency_in_trial_ms"), 3)] if retimed else []), r.get("depths", ""),
+                     fmt(_clean_acc(r), 1), fmt(r.get("test_acc"), 1), fmt(r.get("test_psnr_s0.8")),
+                     *([fmt(r.get("latency_in_trial_ms"), 3)] if retimed else []), r.get("depths", ""),
                      f"`{r.get('arch', '')}`",
                      f"{paper[0]:.2f}" if paper else "-", f"{paper[1]:.1f}" if paper else "-",
                      f"{paper[0] / TABLE8['UNet'][1]:.3f}" if paper else "-",
                      "same setting" if paper else f"none: {differs}"])
-    from .setting import PAPER_SHORT, short_label
-
     ours = short_label(rows)
     header = ["Type", "Search id", "search", "ops", "target ms", "target × ref.", "LUT ms", f"LAT ms ({ours})",
               "LAT × ref.", f"Acc % σ=0 ({ours})", "Acc % (mean σ)", "PSNR σ=0.8",
@@ -156,8 +149,8 @@ def nas_table(rows: list[dict]) -> str:
                 continue
             paper = PAPER_SPREAD.get(beta) if all(paper_counterpart(r)[0] for r in group) else None
             spread.append([f"{beta.capitalize()} β", kind, op_set, target, len(group),
-                           _num(statistics.fmean(lats), 3), _num(max(lats) - min(lats), 3),
-                           _num(statistics.fmean(accs), 1), _num(max(accs) - min(accs), 1),
+                           fmt(statistics.fmean(lats), 3), fmt(max(lats) - min(lats), 3),
+                           fmt(statistics.fmean(accs), 1), fmt(max(accs) - min(accs), 1),
                            f"{paper[0]:.2f} / {paper[1]:.1f}" if paper else "-"])
     if spread:
         parts.append("Spread between searches (the paper: removed β is the more stable):\n\n" + markdown_table(

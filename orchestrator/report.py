@@ -16,7 +16,8 @@ from trainables.models import paper_unet_name
 from trainables.paper import TABLE7, TABLE8
 
 from .nas_report import latency_plot, nas_table, with_quiet_latency
-from .setting import PAPER_SHORT, setting_block, short_label
+from .formatting import PAPER_SHORT, device_note, fmt, markdown_table, short_label
+from .setting import setting_block
 
 PAPER_SHAPE = (3, 96, 96)
 PSNR_SIGMAS = (0.2, 0.4, 0.8, 1)
@@ -50,15 +51,6 @@ def stat(rows: list[dict], key: str) -> tuple[float, float] | None:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def fmt(value: tuple[float, float] | float | None, digits: int = 2) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, tuple):
-        mean, std = value
-        return f"{mean:.{digits}f} ± {std:.{digits}f}" if std else f"{mean:.{digits}f}"
-    return f"{value:.{digits}f}"
-
-
 @functools.lru_cache(maxsize=256)
 def _paper_shape_macs(config_items: tuple) -> int | None:
     from trainables.measure.flops import count_cost
@@ -77,20 +69,6 @@ def paper_shape_macs(row: dict) -> int | None:
     keys = ("task", "classifier", "width", "expansion", "unet", "depth", "base_width", "blocks", "multiplier",
             "block", "block_expansion", "joint_mode", "attach_level", "norm", "residual", "classifier_norm")
     return _paper_shape_macs(tuple((k, row.get(k)) for k in keys if row.get(k) is not None))
-
-
-def markdown_table(header: list[str], body: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in body]
-    return "\n".join(lines)
-
-
-def device_note(rows: list[dict]) -> str:
-    devices = sorted({f"{r.get('latency_device')} (batch {r.get('latency_batch_size')}, "
-                      f"{r.get('latency_threads')} thread(s), {r.get('latency_precision')}, "
-                      f"{r.get('latency_backend') or 'torch'})"
-                      for r in rows if r.get("latency_device")})
-    return "Latency measured on " + "; ".join(devices) if devices else "No latency measured."
 
 
 def table7(rows: list[dict]) -> str:
