@@ -9,9 +9,11 @@ import functools
 import math
 import statistics
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
+from search_spaces import Sweep
 from trainables.models import paper_unet_name
 from trainables.paper import TABLE7, TABLE8
 
@@ -241,25 +243,38 @@ def _scatter(ax, points, x_label, y_label, title):
     ax.legend(loc="lower right", fontsize=8)
 
 
+@dataclass(frozen=True)
+class Layout:
+    """One report layout (`Sweep.table` names it): the table built from the sweep's rows (all of them; each
+    builder keeps the ones it shows), whether the paper's Table 7 points are drawn beside ours, and a plot
+    the layout adds (rows, out_dir, storage) -> (path or None, note)."""
+    table: Callable[[Sweep, list[dict]], str]
+    paper_points: bool = False
+    extra_plot: Callable[..., tuple[Path | None, str]] | None = None
+
+
+LAYOUTS: dict[str, Layout] = {
+    "table7": Layout(lambda sweep, rows: table7(finished(rows)), paper_points=True),
+    "unet": Layout(lambda sweep, rows: unet_table(finished(rows), f"UNet study: {sweep.description}")),
+    "joint": Layout(lambda sweep, rows: joint_table(finished(rows))),
+    "tuning": Layout(lambda sweep, rows: tuning_table(finished(rows), tuple(sweep.optimize.metrics))),
+    "nas": Layout(lambda sweep, rows: nas_table(rows), extra_plot=latency_plot),
+    "generic": Layout(lambda sweep, rows: generic_table(finished(rows), sweep.metric)),
+}
+
+
+def layout_of(sweep: Sweep) -> Layout:
+    """The sweep's layout; a name not in LAYOUTS gets the generic results table."""
+    return LAYOUTS.get(sweep.table, LAYOUTS["generic"])
+
+
 def build_markdown(resolved, rows: list[dict]) -> str:
     sweep = resolved.sweep
     done = finished(rows)
     parts = [f"# {resolved.name}: {sweep.description or sweep.name}",
              f"{len(done)} of {len(rows)} trials finished; preset `{resolved.preset}`; data "
              f"{done[0].get('dataset') if done else '?'} at {done[0].get('image_shape') if done else '?'}.",
-             setting_block(done or rows, resolved.preset)]
-    if sweep.table == "table7":
-        parts.append(table7(done))
-    elif sweep.table == "unet":
-        parts.append(unet_table(done, f"UNet study: {sweep.description}"))
-    elif sweep.table == "joint":
-        parts.append(joint_table(done))
-    elif sweep.table == "tuning":
-        parts.append(tuning_table(done, tuple(sweep.optimize.metrics)))
-    elif sweep.table == "nas":
-        parts.append(nas_table(rows))
-    else:
-        parts.append(generic_table(done, sweep.metric))
+             setting_block(done or rows, resolved.preset), layout_of(sweep).table(sweep, rows)]
     failed = [r for r in rows if r.get("status") == "ERROR"]
     if failed:
         parts.append("### Failed trials\n\n" + "\n".join(
@@ -270,12 +285,13 @@ def build_markdown(resolved, rows: list[dict]) -> str:
 def write_report(resolved, rows: list[dict], out_dir: Path, storage=None) -> Path:
     """report.md and plots in out_dir; `storage` (the sweep's) is where other sweeps' results are looked up."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    layout = layout_of(resolved.sweep)
     if resolved.sweep.table == "nas":  # searched vs manual vs table: all timed alike, alone, here
         rows = with_quiet_latency(rows)
     text = build_markdown(resolved, rows)
-    plots = pareto_plots(finished(rows), out_dir, paper_table7=resolved.sweep.table == "table7")
-    if resolved.sweep.table == "nas":
-        plot, note = latency_plot(rows, out_dir, storage)
+    plots = pareto_plots(finished(rows), out_dir, paper_table7=layout.paper_points)
+    if layout.extra_plot:
+        plot, note = layout.extra_plot(rows, out_dir, storage)
         plots, text = ([plot] if plot else []) + plots, text + (f"\n{note}\n" if note else "")
     if plots:
         text += "\n" + "\n".join(f"![{p.stem}]({p.name})" for p in plots) + "\n"

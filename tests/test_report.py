@@ -66,3 +66,13 @@ def test_pareto_plots_are_written(tmp_path):
     paths = pareto_plots(rows, tmp_path, paper_table7=True)
     assert {p.name for p in paths} == {"acc_vs_flops.png", "acc_vs_latency.png"}
     assert all(p.stat().st_size > 10_000 for p in paths)
+
+
+def test_every_registered_sweep_names_a_layout_of_the_lookup():
+    """A layout name missing from LAYOUTS would quietly fall back to the generic table."""
+    from orchestrator.report import LAYOUTS
+    from search_spaces import all_sweeps
+
+    named = {sweep.table for sweep in all_sweeps()}
+    assert named <= set(LAYOUTS), named - set(LAYOUTS)
+    assert set(LAYOUTS) - {"generic"} <= named  # no layout left that no sweep uses
