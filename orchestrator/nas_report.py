@@ -197,7 +197,7 @@ def manual_from_parquet(storage, ref: dict, metric: str) -> list[tuple[str, floa
             if row.get("status") == "TERMINATED" and _same_setting(row, ref) and row.get(metric) is not None]
     if "latency_in_trial_ms" in ref:
         rows = with_quiet_latency(rows)
-    return [(row["label"].rsplit(" seed", 1)[0], row["latency_ms"], row[metric]) for row in rows]
+    return [(row["variant"], row["latency_ms"], row[metric]) for row in rows]
 
 
 def manual_on_the_spot(ref: dict) -> list[tuple[str, float]]:

@@ -25,11 +25,6 @@ PAPER_SHAPE = (3, 96, 96)
 PSNR_SIGMAS = (0.2, 0.4, 0.8, 1)
 
 
-def variant_label(row: dict) -> str:
-    label = row.get("label") or row["trial_id"]
-    return label.rsplit(" seed", 1)[0]
-
-
 def finished(rows: Iterable[dict]) -> list[dict]:
     return [r for r in rows if r.get("status") == "TERMINATED" and r.get("test_acc", r.get("test_psnr")) is not None]
 
@@ -42,7 +37,7 @@ def best_rows(rows: list[dict], metric: str, mode: str, n: int = 3) -> list[dict
 def group(rows: list[dict]) -> "OrderedDict[str, list[dict]]":
     groups: OrderedDict[str, list[dict]] = OrderedDict()
     for row in rows:
-        groups.setdefault(variant_label(row), []).append(row)
+        groups.setdefault(row.get("variant") or row["trial_id"], []).append(row)
     return groups
 
 

@@ -27,6 +27,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from ray import tune
 
 from trainables.config import effective_config
+from trainables.models import model_label
 
 log = logging.getLogger("jdnas.tracking")
 
@@ -321,13 +322,18 @@ def trial_error_text(trial, limit: int = 4000) -> str:
     return "trial failed"
 
 
-def run_label(trial) -> str:
-    from trainables.models import model_label
-
+def trial_variant(trial) -> str:
+    """The trial's network in words (its grid point without the seed): the `variant` column of the rows."""
     config = effective_config(trial.config)
     try:
         label = model_label(config) if config.get("task") in ("classifier", "denoiser", "joint", "nas") else \
             config.get("label") or trial.trial_id
     except ValueError:
         label = trial.trial_id
-    return f"{label} seed{config.get('seed', 0)}"
+    return label
+
+
+def run_label(trial) -> str:
+    """The MLflow child run's and the progress lines' name, for people; the rows keep variant and seed as
+    columns, so nothing parses this back."""
+    return f"{trial_variant(trial)} seed{effective_config(trial.config).get('seed', 0)}"

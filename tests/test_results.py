@@ -31,7 +31,8 @@ def test_parquet_gives_back_lists_dicts_and_mixed_types(tmp_path):
 
 
 def joint_row(i, **changes):
-    return {**dict(trial_id=f"j{i}", status="TERMINATED", label=f"integrated(UNet-S, MB2.5-M) seed{i}", task="joint",
+    return {**dict(trial_id=f"j{i}", status="TERMINATED", label=f"integrated(UNet-S, MB2.5-M) seed{i}",
+                   variant="integrated(UNet-S, MB2.5-M)", seed=i, task="joint",
                    test_acc=70.0 + i, test_acc_s0=80.0 + i, latency_ms=1.5 + i, latency_device="cpu x",
                    image_shape="1x32x32", latency_batch_size=1, latency_threads=1,
                    train_noise_levels=[0.0], eval_noise_levels=[0.0, 0.5]), **changes}
@@ -42,7 +43,7 @@ def nas_row(seed):
                 target_latency_ms=1.0, predicted_latency_ms=1.1, latency_ms=1.2, test_acc_s0=82.0, test_acc=61.0,
                 depths="2-3-4-4-4-1", arch="00|000|0000|0000|0000|0", train_noise_levels=[0.0],
                 eval_noise_levels=[0.0, 0.5], latency_device="cpu x", image_shape="1x32x32", latency_batch_size=1,
-                latency_threads=1, label=f"searched seed{seed}", **{"test_psnr_s0.8": 20.0})
+                latency_threads=1, label=f"searched seed{seed}", variant="searched", **{"test_psnr_s0.8": 20.0})
 
 
 def test_the_report_from_parquet_equals_the_report_from_the_rows(tmp_path):
