@@ -17,7 +17,7 @@ from search_spaces import Sweep
 from trainables.models import paper_unet_name
 from trainables.paper import TABLE7, TABLE8
 
-from .nas_report import latency_plot, nas_table, with_quiet_latency
+from .nas_report import latency_plot, nas_table
 from .formatting import PAPER_SHORT, device_note, fmt, markdown_table, short_label
 from .setting import setting_block
 
@@ -281,8 +281,6 @@ def write_report(resolved, rows: list[dict], out_dir: Path, storage=None) -> Pat
     """report.md and plots in out_dir; `storage` (the sweep's) is where other sweeps' results are looked up."""
     out_dir.mkdir(parents=True, exist_ok=True)
     layout = layout_of(resolved.sweep)
-    if resolved.sweep.table == "nas":  # searched vs manual vs table: all timed alike, alone, here
-        rows = with_quiet_latency(rows)
     text = build_markdown(resolved, rows)
     plots = pareto_plots(finished(rows), out_dir, paper_table7=layout.paper_points)
     if layout.extra_plot:

@@ -103,3 +103,10 @@ def export_parquet(rows: list[dict], storage: Storage, experiment_name: str) -> 
 
 def read_parquet(storage: Storage, experiment_name: str) -> list[dict]:
     return from_table(pq.read_table(io.BytesIO(storage.read_bytes(experiment_name, PARQUET_NAME))))
+
+
+def joint_sweep_rows(storage: Storage) -> list[dict]:
+    """Finished trials of every `joint` sweep in the storage (the manual models the NAS report compares
+    with), found through the storage layer, so a local folder and s3://bucket/prefix alike hold them."""
+    return [row for name in storage.folders() if name.startswith("joint-") and storage.exists(name, PARQUET_NAME)
+            for row in read_parquet(storage, name) if row.get("status") == "TERMINATED"]

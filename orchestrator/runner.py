@@ -273,14 +273,15 @@ def run_sweep(sweep: Sweep | str, preset: str = "quick", overrides: Mapping[str,
             callbacks.append(PendingTrialsReporter({"CPU": resolved.run["cpus_per_trial"], "GPU": resolved.run[
                 "gpus_per_trial"]}, float(os.environ.get("JDNAS_PENDING_REPORT_S", 60))))
         build_tuner(resolved, options, storage, data, callbacks).fit()
-        exclusive = exclusive_latency.run_phase(resolved, storage, data, options.is_local)
+        rows = rows_from_experiment(storage, resolved.name)
+        exclusive = exclusive_latency.run_phase(resolved, rows, storage, data, options.is_local)
     finally:
         if started_ray:
             import ray
 
             ray.shutdown()
 
-    rows = exclusive_latency.apply_to_rows(rows_from_experiment(storage, resolved.name), exclusive)
+    rows = exclusive_latency.apply_to_rows(rows, exclusive)  # the report reads these timings, never takes its own
     if exclusive:
         exclusive_latency.log_to_mlflow(rows, tracker, callback.binding["parent_run_id"])
     complete = all(r["status"] in ("TERMINATED", "ERROR") for r in rows) and len(rows) >= resolved.num_trials
