@@ -103,9 +103,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from search_spaces import resolve
 
+    from .locations import storage_for
     from .report import write_report
     from .results import read_parquet
-    from .runner import storage_for
 
     resolved = resolve(_load_sweep(args.sweep), args.preset, _overrides(args.set), args.name)
     workdir = Path(args.workdir).resolve()
@@ -122,16 +122,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_sync_mlflow(args: argparse.Namespace) -> int:
     from search_spaces import resolve
 
-    from .runner import artifact_root_for, storage_for, tracking_uri_for
+    from .locations import artifact_root_for, run_locations
     from .sync import sync_mlflow
-    from .tracking import check_tracking_uri, quiet_http_retries
 
     resolved = resolve(_load_sweep(args.sweep), args.preset, _overrides(args.set), args.name)
     workdir = Path(args.workdir).resolve()
-    uri = tracking_uri_for(args.tracking_uri, workdir)
-    check_tracking_uri(uri)
-    quiet_http_retries(uri)
-    storage = storage_for(args.storage, args.s3_endpoint, workdir)
+    uri, storage = run_locations(args.tracking_uri, args.storage, args.s3_endpoint, workdir)
     if not storage.exists(resolved.name):
         print(f"no Tune experiment {resolved.name} in {storage.uri}", file=sys.stderr)
         return 1
@@ -213,7 +209,7 @@ def cmd_local_cluster(args: argparse.Namespace) -> int:
 
 def cmd_ui(args: argparse.Namespace) -> int:
     from .cluster import server_env
-    from .runner import tracking_uri_for
+    from .locations import tracking_uri_for
     from .ui_links import experiment_links
 
     uri = tracking_uri_for(args.tracking_uri, Path(args.workdir).resolve())
@@ -232,13 +228,10 @@ def cmd_best(args: argparse.Namespace) -> int:
     from search_spaces import resolve
 
     from .registry import finished_trial_runs, pareto_best, quality_metrics, register
-    from .runner import tracking_uri_for
-    from .tracking import check_tracking_uri, quiet_http_retries
+    from .locations import tracking_for
 
     resolved = resolve(_load_sweep(args.sweep), args.preset, _overrides(args.set), args.name)
-    uri = tracking_uri_for(args.tracking_uri, Path(args.workdir).resolve())
-    check_tracking_uri(uri)
-    quiet_http_retries(uri)
+    uri = tracking_for(args.tracking_uri, Path(args.workdir).resolve())
     from mlflow import MlflowClient
 
     client = MlflowClient(uri, registry_uri=uri)

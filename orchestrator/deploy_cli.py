@@ -16,7 +16,7 @@ from pathlib import Path
 
 def cmd_export(args: argparse.Namespace) -> int:
     from .export import describe, run_export
-    from .runner import tracking_uri_for
+    from .locations import tracking_uri_for
 
     workdir = Path(args.workdir).resolve()
     experiment = None

@@ -79,7 +79,7 @@ def manual_networks(storage: Storage, derived: list[dict]) -> tuple[list[dict], 
     """The manual joint networks the NAS plot puts beside the derived ones, and how many rounds to time each:
     the `joint` sweeps' finished variants measured like a derived row (3 rounds, as the trials), else the
     paper's joint models (1 round: latency only, drawn as lines)."""
-    joint = {r["variant"]: r for r in joint_sweep_rows(storage) if r.get("variant")
+    joint = {r["variant_label"]: r for r in joint_sweep_rows(storage) if r.get("variant_label")
              and any(same_setting(r, d) for d in derived)}
     return (list(joint.values()), 3) if joint else (paper_joint_models(), 1)
 

@@ -155,9 +155,9 @@ def manual_from_parquet(storage, ref: dict, metric: str) -> list[tuple[str, floa
     (`manual_latency_ms`), and trials it did not time (a joint sweep run later) are left out."""
     rows = [row for row in joint_sweep_rows(storage) if same_setting(row, ref) and row.get(metric) is not None]
     if ref.get("latency_source") != "exclusive":
-        return [(row["variant"], row["latency_ms"], row[metric]) for row in rows]
+        return [(row["variant_label"], row["latency_ms"], row[metric]) for row in rows]
     alike = ref.get("manual_latency_ms") or {}
-    return [(row["variant"], alike[row["variant"]], row[metric]) for row in rows if row.get("variant") in alike]
+    return [(row["variant_label"], alike[row["variant_label"]], row[metric]) for row in rows if row.get("variant_label") in alike]
 
 
 def latency_plot(rows: list[dict], out_dir: Path, storage=None) -> tuple[Path | None, str]:

@@ -37,7 +37,7 @@ def best_rows(rows: list[dict], metric: str, mode: str, n: int = 3) -> list[dict
 def group(rows: list[dict]) -> "OrderedDict[str, list[dict]]":
     groups: OrderedDict[str, list[dict]] = OrderedDict()
     for row in rows:
-        groups.setdefault(row.get("variant") or row["trial_id"], []).append(row)
+        groups.setdefault(row.get("variant_label") or row["trial_id"], []).append(row)
     return groups
 
 

@@ -18,12 +18,12 @@ PARQUET_NAME = "results.parquet"
 
 def trial_row(trial) -> dict[str, Any]:
     """Flat row: trial identity and status, the effective config (with its `seed`), the last reported metrics.
-    `variant` names the trial's network (what seeds of one grid point share); `label` is the run name."""
+    `variant_label` names the trial's network (what seeds of one grid point share); `label` is the run name."""
     config = effective_config(trial.config)
     result = {k: v for k, v in (trial.last_result or {}).items() if k not in TUNE_BOOKKEEPING}
     error = trial_error_text(trial, 2000) if trial.status == "ERROR" else None
     row = {"trial_id": trial.trial_id, "status": trial.status, "error": error, "label": run_label(trial),
-           "variant": trial_variant(trial)}
+           "variant_label": trial_variant(trial)}
     for key, value in config.items():
         row[key if key not in result else f"config_{key}"] = value
     row.update(result)

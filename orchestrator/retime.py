@@ -86,7 +86,7 @@ def time_row(row: Mapping, rounds: int = 3, min_run_time: float = 0.2) -> dict |
 def time_derived(rows: list[dict], manual: list[dict], manual_rounds: int = 3) -> list[dict]:
     """One entry per finished row whose network this machine can time: {'trial_id', latency_ms, latency_iqr_ms,
     latency_measured_at, 'reference_latency_ms' (the target's reference model, when the row has one),
-    'manual_latency_ms': {variant: ms} of the `manual` networks (configs with a `variant`) timed alike}.
+    'manual_latency_ms': {variant: ms} of the `manual` networks (configs with a `variant_label`) timed alike}.
     Reference and manual networks are timed once per distinct setting (device, batch, threads, ...)."""
     references, manuals, entries = {}, {}, []
     for row in rows:
@@ -96,7 +96,7 @@ def time_derived(rows: list[dict], manual: list[dict], manual_rounds: int = 3) -
         setting = {k: row.get(k) for k in TIMING_KEYS}
         key = tuple(setting.values())
         if key not in manuals:
-            manuals[key] = {m["variant"]: t["latency_ms"] for m in manual
+            manuals[key] = {m["variant_label"]: t["latency_ms"] for m in manual
                             if (t := time_row({**m, **setting}, rounds=manual_rounds))}
         entry = {"trial_id": row["trial_id"], **timed, "manual_latency_ms": manuals[key]}
         reference = row.get("target_reference")
@@ -110,5 +110,5 @@ def time_derived(rows: list[dict], manual: list[dict], manual_rounds: int = 3) -
 
 
 def paper_joint_models() -> list[dict]:
-    """The paper's manual joint models as configs with their `variant` (the NAS plot's comparison)."""
-    return [{**config, "variant": name} for name, config in paper_model_configs().items() if config["task"] == "joint"]
+    """The paper's manual joint models as configs with their `variant_label` (the NAS plot's comparison)."""
+    return [{**config, "variant_label": name} for name, config in paper_model_configs().items() if config["task"] == "joint"]

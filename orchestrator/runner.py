@@ -22,8 +22,9 @@ from .plan import estimate_for_run
 from .progress import ProgressCallback
 from .pending import PendingTrialsReporter
 from .resources import check_local_resources
-from .storage import Storage, resolve_storage
-from .tracking import MLflowCallback, SweepTracker, check_tracking_uri, quiet_http_retries, software_tags
+from .locations import artifact_root_for, run_locations
+from .storage import Storage
+from .tracking import MLflowCallback, SweepTracker, software_tags
 
 
 @dataclass
@@ -59,22 +60,6 @@ class SweepOutcome:
     def exit_code(self) -> int:
         """0 all trials finished, 1 some failed for good, 130 interrupted (orchestrator.exits)."""
         return run_exit_code(self.complete, len(failed_rows(self.rows)))
-
-
-def tracking_uri_for(uri: str | None, workdir: Path) -> str:
-    """--tracking-uri, else $JDNAS_TRACKING_URI, else SQLite in the run folder (absolute, for workers)."""
-    return uri or os.environ.get("JDNAS_TRACKING_URI") or f"sqlite:///{workdir / 'mlflow.db'}"
-
-
-def artifact_root_for(tracking_uri: str, workdir: Path) -> str | None:
-    """Where a SQLite store's artifacts go (beside it in the run folder); a server decides its own."""
-    return str(workdir / "mlartifacts") if tracking_uri.startswith("sqlite") else None
-
-
-def storage_for(storage: str | None, s3_endpoint: str | None, workdir: Path) -> Storage:
-    """--storage, else $JDNAS_STORAGE, else WORKDIR/results; the endpoint from --s3-endpoint or $JDNAS_S3_ENDPOINT."""
-    return resolve_storage(storage or os.environ.get("JDNAS_STORAGE") or workdir / "results",
-                           s3_endpoint or os.environ.get("JDNAS_S3_ENDPOINT"))
 
 
 def ray_temp_dir(workdir: Path) -> str:
@@ -246,10 +231,7 @@ def run_sweep(sweep: Sweep | str, preset: str = "quick", overrides: Mapping[str,
         check_local_resources(sweep.name, resolved.run, options.num_gpus)
     workdir = Path(options.workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    tracking_uri = tracking_uri_for(options.tracking_uri, workdir)
-    check_tracking_uri(tracking_uri)
-    quiet_http_retries(tracking_uri)
-    storage = storage_for(options.storage, options.s3_endpoint, workdir)
+    tracking_uri, storage = run_locations(options.tracking_uri, options.storage, options.s3_endpoint, workdir)
     t0 = time.time()
     data = prepare_data(resolved)
     data_bytes = sum(d.train_images.nbytes + d.val_images.nbytes + d.test_images.nbytes for d in data.values())

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import subprocess
 import tempfile
 import time
@@ -187,35 +186,6 @@ class SweepTracker:
         self.client.set_terminated(run_id, status)
 
 
-def check_tracking_uri(uri: str, timeout: float = 5.0) -> None:
-    """Fail fast, before Ray starts, when the tracking store cannot be reached."""
-    if uri.startswith(("http://", "https://")):
-        import urllib.error
-        import urllib.request
-
-        try:
-            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as response:
-                if response.status != 200:
-                    raise ConnectionError(f"status {response.status}")
-        except (OSError, ConnectionError, urllib.error.URLError) as err:
-            raise ConnectionError(f"MLflow tracking server {uri} is unreachable ({err}); start it with "
-                                  f"`jdnas tracking-server` or pass --tracking-uri") from None
-    elif uri.startswith("sqlite:///"):
-        folder = Path(uri[len("sqlite:///"):]).parent
-        if not folder.is_dir() or not os.access(folder, os.W_OK):
-            raise ConnectionError(f"MLflow store {uri}: folder {folder} does not exist or is not writable")
-    elif uri.startswith("file:") or "://" not in uri:
-        raise ValueError(f"tracking URI {uri!r}: use sqlite:///ABSOLUTE/PATH.db or http(s)://HOST:PORT "
-                         "(MLflow 3 refuses the ./mlruns file store)")
-
-
-def quiet_http_retries(uri: str) -> None:
-    """MLflow retries HTTP calls for minutes by default; the callback queues and retries itself."""
-    if uri.startswith(("http://", "https://")):
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
-
-
 class MLflowCallback(tune.Callback):
     """Streams trial results to MLflow from the driver, queueing them while the store is unreachable."""
 
@@ -323,7 +293,7 @@ def trial_error_text(trial, limit: int = 4000) -> str:
 
 
 def trial_variant(trial) -> str:
-    """The trial's network in words (its grid point without the seed): the `variant` column of the rows."""
+    """The trial's network in words (its grid point without the seed): the `variant_label` column of the rows."""
     config = effective_config(trial.config)
     try:
         label = model_label(config) if config.get("task") in ("classifier", "denoiser", "joint", "nas") else \
@@ -334,6 +304,6 @@ def trial_variant(trial) -> str:
 
 
 def run_label(trial) -> str:
-    """The MLflow child run's and the progress lines' name, for people; the rows keep variant and seed as
+    """The MLflow child run's and the progress lines' name, for people; the rows keep `variant_label` and `seed` as
     columns, so nothing parses this back."""
     return f"{trial_variant(trial)} seed{effective_config(trial.config).get('seed', 0)}"

@@ -52,7 +52,7 @@ def check_setting_block(report: str) -> None:
 
 def test_unet_studies_render_table8_from_their_grid_points(ray_once, tmp_path):
     width = run_sweep("unet-width", "quick", dict(TINY_UNET, base_width=[16, 32]), RunOptions(workdir=tmp_path, verbose=0))
-    assert width.complete and {r["variant"] for r in width.rows} == \
+    assert width.complete and {r["variant_label"] for r in width.rows} == \
         {"UNet-d4-b16-c2-m2", "UNet-d4-b32-c2-m2"}  # the study names its points by (d, b, c, m), not "UNet"
     report = width.report_path.read_text()
     rows = table8_rows(report)

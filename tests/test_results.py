@@ -32,7 +32,7 @@ def test_parquet_gives_back_lists_dicts_and_mixed_types(tmp_path):
 
 def joint_row(i, **changes):
     return {**dict(trial_id=f"j{i}", status="TERMINATED", label=f"integrated(UNet-S, MB2.5-M) seed{i}",
-                   variant="integrated(UNet-S, MB2.5-M)", seed=i, task="joint",
+                   variant_label="integrated(UNet-S, MB2.5-M)", seed=i, task="joint",
                    test_acc=70.0 + i, test_acc_s0=80.0 + i, latency_ms=1.5 + i, latency_device="cpu x",
                    image_shape="1x32x32", latency_batch_size=1, latency_threads=1,
                    train_noise_levels=[0.0], eval_noise_levels=[0.0, 0.5]), **changes}
@@ -43,7 +43,7 @@ def nas_row(seed):
                 target_latency_ms=1.0, predicted_latency_ms=1.1, latency_ms=1.2, test_acc_s0=82.0, test_acc=61.0,
                 depths="2-3-4-4-4-1", arch="00|000|0000|0000|0000|0", train_noise_levels=[0.0],
                 eval_noise_levels=[0.0, 0.5], latency_device="cpu x", image_shape="1x32x32", latency_batch_size=1,
-                latency_threads=1, label=f"searched seed{seed}", variant="searched", **{"test_psnr_s0.8": 20.0})
+                latency_threads=1, label=f"searched seed{seed}", variant_label="searched", **{"test_psnr_s0.8": 20.0})
 
 
 def timed_alone(row, **manual):
@@ -71,7 +71,7 @@ def test_the_report_from_parquet_equals_the_report_from_the_rows(tmp_path):
 
 def test_manual_points_take_the_latency_timed_beside_the_searched_networks(tmp_path):
     storage = resolve_storage(tmp_path)
-    export_parquet([joint_row(0), joint_row(1, variant="sequential(UNet-S, MB2.5-M)")], storage, "joint-quick")
+    export_parquet([joint_row(0), joint_row(1, variant_label="sequential(UNet-S, MB2.5-M)")], storage, "joint-quick")
     ref = timed_alone(nas_row(0), **{"integrated(UNet-S, MB2.5-M)": 0.7})
     assert manual_from_parquet(storage, ref, "test_acc") == [("integrated(UNet-S, MB2.5-M)", 0.7, 70.0)]
     assert manual_from_parquet(storage, nas_row(0), "test_acc") == [  # not re-timed: the joint trials' own

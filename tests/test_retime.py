@@ -33,7 +33,7 @@ def test_rows_are_retimed_alone_here_and_keep_their_in_trial_value():
             _row("manual", image_shape="1x32x32", target_reference="UNet-S", reference_latency_ms=IN_TRIAL_MS, **joint),
             _row("elsewhere", image_shape="1x32x32", **{**joint, "latency_device": "NVIDIA H100 80GB HBM3"}),
             {**_row("failed", image_shape="1x32x32", **joint), "status": "ERROR"}]
-    manual = [{**joint, "variant": "integrated(UNet-S, MB2.5-M)"}]
+    manual = [{**joint, "variant_label": "integrated(UNet-S, MB2.5-M)"}]
     out = {r["trial_id"]: r for r in apply_to_rows(rows, time_derived(rows, manual))}
 
     direct = {"searched": measure_latency(SearchedNet(arch), (1, 16, 16), min_run_time=0.2).median_ms,
