@@ -19,8 +19,15 @@ import json
 import os
 import time
 
+import ray
+import torch
+from mlflow.entities import Metric, RunTag
+
 from search_spaces import ResolvedSweep
-from trainables.models import TASKS
+from trainables.loop import cost_and_latency_metrics, default_latency_batch
+from trainables.measure.flops import count_cost
+from trainables.measure.latency import measure_latency
+from trainables.models import TASKS, build_model
 
 from .results import joint_sweep_rows
 from .retime import paper_joint_models, same_setting, time_derived
@@ -40,14 +47,6 @@ def wanted(resolved: ResolvedSweep) -> bool:
 
 def time_networks(configs: list[dict], input_shape: tuple, num_classes: int, threads: int) -> list[dict]:
     """Latency of each config's network, one after the other, on this process's device."""
-    import ray
-    import torch
-
-    from trainables.loop import cost_and_latency_metrics, default_latency_batch
-    from trainables.measure.flops import count_cost
-    from trainables.measure.latency import measure_latency
-    from trainables.models import build_model
-
     torch.set_num_threads(threads)
     device = torch.device("cuda" if ray.get_gpu_ids() and torch.cuda.is_available() else "cpu")
     timed = []
@@ -66,8 +65,6 @@ def time_networks(configs: list[dict], input_shape: tuple, num_classes: int, thr
 def alone(resolved: ResolvedSweep, local: bool, function):
     """`function` as a Ray task that holds a whole GPU when trials use GPUs, else a trial's CPUs (so nothing
     else runs on its device), and the words for what it holds."""
-    import ray
-
     cpus = resolved.run["cpus_per_trial"]
     cpus = min(cpus, os.cpu_count() or 1) if local else cpus
     gpus = 1 if resolved.run["gpus_per_trial"] > 0 else 0
@@ -88,8 +85,6 @@ def run_phase(resolved: ResolvedSweep, rows: list[dict], storage: Storage, data:
     """After a finished sweep (Ray still up), from its rows: [{'variant': grid point, latency keys...}] for
     fixed networks, [{'trial_id': ..., latency keys, reference and manual latencies}] for derived ones; None
     when the phase does not apply or trials are still unfinished."""
-    import ray
-
     fixed = wanted(resolved)
     derived = [r for r in rows if r.get("architecture_json") and r["status"] == "TERMINATED"
                and r.get("latency_ms") is not None]
@@ -143,8 +138,6 @@ def apply_to_rows(rows: list[dict], phase: list[dict] | None) -> list[dict]:
 def log_to_mlflow(rows: list[dict], tracker, parent_run_id: str) -> None:
     """latency_ms (a later point at the last epoch, so it becomes the run's current value), the in-trial
     number and where each came from, on every child run that has not received them yet."""
-    from mlflow.entities import Metric, RunTag
-
     for row in rows:
         if row.get("latency_source") != "exclusive":
             continue

@@ -19,6 +19,7 @@ from trainables.paper import PAPER_TARGET_RATIO, TABLE8, TABLE10, TABLE10_TARGET
 from .formatting import PAPER_SHORT, fmt, markdown_table, short_label
 from .results import joint_sweep_rows
 from .retime import same_setting
+from .storage import resolve_storage
 
 BETA_ORDER = {"removed": 0, "learned": 1, "fixed": 2}
 PAPER_SPREAD = {"removed": (0.04, 0.2), "learned": (0.57, 1.4)}  # Appendix C: between the two searches
@@ -163,10 +164,10 @@ def manual_from_parquet(storage, ref: dict, metric: str) -> list[tuple[str, floa
 def latency_plot(rows: list[dict], out_dir: Path, storage=None) -> tuple[Path | None, str]:
     """Accuracy vs measured latency: searched networks beside the manual joint models on the same device
     (the `joint` sweeps' results in `storage`, the sweep's own; the run folder's results/ when None)."""
-    import matplotlib
+    import matplotlib  # lazy (~0.45 s with pyplot): only drawing needs it, as in report.pareto_plots
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # after the Agg backend is chosen
 
     rows = [r for r in nas_rows(rows) if isinstance(r.get("latency_ms"), (int, float)) and r.get("test_acc") is not None]
     if not rows:
@@ -177,8 +178,6 @@ def latency_plot(rows: list[dict], out_dir: Path, storage=None) -> tuple[Path | 
         ("test_acc", "test accuracy (%, mean over evaluation σ)")
     rows = [r for r in rows if r.get(metric) is not None]
     if storage is None:
-        from .storage import resolve_storage
-
         storage = resolve_storage(out_dir.parent.parent / "results")
     measured = manual_from_parquet(storage, ref, metric)
     timed = [] if measured else list((ref.get("manual_latency_ms") or {}).items())

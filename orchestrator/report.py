@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from search_spaces import Sweep
-from trainables.models import paper_unet_name
+from trainables.measure.flops import count_cost
+from trainables.models import build_model, paper_unet_name
 from trainables.paper import TABLE7, TABLE8
 
 from .nas_report import latency_plot, nas_table
@@ -50,9 +51,6 @@ def stat(rows: list[dict], key: str) -> tuple[float, float] | None:
 
 @functools.lru_cache(maxsize=256)
 def _paper_shape_macs(config_items: tuple) -> int | None:
-    from trainables.measure.flops import count_cost
-    from trainables.models import build_model
-
     try:
         return count_cost(build_model(dict(config_items), 3, 10), PAPER_SHAPE).macs
     except (ValueError, RuntimeError):
@@ -196,10 +194,10 @@ def generic_table(rows: list[dict], metric: str) -> str:
 
 def pareto_plots(rows: list[dict], out_dir: Path, paper_table7: bool = False) -> list[Path]:
     """Scatter + Pareto front for each (x, y) pair the rows have; Table 7's own points beside ours."""
-    import matplotlib
+    import matplotlib  # lazy (~0.45 s with pyplot): only drawing needs it; `jdnas best` imports pareto_front
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # after the Agg backend is chosen
 
     specs = [("macs", "test_acc", "MACs (M)", "accuracy (%, mean of 11 σ)", "acc_vs_flops.png", 1e6),
              ("latency_ms", "test_acc", "latency (ms)", "accuracy (%, mean of 11 σ)", "acc_vs_latency.png", 1),

@@ -7,6 +7,7 @@ from typing import Any, Iterable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from ray.tune import ExperimentAnalysis
 
 from .storage import Storage
 from trainables.config import effective_config
@@ -37,8 +38,6 @@ def rows_from_trials(trials: Iterable) -> list[dict]:
 def rows_from_experiment(storage: Storage, experiment_name: str) -> list[dict]:
     """Rows from the experiment state Tune saved: after a Ctrl-C its in-memory trials all read
     TERMINATED, while the saved state keeps the unfinished ones PENDING (what a resume will run)."""
-    from ray.tune import ExperimentAnalysis
-
     analysis = ExperimentAnalysis(storage.join(experiment_name), storage_filesystem=storage.filesystem)
     rows = rows_from_trials(analysis.trials)
     by_id = {t.trial_id: t for t in analysis.trials}

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import mlflow
+import ray
+import torch
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
@@ -27,6 +29,8 @@ from ray import tune
 
 from trainables.config import effective_config
 from trainables.models import model_label
+
+from .mlflow_models import log_trial_model
 
 log = logging.getLogger("jdnas.tracking")
 
@@ -51,9 +55,6 @@ def git_commit() -> str:
 
 
 def software_tags() -> dict[str, str]:
-    import ray
-    import torch
-
     return {"torch_version": torch.__version__, "ray_version": ray.__version__,
             "mlflow_version": mlflow.__version__, "git_commit": git_commit()}
 
@@ -171,8 +172,6 @@ class SweepTracker:
 
     def log_model(self, run_id: str, checkpoint_dir: str) -> None:
         """The trial's network as the run's MLflow model; a failure costs the model, not the run's results."""
-        from .mlflow_models import log_trial_model
-
         try:
             log_trial_model(self.tracking_uri, run_id, checkpoint_dir)
         except Exception as err:  # noqa: BLE001 - weights and metrics are logged already
