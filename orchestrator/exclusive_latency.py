@@ -39,8 +39,8 @@ LATENCY_KEYS = ("latency_ms", "latency_iqr_ms", "latency_batch_size", "latency_t
 
 
 def wanted(resolved: ResolvedSweep) -> bool:
-    """`exclusive_latency` if set, else whenever trials share a GPU; only sweeps with a fixed network per
-    grid point (NAS trials derive theirs, and time them alone on the device they searched for)."""
+    """The fixed-network phase: `exclusive_latency` if set, else whenever trials share a GPU; only sweeps with
+    a fixed network per grid point (networks NAS trials derive are re-timed per trial, see run_phase)."""
     choice, gpus = resolved.run.get("exclusive_latency"), resolved.run["gpus_per_trial"]
     return resolved.sweep.trainable in TASKS and (choice if choice is not None else 0 < gpus < 1)
 

@@ -36,9 +36,11 @@ def best_rows(rows: list[dict], metric: str, mode: str, n: int = 3) -> list[dict
 
 
 def group(rows: list[dict]) -> "OrderedDict[str, list[dict]]":
+    """Rows of one network (its seeds) together, by `variant_label`; rows written before that column existed
+    stand alone under their run name."""
     groups: OrderedDict[str, list[dict]] = OrderedDict()
     for row in rows:
-        groups.setdefault(row.get("variant_label") or row["trial_id"], []).append(row)
+        groups.setdefault(row.get("variant_label") or row.get("label") or row["trial_id"], []).append(row)
     return groups
 
 
