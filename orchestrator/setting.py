@@ -65,6 +65,6 @@ def our_setting(rows: list[dict]) -> dict[str, str]:
 def setting_block(rows: list[dict], preset: str) -> str:
     ours = our_setting(rows)
     body = [[name, value, PAPER_SETTING[name]] for name, value in ours.items()]
-    return (f"### Setting\n\n" + markdown_table(["", f"this run (preset `{preset}`)", "paper"], body)
+    return ("### Setting\n\n" + markdown_table(["", f"this run (preset `{preset}`)", "paper"], body)
             + "\n\nColumns marked *ours* come from this run, columns marked *paper* from the paper's appendix; "
               "they were measured in different settings, so compare orderings and ratios, not absolute values.")
