@@ -19,29 +19,30 @@ import math
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
+from .cluster import run_command, server_env, submit, tracking_server_argv, wait_for_job
 from .data_cli import add_data_parser
+from .deploy_cli import add_commands as add_deploy_commands  # export, lut bundle / import
 from .exits import EXIT_BAD_INPUT, EXIT_CODES_HELP, EXIT_INTERRUPTED, SUBMIT_EXIT_CODES_HELP
 
 
 def _overrides(items: list[str]) -> dict:
-    from search_spaces import parse_override
+    from .user_sweeps import parse_overrides  # lazy, as every search_spaces import here: it loads torch (~1 s)
 
-    return dict(parse_override(item) for item in items or [])
+    return parse_overrides(items)
 
 
 def _load_sweep(name: str):
     """A registered sweep name, or FILE.py:VARIABLE for a sweep defined in the user's own file."""
-    from search_spaces import get_sweep
+    from .user_sweeps import load_sweep  # lazy: search_spaces loads torch (~1 s)
 
-    from .user_sweeps import load_user_sweep
-
-    return load_user_sweep(name) if ".py:" in name else get_sweep(name)
+    return load_sweep(name)
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from trainables.models.catalog import flop_table, format_flop_table
+    from trainables.models.catalog import flop_table, format_flop_table  # lazy: torch
 
     shape = (args.channels, args.size, args.size)
     rows = flop_table(shape)
@@ -50,7 +51,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from search_spaces import PRESETS, all_sweeps, resolve
+    from search_spaces import PRESETS, all_sweeps, resolve  # lazy: torch (~1 s) stays off --help
 
     print(f"{'sweep':<20}{'trainable':<13}{'trials quick/paper':>20}  description")
     for sweep in all_sweeps():
@@ -63,7 +64,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _options(args: argparse.Namespace):
-    from .runner import RunOptions
+    from .runner import RunOptions  # lazy: Ray, MLflow, torch
 
     return RunOptions(address=args.address, tracking_uri=args.tracking_uri, storage=args.storage,
                       s3_endpoint=args.s3_endpoint, workdir=args.workdir,
@@ -73,9 +74,9 @@ def _options(args: argparse.Namespace):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from search_spaces import resolve
+    from search_spaces import resolve  # lazy: torch (~1 s) stays off --help
 
-    from .resources import check_local_resources
+    from .resources import check_local_resources  # lazy: torch
 
     sweep, overrides = _load_sweep(args.sweep), _overrides(args.set)
     # fields, values and resources fail here, before Ray and MLflow load; run_sweep's own resolve then builds
@@ -83,16 +84,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     resolved = resolve(sweep, args.preset, overrides, args.name, check_models=False)
     if args.address in (None, "local"):
         check_local_resources(sweep.name, resolved.run, args.num_gpus)
-    from .runner import run_sweep
+    from .runner import run_sweep  # lazy: Ray, MLflow (after the checks above)
 
     outcome = run_sweep(sweep, args.preset, overrides, _options(args), args.name)
     return outcome.exit_code
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from search_spaces import resolve
+    from search_spaces import resolve  # lazy: torch (~1 s) stays off --help
 
-    from .plan import format_plan, make_plan
+    from .plan import format_plan, make_plan  # lazy: torch
 
     resolved = resolve(_load_sweep(args.sweep), args.preset, _overrides(args.set), args.name)
     plan = make_plan(resolved, gpus=args.gpus, cpus=args.cpus, steps=args.steps)
@@ -101,11 +102,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from search_spaces import resolve
+    from search_spaces import resolve  # lazy: torch (~1 s) stays off --help
 
-    from .report import write_report
-    from .results import read_parquet
-    from .runner import storage_for
+    from .locations import storage_for  # lazy: pyarrow (~0.1 s)
+    from .report import write_report  # lazy: Ray, MLflow, torch
+    from .results import read_parquet  # lazy: Ray, MLflow
 
     resolved = resolve(_load_sweep(args.sweep), args.preset, _overrides(args.set), args.name)
     workdir = Path(args.workdir).resolve()
@@ -120,18 +121,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_sync_mlflow(args: argparse.Namespace) -> int:
-    from search_spaces import resolve
+    from search_spaces import resolve  # lazy: torch (~1 s) stays off --help
 
-    from .runner import artifact_root_for, storage_for, tracking_uri_for
-    from .sync import sync_mlflow
-    from .tracking import check_tracking_uri, quiet_http_retries
+    from .locations import artifact_root_for, run_locations  # lazy: pyarrow (~0.1 s)
+    from .sync import sync_mlflow  # lazy: Ray, MLflow
 
     resolved = resolve(_load_sweep(args.sweep), args.preset, _overrides(args.set), args.name)
     workdir = Path(args.workdir).resolve()
-    uri = tracking_uri_for(args.tracking_uri, workdir)
-    check_tracking_uri(uri)
-    quiet_http_retries(uri)
-    storage = storage_for(args.storage, args.s3_endpoint, workdir)
+    uri, storage = run_locations(args.tracking_uri, args.storage, args.s3_endpoint, workdir)
     if not storage.exists(resolved.name):
         print(f"no Tune experiment {resolved.name} in {storage.uri}", file=sys.stderr)
         return 1
@@ -142,8 +139,6 @@ def cmd_sync_mlflow(args: argparse.Namespace) -> int:
 
 
 def cmd_tracking_server(args: argparse.Namespace) -> int:
-    from .cluster import server_env, tracking_server_argv
-
     command = tracking_server_argv(args.backend_store_uri, args.artifacts_destination, args.host, args.port,
                                    args.workers)
     print(f"MLflow tracking server: {args.backend_store_uri}, artifacts {args.artifacts_destination}, "
@@ -152,9 +147,7 @@ def cmd_tracking_server(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from search_spaces import resolve
-
-    from .cluster import run_command, submit
+    from search_spaces import resolve  # lazy: torch (~1 s) stays off --help
 
     sweep_arg = args.sweep
     working_dir = None
@@ -174,12 +167,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
           f"  status : ray job status --address {args.address} {job_id}\n"
           f"  stop   : ray job stop --address {args.address} {job_id}   (submit again to resume)")
     if args.wait:
-        from .cluster import wait_for_job
-
         status = wait_for_job(args.address, job_id)
         print(f"job {job_id}: {status}")
         if status != "SUCCEEDED":
-            from ray.job_submission import JobSubmissionClient
+            from ray.job_submission import JobSubmissionClient  # lazy: Ray (~1.5 s)
 
             print("last lines of the job's log:\n" + JobSubmissionClient(args.address).get_job_logs(job_id)[-4000:])
         return 0 if status == "SUCCEEDED" else 1
@@ -187,9 +178,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 
 def cmd_local_cluster(args: argparse.Namespace) -> int:
-    import time
-
-    from .local_cluster import LocalCluster
+    from .local_cluster import LocalCluster  # lazy: ~30 ms of --help's 50
 
     def stop_on_sigterm(signum, frame):  # `kill` must stop the nodes too: they live in their own sessions
         raise KeyboardInterrupt
@@ -212,9 +201,8 @@ def cmd_local_cluster(args: argparse.Namespace) -> int:
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
-    from .cluster import server_env
-    from .runner import tracking_uri_for
-    from .ui_links import experiment_links
+    from .locations import tracking_uri_for  # lazy: pyarrow (~0.1 s)
+    from .ui_links import experiment_links  # lazy: MLflow
 
     uri = tracking_uri_for(args.tracking_uri, Path(args.workdir).resolve())
     env = server_env()
@@ -229,17 +217,14 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def cmd_best(args: argparse.Namespace) -> int:
-    from search_spaces import resolve
+    from search_spaces import resolve  # lazy: torch (~1 s) stays off --help
 
-    from .registry import finished_trial_runs, pareto_best, quality_metrics, register
-    from .runner import tracking_uri_for
-    from .tracking import check_tracking_uri, quiet_http_retries
+    from .registry import finished_trial_runs, pareto_best, quality_metrics, register  # lazy: MLflow, torch
+    from .locations import tracking_for  # lazy: pyarrow (~0.1 s)
 
     resolved = resolve(_load_sweep(args.sweep), args.preset, _overrides(args.set), args.name)
-    uri = tracking_uri_for(args.tracking_uri, Path(args.workdir).resolve())
-    check_tracking_uri(uri)
-    quiet_http_retries(uri)
-    from mlflow import MlflowClient
+    uri = tracking_for(args.tracking_uri, Path(args.workdir).resolve())
+    from mlflow import MlflowClient  # lazy: MLflow (~1 s)
 
     client = MlflowClient(uri, registry_uri=uri)
     runs = finished_trial_runs(client, resolved.sweep.name, resolved.name)
@@ -372,8 +357,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channels", type=int, default=3)
     p.set_defaults(func=cmd_models)
 
-    from .deploy_cli import add_commands as add_deploy_commands  # export, lut bundle / import
-
     add_deploy_commands(sub, _add_location_args)
     add_data_parser(sub)
     return parser
@@ -388,8 +371,8 @@ def main(argv: list[str] | None = None) -> int:
         print("jdnas: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as err:  # clear one-line errors for bad input; tracebacks for bugs
-        from search_spaces import SweepError
-        from trainables.data import DatasetNotFound
+        from search_spaces import SweepError  # lazy: torch, only on an error
+        from trainables.data import DatasetNotFound  # lazy: torch, only on an error
 
         if isinstance(err, (SweepError, DatasetNotFound, ConnectionError, ValueError)):
             print(f"jdnas: error: {err}", file=sys.stderr)

@@ -43,7 +43,7 @@ def run_command(sweep: str, preset: str, sets: list[str], *, tracking_uri: str |
 
 def submit(address: str, entrypoint: str, name: str, working_dir: str | None = None) -> str:
     """Submit the entrypoint as a Ray job; returns the job id."""
-    from ray.job_submission import JobSubmissionClient
+    from ray.job_submission import JobSubmissionClient  # lazy: Ray (~1.5 s); the CLI imports this module
 
     client = JobSubmissionClient(address)
     runtime_env = {"working_dir": working_dir} if working_dir else None
@@ -54,7 +54,7 @@ def submit(address: str, entrypoint: str, name: str, working_dir: str | None = N
 
 def wait_for_job(address: str, job_id: str, timeout: float = 3600, poll: float = 2.0) -> str:
     """Block until the job ends; returns its final status name."""
-    from ray.job_submission import JobStatus, JobSubmissionClient
+    from ray.job_submission import JobStatus, JobSubmissionClient  # lazy: Ray (~1.5 s), off --help
 
     client = JobSubmissionClient(address)
     deadline = time.time() + timeout

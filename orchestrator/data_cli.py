@@ -12,6 +12,7 @@ ON_DISK = ("fashion-mnist", "stl10", "cifar10")
 
 def dataset_status(name: str, data_dir: Path) -> tuple[bool, str]:
     """(usable, one line: where it was found, or where we looked and how to get it)."""
+    # lazy, as every trainables import here: trainables.data loads torch (~1 s), this module is on --help's path
     from trainables.data.download import SOURCES
     from trainables.data.registry import locate, search_folders
 
@@ -27,7 +28,7 @@ def dataset_status(name: str, data_dir: Path) -> tuple[bool, str]:
 
 
 def cmd_data_list(args: argparse.Namespace) -> int:
-    from trainables.data.registry import LOADERS, check_dataset_name, default_data_dir
+    from trainables.data.registry import LOADERS, check_dataset_name, default_data_dir  # lazy: torch
 
     data_dir = Path(args.dir).expanduser() if args.dir else default_data_dir()
     names = args.names or list(LOADERS)
@@ -43,8 +44,8 @@ def cmd_data_list(args: argparse.Namespace) -> int:
 
 
 def cmd_data_download(args: argparse.Namespace) -> int:
-    from trainables.data.download import SOURCES, ChecksumError, DownloadError, download_dataset
-    from trainables.data.registry import default_data_dir
+    from trainables.data.download import SOURCES, ChecksumError, DownloadError, download_dataset  # lazy: torch
+    from trainables.data.registry import default_data_dir  # lazy: torch
 
     if args.name not in SOURCES:
         print(f"jdnas: error: no public download for dataset {args.name!r}; downloadable: {', '.join(SOURCES)}",

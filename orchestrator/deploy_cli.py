@@ -15,8 +15,8 @@ from pathlib import Path
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .export import describe, run_export
-    from .runner import tracking_uri_for
+    from .export import describe, run_export  # lazy: torch, onnx, MLflow
+    from .locations import tracking_uri_for  # lazy: pyarrow (~0.1 s)
 
     workdir = Path(args.workdir).resolve()
     experiment = None
@@ -24,11 +24,11 @@ def cmd_export(args: argparse.Namespace) -> int:
         if not (args.sweep and args.trial):
             print("jdnas export: give --run-id RUN_ID, or SWEEP --trial TRIAL_ID", file=sys.stderr)
             return 2
-        from search_spaces import resolve
+        from search_spaces import resolve  # lazy, as every trainables import here: torch (~1 s) stays off --help
 
-        from .cli import _load_sweep, _overrides
+        from .user_sweeps import load_sweep, parse_overrides  # lazy: imports search_spaces
 
-        experiment = resolve(_load_sweep(args.sweep), args.preset, _overrides(args.set), args.name).name
+        experiment = resolve(load_sweep(args.sweep), args.preset, parse_overrides(args.set), args.name).name
     out_root = Path(args.out).resolve() if args.out else workdir / "exports"
     out_dir, summary = run_export(tracking_uri_for(args.tracking_uri, workdir), out_root, args.run_id, experiment,
                                   args.trial, args.int8, args.calibration_images)
@@ -37,14 +37,14 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def _macro(args: argparse.Namespace):
-    from trainables.nas.macro import Macro
+    from trainables.nas.macro import Macro  # lazy: torch
 
     return Macro.build((args.channels, args.size, args.size), args.classes, args.width_mult,
                        decoder=args.search_kind == "joint")
 
 
 def cmd_lut_bundle(args: argparse.Namespace) -> int:
-    from trainables.nas.lut_bundle import write_bundle
+    from trainables.nas.lut_bundle import write_bundle  # lazy: torch, onnx
 
     manifest = write_bundle(_macro(args), args.out, args.batch, args.threads)
     count = len(json.loads(manifest.read_text())["files"])
@@ -55,7 +55,7 @@ def cmd_lut_bundle(args: argparse.Namespace) -> int:
 
 
 def cmd_lut_import(args: argparse.Namespace) -> int:
-    from trainables.nas.lut_bundle import import_probe
+    from trainables.nas.lut_bundle import import_probe  # lazy: torch, onnx
 
     key, path = import_probe(args.bundle, args.table, args.cache_dir)
     print(f"imported the latency table of {key.device_name} ({key.describe()}) into {path}\n"

@@ -1,18 +1,37 @@
-"""The exclusive latency phase: when trials share a GPU (fractional `gpus_per_trial`), the latency each
-trial times after training is measured beside its neighbours' training and reads high and noisy. After
-the last trial, one Ray task that holds a whole GPU (so nothing else runs on that device) times every
-distinct network of the sweep, one at a time. Its numbers replace `latency_ms` in the Parquet rows and
-the MLflow child runs; the in-trial number is kept as `latency_in_trial_ms` and `latency_source` says
-which is which. The timings are stored beside the Tune experiment, so a resumed sweep reuses them."""
+"""The exclusive latency phase: the runner's one step between the last trial and the report that times
+networks alone, so the report only reads rows and never times anything itself.
+
+- Sweeps with a fixed network per grid point, when trials share a GPU (fractional `gpus_per_trial`, or
+  `exclusive_latency=true`): the latency each trial timed after training was measured beside its
+  neighbours' training and reads high and noisy, so every distinct network of the sweep is timed again.
+- Sweeps whose trials derive their network (NAS): each derived network, its target's reference model and
+  the manual joint models of the NAS plot, with the trial's own batch, threads and precision, on a machine
+  that has the trial's device (orchestrator.retime says why in-trial timings read high even on a CPU).
+
+Either way one Ray task that holds a whole GPU (or a trial's CPUs) times the networks one at a time, after
+the last trial. Its numbers replace `latency_ms` in the rows (results.parquet) and the MLflow child runs;
+the in-trial number is kept as `latency_in_trial_ms` and `latency_source` says which is which. The timings
+are stored beside the Tune experiment, so a resumed sweep reuses them; `exclusive_latency=false` skips the
+phase."""
 from __future__ import annotations
 
 import json
 import os
 import time
 
+import ray
+import torch
+from mlflow.entities import Metric, RunTag
+
 from search_spaces import ResolvedSweep
+from trainables.loop import cost_and_latency_metrics, default_latency_batch
+from trainables.measure.flops import count_cost
+from trainables.measure.latency import measure_latency
+from trainables.models import build_model
 from trainables.tasks import MODEL_TASKS
 
+from .results import joint_sweep_rows
+from .retime import paper_joint_models, same_setting, time_derived
 from .storage import Storage
 
 PHASE_FILE = "exclusive_latency.json"
@@ -21,22 +40,14 @@ LATENCY_KEYS = ("latency_ms", "latency_iqr_ms", "latency_batch_size", "latency_t
 
 
 def wanted(resolved: ResolvedSweep) -> bool:
-    """`exclusive_latency` if set, else whenever trials share a GPU; only sweeps with a fixed network per
-    grid point (NAS trials derive theirs, and time them alone on the device they searched for)."""
+    """The fixed-network phase: `exclusive_latency` if set, else whenever trials share a GPU; only sweeps with
+    a fixed network per grid point (networks NAS trials derive are re-timed per trial, see run_phase)."""
     choice, gpus = resolved.run.get("exclusive_latency"), resolved.run["gpus_per_trial"]
     return resolved.sweep.trainable in MODEL_TASKS and (choice if choice is not None else 0 < gpus < 1)
 
 
 def time_networks(configs: list[dict], input_shape: tuple, num_classes: int, threads: int) -> list[dict]:
     """Latency of each config's network, one after the other, on this process's device."""
-    import ray
-    import torch
-
-    from trainables.loop import cost_and_latency_metrics, default_latency_batch
-    from trainables.measure.flops import count_cost
-    from trainables.measure.latency import measure_latency
-    from trainables.models import build_model
-
     torch.set_num_threads(threads)
     device = torch.device("cuda" if ray.get_gpu_ids() and torch.cuda.is_available() else "cpu")
     timed = []
@@ -52,30 +63,52 @@ def time_networks(configs: list[dict], input_shape: tuple, num_classes: int, thr
     return timed
 
 
-def run_phase(resolved: ResolvedSweep, storage: Storage, data: dict, local: bool) -> list[dict] | None:
-    """After a finished sweep (Ray still up): [{'variant': grid point, latency keys...}], or None when the
-    phase does not apply or trials are still unfinished."""
-    import ray
-
-    from .results import rows_from_experiment
-
-    if not wanted(resolved):
-        return None
-    if storage.exists(resolved.name, PHASE_FILE):
-        return json.loads(storage.read_bytes(resolved.name, PHASE_FILE))
-    rows = rows_from_experiment(storage, resolved.name)
-    if len(rows) < resolved.num_trials or any(r["status"] not in ("TERMINATED", "ERROR") for r in rows):
-        return None
-    splits = next(iter(data.values()))
+def alone(resolved: ResolvedSweep, local: bool, function):
+    """`function` as a Ray task that holds a whole GPU when trials use GPUs, else a trial's CPUs (so nothing
+    else runs on its device), and the words for what it holds."""
     cpus = resolved.run["cpus_per_trial"]
     cpus = min(cpus, os.cpu_count() or 1) if local else cpus
     gpus = 1 if resolved.run["gpus_per_trial"] > 0 else 0
-    configs = [{**resolved.base, **variant, "seed": 0} for variant in resolved.variants]
-    print(f"[jdnas] exclusive latency phase: timing {len(configs)} networks one at a time "
-          f"({'a whole GPU' if gpus else f'{cpus:g} CPUs'}, nothing else running)", flush=True)
-    task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=2)(time_networks)
-    timed = ray.get(task.remote(configs, splits.image_shape, splits.num_classes, max(1, int(cpus))))
-    phase = [{"variant": variant, **latency} for variant, latency in zip(resolved.variants, timed)]
+    task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=2)(function)
+    return task, ("a whole GPU" if gpus else f"{cpus:g} CPUs"), max(1, int(cpus))
+
+
+def manual_networks(storage: Storage, derived: list[dict]) -> tuple[list[dict], int]:
+    """The manual joint networks the NAS plot puts beside the derived ones, and how many rounds to time each:
+    the `joint` sweeps' finished variants measured like a derived row (3 rounds, as the trials), else the
+    paper's joint models (1 round: latency only, drawn as lines)."""
+    joint = {r["variant_label"]: r for r in joint_sweep_rows(storage) if r.get("variant_label")
+             and any(same_setting(r, d) for d in derived)}
+    return (list(joint.values()), 3) if joint else (paper_joint_models(), 1)
+
+
+def run_phase(resolved: ResolvedSweep, rows: list[dict], storage: Storage, data: dict, local: bool) -> list[dict] | None:
+    """After a finished sweep (Ray still up), from its rows: [{'variant': grid point, latency keys...}] for
+    fixed networks, [{'trial_id': ..., latency keys, reference and manual latencies}] for derived ones; None
+    when the phase does not apply or trials are still unfinished."""
+    fixed = wanted(resolved)
+    derived = [r for r in rows if r.get("architecture_json") and r["status"] == "TERMINATED"
+               and r.get("latency_ms") is not None]
+    if resolved.run.get("exclusive_latency") is False or not (fixed or derived):
+        return None
+    if storage.exists(resolved.name, PHASE_FILE):
+        return json.loads(storage.read_bytes(resolved.name, PHASE_FILE))
+    if len(rows) < resolved.num_trials or any(r["status"] not in ("TERMINATED", "ERROR") for r in rows):
+        return None
+    if fixed:
+        splits = next(iter(data.values()))
+        configs = [{**resolved.base, **variant, "seed": 0} for variant in resolved.variants]
+        task, holds, threads = alone(resolved, local, time_networks)
+        print(f"[jdnas] exclusive latency phase: timing {len(configs)} networks one at a time "
+              f"({holds}, nothing else running)", flush=True)
+        timed = ray.get(task.remote(configs, splits.image_shape, splits.num_classes, threads))
+        phase = [{"variant": variant, **latency} for variant, latency in zip(resolved.variants, timed)]
+    else:
+        manual, rounds = manual_networks(storage, derived)
+        task, holds, _ = alone(resolved, local, time_derived)
+        print(f"[jdnas] exclusive latency phase: timing {len(derived)} derived networks, their reference models "
+              f"and {len(manual)} manual joint models one at a time ({holds}, nothing else running)", flush=True)
+        phase = ray.get(task.remote(derived, manual, rounds))
     storage.write_bytes(json.dumps(phase, indent=1).encode(), resolved.name, PHASE_FILE)
     return phase
 
@@ -85,23 +118,27 @@ def _matches(row: dict, variant: dict) -> bool:
 
 
 def apply_to_rows(rows: list[dict], phase: list[dict] | None) -> list[dict]:
-    """Rows with the exclusive latency in `latency_ms` (the in-trial one kept) and `latency_source`."""
+    """Rows with the exclusive latency in `latency_ms` (the in-trial one kept) and `latency_source`; a derived
+    network's row also gets its reference model timed alike (the in-trial one kept as
+    `reference_latency_in_trial_ms`) and `manual_latency_ms` ({variant: ms} of the manual joint models)."""
+    by_trial = {e["trial_id"]: e for e in phase or [] if "trial_id" in e}
     for row in rows:
         if row.get("latency_ms") is not None:
             row.setdefault("latency_source", "in-trial")
-        entry = next((e for e in phase or [] if _matches(row, e["variant"])), None)
+        entry = by_trial.get(row["trial_id"]) or next(
+            (e for e in phase or [] if "variant" in e and _matches(row, e["variant"])), None)
         if entry is None or row.get("latency_ms") is None:
             continue
         row["latency_in_trial_ms"], row["latency_in_trial_device"] = row["latency_ms"], row.get("latency_device")
-        row.update({k: entry[k] for k in (*LATENCY_KEYS, "latency_measured_at")}, latency_source="exclusive")
+        if entry.get("reference_latency_ms") is not None:
+            row["reference_latency_in_trial_ms"] = row.get("reference_latency_ms")
+        row.update({k: v for k, v in entry.items() if k not in ("variant", "trial_id")}, latency_source="exclusive")
     return rows
 
 
 def log_to_mlflow(rows: list[dict], tracker, parent_run_id: str) -> None:
     """latency_ms (a later point at the last epoch, so it becomes the run's current value), the in-trial
     number and where each came from, on every child run that has not received them yet."""
-    from mlflow.entities import Metric, RunTag
-
     for row in rows:
         if row.get("latency_source") != "exclusive":
             continue

@@ -14,7 +14,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+
+from trainables.data.splits import splits_for_config
+from trainables.evaluate import evaluate
+from trainables.export.onnx_model import INPUT_NAME, check_export, output_names, to_onnx
+from trainables.export.quantize import calibration_batches, quantize_int8
+from trainables.export.runtime_model import RuntimeModel
+from trainables.models import build_model
+
 from .mlflow_models import log_onnx_model
 
 CHECK_IMAGES = 32
@@ -24,8 +33,6 @@ def find_run(client: MlflowClient, run_id: str | None = None, experiment: str | 
              trial_id: str | None = None):
     """The MLflow child run of a trial: by run id, or by experiment name + Tune trial id."""
     if run_id:
-        from mlflow.exceptions import MlflowException
-
         try:
             return client.get_run(run_id)
         except MlflowException:
@@ -54,8 +61,6 @@ def load_trial(client: MlflowClient, run, folder: Path) -> tuple[dict, dict]:
 
 def noisy_test_images(images: np.ndarray, levels, count: int = CHECK_IMAGES, seed: int = 0,
                       clip: bool = False) -> np.ndarray:
-    from trainables.export.quantize import calibration_batches
-
     return np.concatenate(calibration_batches(images, levels, count, batch=count, seed=seed, clip=clip))
 
 
@@ -63,14 +68,6 @@ def export_trial(config: dict, state: dict, out_dir: Path, int8: bool = False,
                  calibration_images: int = 128, threads: int = 1) -> dict:
     """Rebuild the trial's network with its trained `state` on its own data, write model.onnx (and
     model.int8.onnx) into `out_dir`; returns what export.json records."""
-    from trainables.data.splits import splits_for_config
-    from trainables.evaluate import evaluate
-    from trainables.export.onnx_model import INPUT_NAME, check_export, output_names, to_onnx
-    from trainables.export.quantize import calibration_batches, quantize_int8
-    from trainables.export.runtime_model import RuntimeModel
-
-    from trainables.models import build_model
-
     task = config["task"]
     data = splits_for_config(config)
     model = build_model(config, data.image_shape[0], data.num_classes)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import mlflow.pytorch
 import numpy as np
+import torch
 
 
 class JdnasPredictor:
@@ -21,8 +23,6 @@ class JdnasPredictor:
         return self.module
 
     def predict(self, data, params: dict[str, Any] | None = None):
-        import torch
-
         batch = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32)).to(self.device)
         with torch.no_grad():
             output = self.module(batch)
@@ -32,7 +32,5 @@ class JdnasPredictor:
 
 
 def _load_pyfunc(path: str, model_config: dict | None = None) -> JdnasPredictor:
-    import mlflow.pytorch
-
     wrapper = mlflow.pytorch._load_pyfunc(path, model_config)  # device choice and the pt2 safety checks
     return JdnasPredictor(wrapper.get_raw_model(), wrapper.device)

@@ -15,9 +15,18 @@ import json
 import sys
 from pathlib import Path
 
+import mlflow.onnx
+import mlflow.pytorch
 import numpy as np
+import onnx
 import torch
+from mlflow import MlflowClient
+from mlflow.models import Model, ModelSignature
+from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+from mlflow.types import Schema, TensorSpec
 from torch import nn
+
+from trainables.models import build_model
 
 MODEL_NAME = "model"
 ONNX_MODEL_NAME = "onnx_model"
@@ -40,8 +49,6 @@ class ServingNet(nn.Module):
 
 def trial_network(directory: str | Path) -> tuple[nn.Module, dict]:
     """The network of a finished trial (eval mode, CPU) and its config, from `model.pt` and `config.json`."""
-    from trainables.models import build_model
-
     directory = Path(directory)
     config = json.loads((directory / "config.json").read_text())
     data = config.get("data", {})
@@ -56,9 +63,6 @@ def input_shape(config: dict) -> tuple[int, int, int]:
 
 
 def signature_and_example(net: nn.Module, shape: tuple[int, int, int]):
-    from mlflow.models import ModelSignature
-    from mlflow.types import Schema, TensorSpec
-
     example = np.random.default_rng(0).random((EXAMPLE_BATCH, *shape), dtype=np.float32)
     with torch.no_grad():
         out = ServingNet(net)(torch.from_numpy(example))
@@ -69,8 +73,6 @@ def signature_and_example(net: nn.Module, shape: tuple[int, int, int]):
 
 def save_model(path, mlflow_model, pytorch_model, **kwargs) -> None:
     """Flavour hook for `Model.log`: MLflow's PyTorch flavour, with our pyfunc loader in place of its own."""
-    import mlflow.pytorch
-
     kwargs.pop("validate_serving_input", None)
     mlflow.pytorch.save_model(pytorch_model, path, mlflow_model=mlflow_model, **kwargs)
     mlflow_model.flavors["python_function"]["loader_module"] = LOADER.stem
@@ -87,10 +89,6 @@ def logged_model(client, run_id: str, name: str = MODEL_NAME):
 
 def log_trial_model(tracking_uri: str, run_id: str, checkpoint_dir: str | Path) -> str | None:
     """Log the trial's network as the run's model (once); returns its model id, None without weights."""
-    from mlflow import MlflowClient
-    from mlflow.models import Model
-    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
-
     if not (Path(checkpoint_dir) / "model.pt").exists() or not (Path(checkpoint_dir) / "config.json").exists():
         return None
     client = MlflowClient(tracking_uri)
@@ -114,11 +112,6 @@ def log_trial_model(tracking_uri: str, run_id: str, checkpoint_dir: str | Path) 
 
 def log_onnx_model(tracking_uri: str, run_id: str, onnx_path: str | Path) -> str:
     """The one place an exported ONNX file joins its trial's run, as MLflow's ONNX flavour (`onnx_model`)."""
-    import mlflow.onnx
-    import onnx
-    from mlflow import MlflowClient
-    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
-
     client = MlflowClient(tracking_uri)
     if (existing := logged_model(client, run_id, ONNX_MODEL_NAME)) is not None:
         return existing.model_id

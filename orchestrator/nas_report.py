@@ -2,64 +2,31 @@
 measured latency of the searched networks next to the manual joint models on the same device.
 
 Manual points come from a `joint` sweep's Parquet in the same run folder when it was measured on the same
-device, input, batch and threads; otherwise the manual integrated and sequential models are timed on the
-spot (latency only, drawn as vertical lines), because latencies from another device mean nothing here.
-When this machine has the trials' device, every latency shown is re-timed here after the sweep (the
-trials' own timings kept as `latency_in_trial_ms`; see orchestrator.retime): table, searched and manual
-networks are then timed alike.
+device, input, batch and threads; otherwise the paper's manual integrated and sequential models appear as
+latencies only (vertical lines), because latencies from another device mean nothing here. Every latency
+shown comes from the rows: the runner's exclusive latency phase (orchestrator.exclusive_latency) timed the
+searched networks, their reference and the manual models alone, alike, when it had the trials' device (the
+trials' own timings kept as `latency_in_trial_ms`); this module never times anything.
 """
 from __future__ import annotations
 
 import json
-import math
 import statistics
 from pathlib import Path
 
 from trainables.paper import PAPER_TARGET_RATIO, TABLE8, TABLE10, TABLE10_TARGET_MS
 
+from .formatting import PAPER_SHORT, fmt, markdown_table, short_label
+from .results import joint_sweep_rows
+from .retime import same_setting
+from .storage import resolve_storage
+
 BETA_ORDER = {"removed": 0, "learned": 1, "fixed": 2}
 PAPER_SPREAD = {"removed": (0.04, 0.2), "learned": (0.57, 1.4)}  # Appendix C: between the two searches
 
 
-def _num(value, digits: int = 2) -> str:
-    return f"{value:.{digits}f}" if isinstance(value, (int, float)) and math.isfinite(value) else "n/a"
-
-
 def _clean_acc(row: dict):
     return row.get("test_acc_s0", row.get("test_acc"))
-
-
-def with_quiet_latency(rows: list[dict]) -> list[dict]:
-    """Copies of `rows` whose `latency_ms` is re-timed here for every network this machine can time, the
-    trial's own value kept as `latency_in_trial_ms`; every table and plot of the report then uses it."""
-    from .retime import retime
-
-    quiet = retime([r for r in rows if r.get("status") == "TERMINATED" and r.get("latency_ms") is not None])
-    rows = [{**r, "latency_ms": quiet[r["trial_id"]], "latency_in_trial_ms": r["latency_ms"]}
-            if r.get("trial_id") in quiet else r for r in rows]
-    return with_quiet_reference(rows, set(quiet))
-
-
-def with_quiet_reference(rows: list[dict], retimed: set) -> list[dict]:
-    """The target's reference model re-timed here beside the re-timed networks (same settings), so the
-    LAT x ref. column divides two latencies taken alike; the in-trial value stays as
-    `reference_latency_in_trial_ms`."""
-    from trainables.models.catalog import paper_model_configs
-
-    from .retime import TIMING_KEYS, retime
-
-    def setting(r):
-        return (r.get("target_reference"), *(r.get(k) for k in TIMING_KEYS))
-
-    wanted = {setting(r): r for r in rows if r.get("trial_id") in retimed and r.get("reference_latency_ms")
-              and r.get("target_reference") in paper_model_configs()}
-    references = [{**{k: r.get(k) for k in TIMING_KEYS}, **paper_model_configs()[r["target_reference"]],
-                   "trial_id": str(i)} for i, r in enumerate(wanted.values())]
-    quiet = retime(references)
-    by_setting = {key: quiet[str(i)] for i, key in enumerate(wanted) if str(i) in quiet}
-    return [{**r, "reference_latency_ms": by_setting[setting(r)], "reference_latency_in_trial_ms":
-             r["reference_latency_ms"]} if r.get("trial_id") in retimed and setting(r) in by_setting else r
-            for r in rows]
 
 
 def nas_rows(rows: list[dict]) -> list[dict]:
@@ -106,30 +73,26 @@ def paper_counterpart(row: dict) -> tuple[tuple | None, str]:
 def nas_table(rows: list[dict]) -> str:
     """Table 10 layout (type, search id, latency, accuracy) with our LUT prediction and details; the paper's
     numbers only beside rows that ran its configuration."""
-    from .report import markdown_table  # report imports this module
-
     rows = nas_rows(rows)
-    retimed = any("latency_in_trial_ms" in r for r in rows)
+    retimed = any(r.get("latency_source") == "exclusive" for r in rows)
     body = []
     for r in rows:
         beta, search_id = r.get("beta_mode", "?"), int(r.get("seed") or 0) + 1
         paper, differs = paper_counterpart(r)
         ref = r.get("reference_latency_ms")
         body.append([f"{beta.capitalize()} β", search_id, search_kind(r), r.get("op_set", ""),
-                     _num(r.get("target_latency_ms"), 3),
-                     f"{_num(r.get('target_vs_reference'), 3)} × {r.get('target_reference') or 'UNet'}"
+                     fmt(r.get("target_latency_ms"), 3),
+                     f"{fmt(r.get('target_vs_reference'), 3)} × {r.get('target_reference') or 'UNet'}"
                      if isinstance(r.get("target_vs_reference"), (int, float)) else "n/a",
-                     _num(r.get("predicted_latency_ms"), 3), _num(r.get("latency_ms"), 3),
-                     _num(r["latency_ms"] / ref, 3) if isinstance(ref, (int, float)) and
+                     fmt(r.get("predicted_latency_ms"), 3), fmt(r.get("latency_ms"), 3),
+                     fmt(r["latency_ms"] / ref, 3) if isinstance(ref, (int, float)) and
                      isinstance(r.get("latency_ms"), (int, float)) else "n/a",
-                     _num(_clean_acc(r), 1), _num(r.get("test_acc"), 1), _num(r.get("test_psnr_s0.8")),
-                     *([_num(r.get("latency_in_trial_ms"), 3)] if retimed else []), r.get("depths", ""),
+                     fmt(_clean_acc(r), 1), fmt(r.get("test_acc"), 1), fmt(r.get("test_psnr_s0.8")),
+                     *([fmt(r.get("latency_in_trial_ms"), 3)] if retimed else []), r.get("depths", ""),
                      f"`{r.get('arch', '')}`",
                      f"{paper[0]:.2f}" if paper else "-", f"{paper[1]:.1f}" if paper else "-",
                      f"{paper[0] / TABLE8['UNet'][1]:.3f}" if paper else "-",
                      "same setting" if paper else f"none: {differs}"])
-    from .setting import PAPER_SHORT, short_label
-
     ours = short_label(rows)
     header = ["Type", "Search id", "search", "ops", "target ms", "target × ref.", "LUT ms", f"LAT ms ({ours})",
               "LAT × ref.", f"Acc % σ=0 ({ours})", "Acc % (mean σ)", "PSNR σ=0.8",
@@ -156,8 +119,8 @@ def nas_table(rows: list[dict]) -> str:
                 continue
             paper = PAPER_SPREAD.get(beta) if all(paper_counterpart(r)[0] for r in group) else None
             spread.append([f"{beta.capitalize()} β", kind, op_set, target, len(group),
-                           _num(statistics.fmean(lats), 3), _num(max(lats) - min(lats), 3),
-                           _num(statistics.fmean(accs), 1), _num(max(accs) - min(accs), 1),
+                           fmt(statistics.fmean(lats), 3), fmt(max(lats) - min(lats), 3),
+                           fmt(statistics.fmean(accs), 1), fmt(max(accs) - min(accs), 1),
                            f"{paper[0]:.2f} / {paper[1]:.1f}" if paper else "-"])
     if spread:
         parts.append("Spread between searches (the paper: removed β is the more stable):\n\n" + markdown_table(
@@ -168,8 +131,8 @@ def nas_table(rows: list[dict]) -> str:
     devices = sorted({f"{r.get('latency_device')} (batch {r.get('latency_batch_size')}, {r.get('latency_threads')} "
                       f"thread(s))" for r in rows if r.get("latency_device")})
     how = ("re-timed alone after the sweep (the trials' own timings, taken beside other trials, Ray and the "
-           "MLflow logging, are the in-trial column and what Parquet and MLflow hold)") if retimed else \
-        "timed in its trial (this machine lacks that device, so it could not be re-timed alone)"
+           "MLflow logging, are the in-trial column)") if retimed else \
+        "timed in its trial (not re-timed alone: the exclusive latency phase was off or lacked that device)"
     lut_devices = sorted({d for r in rows if (d := lut_device_of(r))})
     parts.append(f"LAT is the derived network's measured latency on {'; '.join(devices) or '?'}, {how}; LUT is the "
                  f"latency table's prediction" + (f" (median error {statistics.median(errors):.1%})" if errors else "")
@@ -187,45 +150,24 @@ def _trained_clean(row: dict) -> bool:
     return levels is not None and all(float(s) == 0 for s in levels)
 
 
-def _same_setting(row: dict, ref: dict) -> bool:
-    return all(row.get(k) == ref.get(k) for k in ("latency_device", "image_shape", "latency_batch_size",
-                                                   "latency_threads")) \
-        and (row.get("latency_backend") or "torch") == (ref.get("latency_backend") or "torch")
-
-
 def manual_from_parquet(storage, ref: dict, metric: str) -> list[tuple[str, float, float]]:
-    """(label, latency, accuracy) of finished joint-sweep trials measured like `ref`, re-timed here alike
-    when the searched networks were. The joint sweeps' Parquet is found through the storage layer, so a
-    local folder and s3://bucket/prefix alike hold it."""
-    from .results import PARQUET_NAME, read_parquet
-
-    rows = [row for name in storage.folders() if name.startswith("joint-") and storage.exists(name, PARQUET_NAME)
-            for row in read_parquet(storage, name)
-            if row.get("status") == "TERMINATED" and _same_setting(row, ref) and row.get(metric) is not None]
-    if "latency_in_trial_ms" in ref:
-        rows = with_quiet_latency(rows)
-    return [(row["label"].rsplit(" seed", 1)[0], row["latency_ms"], row[metric]) for row in rows]
-
-
-def manual_on_the_spot(ref: dict) -> list[tuple[str, float]]:
-    """(label, latency) of the paper's joint models timed now with the searched networks' settings."""
-    from trainables.models.catalog import paper_model_configs
-
-    from .retime import TIMING_KEYS, retime
-
-    setting = {k: ref.get(k) for k in TIMING_KEYS}
-    rows = [{**setting, **config, "trial_id": name}
-            for name, config in paper_model_configs().items() if config["task"] == "joint"]
-    return list(retime(rows, rounds=1).items())
+    """(variant, latency, accuracy) of finished joint-sweep trials measured like `ref`. When the searched
+    networks were timed alone, the manual ones are shown with the latency the same phase took for them
+    (`manual_latency_ms`), and trials it did not time (a joint sweep run later) are left out."""
+    rows = [row for row in joint_sweep_rows(storage) if same_setting(row, ref) and row.get(metric) is not None]
+    if ref.get("latency_source") != "exclusive":
+        return [(row["variant_label"], row["latency_ms"], row[metric]) for row in rows]
+    alike = ref.get("manual_latency_ms") or {}
+    return [(row["variant_label"], alike[row["variant_label"]], row[metric]) for row in rows if row.get("variant_label") in alike]
 
 
 def latency_plot(rows: list[dict], out_dir: Path, storage=None) -> tuple[Path | None, str]:
     """Accuracy vs measured latency: searched networks beside the manual joint models on the same device
     (the `joint` sweeps' results in `storage`, the sweep's own; the run folder's results/ when None)."""
-    import matplotlib
+    import matplotlib  # lazy (~0.45 s with pyplot): only drawing needs it, as in report.pareto_plots
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # after the Agg backend is chosen
 
     rows = [r for r in nas_rows(rows) if isinstance(r.get("latency_ms"), (int, float)) and r.get("test_acc") is not None]
     if not rows:
@@ -236,11 +178,9 @@ def latency_plot(rows: list[dict], out_dir: Path, storage=None) -> tuple[Path | 
         ("test_acc", "test accuracy (%, mean over evaluation σ)")
     rows = [r for r in rows if r.get(metric) is not None]
     if storage is None:
-        from .storage import resolve_storage
-
         storage = resolve_storage(out_dir.parent.parent / "results")
     measured = manual_from_parquet(storage, ref, metric)
-    timed = [] if measured else manual_on_the_spot(ref)
+    timed = [] if measured else list((ref.get("manual_latency_ms") or {}).items())
     fig, ax = plt.subplots(figsize=(8.5, 4.5))
     colours = {"removed": "tab:blue", "learned": "tab:orange", "fixed": "tab:green"}
     for beta, colour in colours.items():
@@ -258,7 +198,7 @@ def latency_plot(rows: list[dict], out_dir: Path, storage=None) -> tuple[Path | 
     for name, x in timed:
         ax.axvline(x, color="tab:gray", lw=0.8, ls="--")
         ax.text(x, ax.get_ylim()[0], " " + name, rotation=90, fontsize=6, va="bottom", color="tab:gray")
-    how = "re-timed alone" if "latency_in_trial_ms" in ref else "measured in trial"
+    how = "re-timed alone" if ref.get("latency_source") == "exclusive" else "measured in trial"
     ax.set(xlabel=f"latency (ms, {how}), {ref.get('latency_device')}, batch {ref.get('latency_batch_size')}",
            ylabel=y_label, title="searched vs manual joint models")
     ax.grid(alpha=0.3)
@@ -270,10 +210,10 @@ def latency_plot(rows: list[dict], out_dir: Path, storage=None) -> tuple[Path | 
     if measured:
         note = "Manual joint models: from the `joint` sweep's results measured on the same device and settings."
     elif timed:
-        note = ("Manual joint models timed on the spot with the same settings (dashed lines; run the `joint` sweep "
+        note = ("Manual joint models timed alone after the sweep with the same settings (dashed lines; run the `joint` sweep "
                 "in this folder to place their accuracy too): " + ", ".join(f"{n} {x:.3f} ms" for n, x in timed) + ".")
     else:
-        note = "The manual joint models could not be timed here (another device)."
+        note = "The manual joint models were not timed with these settings (no exclusive latency phase on this device)."
     return path, note
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import ray
 from ray import tune
 
 
@@ -39,8 +40,6 @@ class PendingTrialsReporter(tune.Callback):
             print(self.message(pending, now - self.waiting_since), flush=True)
 
     def message(self, pending: int, waited_s: float) -> str:
-        import ray
-
         free = {k: v for k, v in ray.available_resources().items() if k in ("CPU", "GPU")}
         total = {k: v for k, v in ray.cluster_resources().items() if k in ("CPU", "GPU")}
         minutes, seconds = divmod(int(waited_s), 60)

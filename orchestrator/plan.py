@@ -19,11 +19,14 @@ import torch
 from search_spaces import ResolvedSweep
 from trainables.data.noise import EVAL_CHUNK
 from trainables.evaluate import evaluate
+from trainables.measure.latency import device_name
 from trainables.loop import batch_loss, make_optimizer
 from trainables.stages import total_epochs
 from trainables.tasks import MODEL_TASKS
 from trainables.models import build_model, model_label
 from trainables.precision import TrainingPrecision
+
+from .data_prep import prepare_data
 
 RAY_START_S = 8.0         # import, init, shutdown of a local Ray, the Parquet export and the report
 TRIAL_OVERHEAD_S = 2.0    # scheduling, reporting, MLflow logging, actor reuse per trial
@@ -180,8 +183,6 @@ def recommend_packing(rates: list[NetworkRate], memory_mb: float | None) -> int:
 def split_sizes(resolved: ResolvedSweep, data) -> dict:
     """Images per split: from the prepared data when given, else from the config (loading if unset)."""
     if data is None:
-        from .runner import prepare_data
-
         data = prepare_data(resolved)
     splits = next(iter(data.values()))
     return dict(train=len(splits.train_images), val=len(splits.val_images), test=len(splits.test_images),
@@ -191,8 +192,7 @@ def split_sizes(resolved: ResolvedSweep, data) -> dict:
 def make_plan(resolved: ResolvedSweep, *, gpus: int | None = None, cpus: int | None = None, data=None,
               steps: int = 4) -> Plan:
     """Measure every distinct network on this machine's device and price the sweep on N devices."""
-    from trainables.measure.latency import device_name
-
+    # lazy: exclusive_latency's imports (results, tracking) load Ray and MLflow, which `jdnas plan` never uses
     from .exclusive_latency import wanted as exclusive_phase
 
     started = time.perf_counter()

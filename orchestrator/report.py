@@ -9,23 +9,22 @@ import functools
 import math
 import statistics
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
-from trainables.models import paper_unet_name
+from search_spaces import Sweep
+from trainables.measure.flops import count_cost
+from trainables.models import build_model, paper_unet_name
 from trainables.paper import TABLE7, TABLE8
 from trainables.tasks import MODEL_TASKS
 
-from .nas_report import latency_plot, nas_table, with_quiet_latency
-from .setting import PAPER_SHORT, setting_block, short_label
+from .nas_report import latency_plot, nas_table
+from .formatting import PAPER_SHORT, device_note, fmt, markdown_table, short_label
+from .setting import setting_block
 
 PAPER_SHAPE = (3, 96, 96)
 PSNR_SIGMAS = (0.2, 0.4, 0.8, 1)
-
-
-def variant_label(row: dict) -> str:
-    label = row.get("label") or row["trial_id"]
-    return label.rsplit(" seed", 1)[0]
 
 
 def finished(rows: Iterable[dict]) -> list[dict]:
@@ -38,9 +37,11 @@ def best_rows(rows: list[dict], metric: str, mode: str, n: int = 3) -> list[dict
 
 
 def group(rows: list[dict]) -> "OrderedDict[str, list[dict]]":
+    """Rows of one network (its seeds) together, by `variant_label`; rows written before that column existed
+    stand alone under their run name."""
     groups: OrderedDict[str, list[dict]] = OrderedDict()
     for row in rows:
-        groups.setdefault(variant_label(row), []).append(row)
+        groups.setdefault(row.get("variant_label") or row.get("label") or row["trial_id"], []).append(row)
     return groups
 
 
@@ -51,20 +52,8 @@ def stat(rows: list[dict], key: str) -> tuple[float, float] | None:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
 
 
-def fmt(value: tuple[float, float] | float | None, digits: int = 2) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, tuple):
-        mean, std = value
-        return f"{mean:.{digits}f} ± {std:.{digits}f}" if std else f"{mean:.{digits}f}"
-    return f"{value:.{digits}f}"
-
-
 @functools.lru_cache(maxsize=256)
 def _paper_shape_macs(config_items: tuple) -> int | None:
-    from trainables.measure.flops import count_cost
-    from trainables.models import build_model
-
     try:
         return count_cost(build_model(dict(config_items), 3, 10), PAPER_SHAPE).macs
     except (ValueError, RuntimeError):
@@ -78,20 +67,6 @@ def paper_shape_macs(row: dict) -> int | None:
     keys = ("task", "classifier", "width", "expansion", "unet", "depth", "base_width", "blocks", "multiplier",
             "block", "block_expansion", "joint_mode", "attach_level", "norm", "residual", "classifier_norm")
     return _paper_shape_macs(tuple((k, row.get(k)) for k in keys if row.get(k) is not None))
-
-
-def markdown_table(header: list[str], body: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in body]
-    return "\n".join(lines)
-
-
-def device_note(rows: list[dict]) -> str:
-    devices = sorted({f"{r.get('latency_device')} (batch {r.get('latency_batch_size')}, "
-                      f"{r.get('latency_threads')} thread(s), {r.get('latency_precision')}, "
-                      f"{r.get('latency_backend') or 'torch'})"
-                      for r in rows if r.get("latency_device")})
-    return "Latency measured on " + "; ".join(devices) if devices else "No latency measured."
 
 
 def table7(rows: list[dict]) -> str:
@@ -222,10 +197,10 @@ def generic_table(rows: list[dict], metric: str) -> str:
 
 def pareto_plots(rows: list[dict], out_dir: Path, paper_table7: bool = False) -> list[Path]:
     """Scatter + Pareto front for each (x, y) pair the rows have; Table 7's own points beside ours."""
-    import matplotlib
+    import matplotlib  # lazy (~0.45 s with pyplot): only drawing needs it; `jdnas best` imports pareto_front
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # after the Agg backend is chosen
 
     specs = [("macs", "test_acc", "MACs (M)", "accuracy (%, mean of 11 σ)", "acc_vs_flops.png", 1e6),
              ("latency_ms", "test_acc", "latency (ms)", "accuracy (%, mean of 11 σ)", "acc_vs_latency.png", 1),
@@ -264,25 +239,38 @@ def _scatter(ax, points, x_label, y_label, title):
     ax.legend(loc="lower right", fontsize=8)
 
 
+@dataclass(frozen=True)
+class Layout:
+    """One report layout (`Sweep.table` names it): the table built from the sweep's rows (all of them; each
+    builder keeps the ones it shows), whether the paper's Table 7 points are drawn beside ours, and a plot
+    the layout adds (rows, out_dir, storage) -> (path or None, note)."""
+    table: Callable[[Sweep, list[dict]], str]
+    paper_points: bool = False
+    extra_plot: Callable[..., tuple[Path | None, str]] | None = None
+
+
+LAYOUTS: dict[str, Layout] = {
+    "table7": Layout(lambda sweep, rows: table7(finished(rows)), paper_points=True),
+    "unet": Layout(lambda sweep, rows: unet_table(finished(rows), f"UNet study: {sweep.description}")),
+    "joint": Layout(lambda sweep, rows: joint_table(finished(rows))),
+    "tuning": Layout(lambda sweep, rows: tuning_table(finished(rows), tuple(sweep.optimize.metrics))),
+    "nas": Layout(lambda sweep, rows: nas_table(rows), extra_plot=latency_plot),
+    "generic": Layout(lambda sweep, rows: generic_table(finished(rows), sweep.metric)),
+}
+
+
+def layout_of(sweep: Sweep) -> Layout:
+    """The sweep's layout; a name not in LAYOUTS gets the generic results table."""
+    return LAYOUTS.get(sweep.table, LAYOUTS["generic"])
+
+
 def build_markdown(resolved, rows: list[dict]) -> str:
     sweep = resolved.sweep
     done = finished(rows)
     parts = [f"# {resolved.name}: {sweep.description or sweep.name}",
              f"{len(done)} of {len(rows)} trials finished; preset `{resolved.preset}`; data "
              f"{done[0].get('dataset') if done else '?'} at {done[0].get('image_shape') if done else '?'}.",
-             setting_block(done or rows, resolved.preset)]
-    if sweep.table == "table7":
-        parts.append(table7(done))
-    elif sweep.table == "unet":
-        parts.append(unet_table(done, f"UNet study: {sweep.description}"))
-    elif sweep.table == "joint":
-        parts.append(joint_table(done))
-    elif sweep.table == "tuning":
-        parts.append(tuning_table(done, tuple(sweep.optimize.metrics)))
-    elif sweep.table == "nas":
-        parts.append(nas_table(rows))
-    else:
-        parts.append(generic_table(done, sweep.metric))
+             setting_block(done or rows, resolved.preset), layout_of(sweep).table(sweep, rows)]
     failed = [r for r in rows if r.get("status") == "ERROR"]
     if failed:
         parts.append("### Failed trials\n\n" + "\n".join(
@@ -293,12 +281,11 @@ def build_markdown(resolved, rows: list[dict]) -> str:
 def write_report(resolved, rows: list[dict], out_dir: Path, storage=None) -> Path:
     """report.md and plots in out_dir; `storage` (the sweep's) is where other sweeps' results are looked up."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    if resolved.sweep.table == "nas":  # searched vs manual vs table: all timed alike, alone, here
-        rows = with_quiet_latency(rows)
+    layout = layout_of(resolved.sweep)
     text = build_markdown(resolved, rows)
-    plots = pareto_plots(finished(rows), out_dir, paper_table7=resolved.sweep.table == "table7")
-    if resolved.sweep.table == "nas":
-        plot, note = latency_plot(rows, out_dir, storage)
+    plots = pareto_plots(finished(rows), out_dir, paper_table7=layout.paper_points)
+    if layout.extra_plot:
+        plot, note = layout.extra_plot(rows, out_dir, storage)
         plots, text = ([plot] if plot else []) + plots, text + (f"\n{note}\n" if note else "")
     if plots:
         text += "\n" + "\n".join(f"![{p.stem}]({p.name})" for p in plots) + "\n"

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import os
 
+import torch
+
 
 def local_gpus(num_gpus: float | None) -> float:
     """GPUs a local Ray gets: the `--num-gpus` given (virtual GPUs included), else those torch sees."""
     if num_gpus is not None:
         return num_gpus
-    import torch
-
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 

@@ -7,21 +7,24 @@ from typing import Any, Iterable
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from ray.tune import ExperimentAnalysis
 
 from .storage import Storage
 from trainables.config import effective_config
 
-from .tracking import TUNE_BOOKKEEPING, run_label, trial_error_text
+from .tracking import TUNE_BOOKKEEPING, run_label, trial_error_text, trial_variant
 
 PARQUET_NAME = "results.parquet"
 
 
 def trial_row(trial) -> dict[str, Any]:
-    """Flat row: trial identity and status, the effective config, the last reported metrics."""
+    """Flat row: trial identity and status, the effective config (with its `seed`), the last reported metrics.
+    `variant_label` names the trial's network (what seeds of one grid point share); `label` is the run name."""
     config = effective_config(trial.config)
     result = {k: v for k, v in (trial.last_result or {}).items() if k not in TUNE_BOOKKEEPING}
     error = trial_error_text(trial, 2000) if trial.status == "ERROR" else None
-    row = {"trial_id": trial.trial_id, "status": trial.status, "error": error, "label": run_label(trial)}
+    row = {"trial_id": trial.trial_id, "status": trial.status, "error": error, "label": run_label(trial),
+           "variant_label": trial_variant(trial)}
     for key, value in config.items():
         row[key if key not in result else f"config_{key}"] = value
     row.update(result)
@@ -35,8 +38,6 @@ def rows_from_trials(trials: Iterable) -> list[dict]:
 def rows_from_experiment(storage: Storage, experiment_name: str) -> list[dict]:
     """Rows from the experiment state Tune saved: after a Ctrl-C its in-memory trials all read
     TERMINATED, while the saved state keeps the unfinished ones PENDING (what a resume will run)."""
-    from ray.tune import ExperimentAnalysis
-
     analysis = ExperimentAnalysis(storage.join(experiment_name), storage_filesystem=storage.filesystem)
     rows = rows_from_trials(analysis.trials)
     by_id = {t.trial_id: t for t in analysis.trials}
@@ -101,3 +102,10 @@ def export_parquet(rows: list[dict], storage: Storage, experiment_name: str) -> 
 
 def read_parquet(storage: Storage, experiment_name: str) -> list[dict]:
     return from_table(pq.read_table(io.BytesIO(storage.read_bytes(experiment_name, PARQUET_NAME))))
+
+
+def joint_sweep_rows(storage: Storage) -> list[dict]:
+    """Finished trials of every `joint` sweep in the storage (the manual models the NAS report compares
+    with), found through the storage layer, so a local folder and s3://bucket/prefix alike hold them."""
+    return [row for name in storage.folders() if name.startswith("joint-") and storage.exists(name, PARQUET_NAME)
+            for row in read_parquet(storage, name) if row.get("status") == "TERMINATED"]

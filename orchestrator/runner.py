@@ -7,23 +7,34 @@ MLflow parent and child runs are found again by their tags.
 """
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+import ray
+from ray import tune
+from ray.tune.search.optuna import OptunaSearch
+
 from search_spaces import ResolvedSweep, Sweep, get_sweep, resolve
-from trainables.config import data_key
+from trainables.stages import total_epochs
+from trainables.tune_trainables import TRAINABLES
 
 from .exits import failed_rows, failure_summary, run_exit_code
 from . import exclusive_latency
+from .data_prep import prepare_data
 from .plan import estimate_for_run
 from .progress import ProgressCallback
 from .pending import PendingTrialsReporter
+from .report import best_rows, write_report
+from .results import export_parquet, rows_from_experiment
 from .resources import check_local_resources
-from .storage import Storage, resolve_storage
-from .tracking import MLflowCallback, SweepTracker, check_tracking_uri, quiet_http_retries, software_tags
+from .locations import artifact_root_for, run_locations
+from .storage import Storage
+from .tracking import MLflowCallback, SweepTracker, software_tags
 
 
 @dataclass
@@ -61,51 +72,17 @@ class SweepOutcome:
         return run_exit_code(self.complete, len(failed_rows(self.rows)))
 
 
-def tracking_uri_for(uri: str | None, workdir: Path) -> str:
-    """--tracking-uri, else $JDNAS_TRACKING_URI, else SQLite in the run folder (absolute, for workers)."""
-    return uri or os.environ.get("JDNAS_TRACKING_URI") or f"sqlite:///{workdir / 'mlflow.db'}"
-
-
-def artifact_root_for(tracking_uri: str, workdir: Path) -> str | None:
-    """Where a SQLite store's artifacts go (beside it in the run folder); a server decides its own."""
-    return str(workdir / "mlartifacts") if tracking_uri.startswith("sqlite") else None
-
-
-def storage_for(storage: str | None, s3_endpoint: str | None, workdir: Path) -> Storage:
-    """--storage, else $JDNAS_STORAGE, else WORKDIR/results; the endpoint from --s3-endpoint or $JDNAS_S3_ENDPOINT."""
-    return resolve_storage(storage or os.environ.get("JDNAS_STORAGE") or workdir / "results",
-                           s3_endpoint or os.environ.get("JDNAS_S3_ENDPOINT"))
-
-
 def ray_temp_dir(workdir: Path) -> str:
     """Ray's temp dir under the run folder; unix socket paths cap its length, so fall back to /tmp."""
     candidate = workdir / ".ray"
     if len(str(candidate)) > 40:
-        import hashlib
-        import tempfile
-
         candidate = Path(tempfile.gettempdir()) / f"jdnas-ray-{hashlib.sha1(str(workdir).encode()).hexdigest()[:8]}"
     return str(candidate)
-
-
-def prepare_data(resolved: ResolvedSweep) -> dict[tuple, Any]:
-    """One prepared DataSplits per distinct data setting of the sweep (normally exactly one)."""
-    from trainables.data.splits import splits_for_config
-
-    configs = resolved.trial_configs or [resolved.base]
-    data = {}
-    for config in configs:
-        key = data_key(config)
-        if key not in data:
-            data[key] = splits_for_config(config)
-    return data
 
 
 def check_storage_for_cluster(storage: Storage, options: RunOptions) -> None:
     """Refuse a head-local storage path when the cluster spans several hosts: trials on the other
     hosts would write their checkpoints to their own disks, where no retry or resume can find them."""
-    import ray
-
     if storage.is_remote or options.allow_local_storage or options.is_local:
         return
     hosts = sorted({node["NodeManagerAddress"] for node in ray.nodes() if node["Alive"]})
@@ -119,8 +96,6 @@ def check_storage_for_cluster(storage: Storage, options: RunOptions) -> None:
 
 def warn_if_trials_cannot_fit(resolved: ResolvedSweep, options: RunOptions) -> None:
     """On a cluster we do not shrink trials (an autoscaler may add big nodes), but say why nothing starts."""
-    import ray
-
     if options.is_local:
         return
     largest = max((node["Resources"].get("CPU", 0) for node in ray.nodes() if node["Alive"]), default=0)
@@ -131,8 +106,6 @@ def warn_if_trials_cannot_fit(resolved: ResolvedSweep, options: RunOptions) -> N
 
 def start_ray(options: RunOptions, workdir: Path, data_bytes: int) -> bool:
     """Connect to (or start) Ray. Returns True if this call started it (and so should stop it)."""
-    import ray
-
     if ray.is_initialized():
         return False
     if options.is_local:
@@ -146,10 +119,6 @@ def start_ray(options: RunOptions, workdir: Path, data_bytes: int) -> bool:
 
 
 def _trainable(resolved: ResolvedSweep, data: dict, options: RunOptions):
-    from ray import tune
-
-    from trainables.tune_trainables import TRAINABLES
-
     trainable = tune.with_parameters(TRAINABLES[resolved.sweep.trainable], data=data)
     cpus = resolved.run["cpus_per_trial"]
     if options.is_local and cpus > (os.cpu_count() or 1):
@@ -159,8 +128,6 @@ def _trainable(resolved: ResolvedSweep, data: dict, options: RunOptions):
 
 
 def _param_space(resolved: ResolvedSweep) -> dict:
-    from ray import tune
-
     optimize = resolved.sweep.optimize
     if optimize is None:  # one grid axis of (grid point + seed) dicts, in launch order (costliest first)
         return {**resolved.base, "variant": tune.grid_search(resolved.trial_points)}
@@ -173,14 +140,10 @@ def _param_space(resolved: ResolvedSweep) -> dict:
 
 def max_epochs(resolved: ResolvedSweep) -> int:
     """The longest trial's reported epochs (a two-stage sequential trial reports 2 x epochs + fine-tuning)."""
-    from trainables.stages import total_epochs
-
     return max(total_epochs(c) for c in resolved.trial_configs or [resolved.base])
 
 
 def _tune_config(resolved: ResolvedSweep, options: RunOptions):
-    from ray import tune
-
     run, sweep = resolved.run, resolved.sweep
     scheduler = None
     if options.scheduler == "asha":
@@ -191,8 +154,6 @@ def _tune_config(resolved: ResolvedSweep, options: RunOptions):
         raise ValueError(f"unknown scheduler {options.scheduler!r}; choose asha or fifo")
     search_alg, num_samples = None, 1
     if sweep.optimize:
-        from ray.tune.search.optuna import OptunaSearch
-
         search_alg = OptunaSearch(metric=list(sweep.optimize.metrics), mode=list(sweep.optimize.modes),
                                   seed=run["search_seed"])
         num_samples = resolved.num_trials
@@ -216,8 +177,6 @@ def open_tracking(resolved: ResolvedSweep, tracking_uri: str, workdir: Path) -> 
 
 def build_tuner(resolved: ResolvedSweep, options: RunOptions, storage: Storage, data: dict, callbacks: list):
     """A new Tune experiment, or the stored one restored (finished trials kept, errored ones resumed)."""
-    from ray import tune
-
     path, trainable, space = storage.join(resolved.name), _trainable(resolved, data, options), _param_space(resolved)
     if tune.Tuner.can_restore(path, storage_filesystem=storage.filesystem):
         print(f"[jdnas] resuming {storage.display(resolved.name)}", flush=True)
@@ -236,9 +195,6 @@ def build_tuner(resolved: ResolvedSweep, options: RunOptions, storage: Storage, 
 def run_sweep(sweep: Sweep | str, preset: str = "quick", overrides: Mapping[str, Any] | None = None,
               options: RunOptions | None = None, name: str | None = None) -> SweepOutcome:
     """Run (or resume) a sweep end to end; see the module docstring."""
-    from . import report as reporting
-    from .results import export_parquet, rows_from_experiment
-
     options = options or RunOptions()
     sweep = get_sweep(sweep) if isinstance(sweep, str) else sweep
     resolved = resolve(sweep, preset, overrides, name)
@@ -246,10 +202,7 @@ def run_sweep(sweep: Sweep | str, preset: str = "quick", overrides: Mapping[str,
         check_local_resources(sweep.name, resolved.run, options.num_gpus)
     workdir = Path(options.workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    tracking_uri = tracking_uri_for(options.tracking_uri, workdir)
-    check_tracking_uri(tracking_uri)
-    quiet_http_retries(tracking_uri)
-    storage = storage_for(options.storage, options.s3_endpoint, workdir)
+    tracking_uri, storage = run_locations(options.tracking_uri, options.storage, options.s3_endpoint, workdir)
     t0 = time.time()
     data = prepare_data(resolved)
     data_bytes = sum(d.train_images.nbytes + d.val_images.nbytes + d.test_images.nbytes for d in data.values())
@@ -273,19 +226,18 @@ def run_sweep(sweep: Sweep | str, preset: str = "quick", overrides: Mapping[str,
             callbacks.append(PendingTrialsReporter({"CPU": resolved.run["cpus_per_trial"], "GPU": resolved.run[
                 "gpus_per_trial"]}, float(os.environ.get("JDNAS_PENDING_REPORT_S", 60))))
         build_tuner(resolved, options, storage, data, callbacks).fit()
-        exclusive = exclusive_latency.run_phase(resolved, storage, data, options.is_local)
+        rows = rows_from_experiment(storage, resolved.name)
+        exclusive = exclusive_latency.run_phase(resolved, rows, storage, data, options.is_local)
     finally:
         if started_ray:
-            import ray
-
             ray.shutdown()
 
-    rows = exclusive_latency.apply_to_rows(rows_from_experiment(storage, resolved.name), exclusive)
+    rows = exclusive_latency.apply_to_rows(rows, exclusive)  # the report reads these timings, never takes its own
     if exclusive:
         exclusive_latency.log_to_mlflow(rows, tracker, callback.binding["parent_run_id"])
     complete = all(r["status"] in ("TERMINATED", "ERROR") for r in rows) and len(rows) >= resolved.num_trials
     parquet_uri = export_parquet(rows, storage, resolved.name)
-    report_path = reporting.write_report(resolved, rows, workdir / "reports" / resolved.name, storage)
+    report_path = write_report(resolved, rows, workdir / "reports" / resolved.name, storage)
     parent_run_id = callback.binding["parent_run_id"]
     failed = len(failed_rows(rows))
     try:
@@ -301,8 +253,6 @@ def run_sweep(sweep: Sweep | str, preset: str = "quick", overrides: Mapping[str,
 
 
 def print_summary(outcome: SweepOutcome, resolved: ResolvedSweep, seconds: float, unsent: int) -> None:
-    from .report import best_rows
-
     rows = outcome.rows
     errors = sum(r["status"] == "ERROR" for r in rows)
     state = "finished" if outcome.complete else "interrupted (run the same command again to resume)"

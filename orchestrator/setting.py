@@ -1,6 +1,6 @@
 """The "setting" block every report opens with: what this run did beside what the paper did, so a table's
-numbers are never read against the paper's without the differences in view; and the short setting names
-that the tables' column headers carry ("acc % (ours: fashion-mnist 32 px)" vs "(paper: 96 px)").
+numbers are never read against the paper's without the differences in view (the short names the tables'
+column headers carry, "(ours: fashion-mnist 32 px)" vs "(paper: 96 px)", live in orchestrator.formatting).
 
 The paper's column holds only what its appendix states or what its numbers pin down (96 x 96 from Table 8's
 FLOPs; the latency protocol of the authors' TF-NAS-derived code); the rest is marked as not given.
@@ -8,7 +8,8 @@ FLOPs; the latency protocol of the authors' TF-NAS-derived code); the rest is ma
 from __future__ import annotations
 
 import json
-from typing import Iterable
+
+from .formatting import joined, markdown_table, values_of
 
 PAPER_SETTING = {
     "dataset": "not named in the available text",
@@ -19,20 +20,11 @@ PAPER_SETTING = {
     "latency device": "one GPU, not named",
     "latency batch / threads / precision": "32 / - / fp32 (the authors' timing code)",
 }
-PAPER_SHORT = "paper: 96 px"
-
-
-def _values(rows: list[dict], key: str) -> list:
-    return sorted({str(r.get(key)) for r in rows if r.get(key) is not None})
-
-
-def _joined(values: Iterable) -> str:
-    return ", ".join(values) or "n/a"
 
 
 def _size(rows: list[dict]) -> str:
-    sizes = _values(rows, "image_shape")
-    return _joined(s.split("x", 1)[1].replace("x", " x ") + f" ({s.split('x')[0]} ch)" for s in sizes)
+    sizes = values_of(rows, "image_shape")
+    return joined(s.split("x", 1)[1].replace("x", " x ") + f" ({s.split('x')[0]} ch)" for s in sizes)
 
 
 def _epochs(rows: list[dict]) -> str:
@@ -42,7 +34,7 @@ def _epochs(rows: list[dict]) -> str:
         if r.get("sequential_training") == "two-stage" and r.get("joint_mode") == "sequential":
             return f"{r.get('epochs')} denoiser + {r.get('epochs')} classifier + {r.get('finetune_epochs') or 0} joint"
         return str(r.get("epochs"))
-    return _joined(sorted({one(r) for r in rows}))
+    return joined(sorted({one(r) for r in rows}))
 
 
 def _noise(rows: list[dict]) -> str:
@@ -53,34 +45,26 @@ def _noise(rows: list[dict]) -> str:
             return "?"
         return "clean" if all(float(s) == 0 for s in levels) else \
             f"{len(levels)} levels σ = {min(levels):g} ... {max(levels):g}"
-    return _joined(sorted({one(r) for r in rows}))
+    return joined(sorted({one(r) for r in rows}))
 
 
 def our_setting(rows: list[dict]) -> dict[str, str]:
     timing = sorted({f"{r.get('latency_batch_size')} / {r.get('latency_threads')} / {r.get('latency_precision')}"
                      for r in rows if r.get("latency_device")})
     return {
-        "dataset": _joined(_values(rows, "dataset")),
+        "dataset": joined(values_of(rows, "dataset")),
         "image size": _size(rows),
-        "training images": _joined(_values(rows, "train_size")) if _values(rows, "train_size") else "all",
+        "training images": joined(values_of(rows, "train_size")) if values_of(rows, "train_size") else "all",
         "epochs": _epochs(rows),
         "training noise": _noise(rows),
-        "latency device": _joined(_values(rows, "latency_device")),
-        "latency batch / threads / precision": _joined(timing),
+        "latency device": joined(values_of(rows, "latency_device")),
+        "latency batch / threads / precision": joined(timing),
     }
 
 
-def short_label(rows: list[dict]) -> str:
-    """'ours: fashion-mnist 32 px' for column headers."""
-    sizes = sorted({str(r["image_shape"]).split("x")[-1] for r in rows if r.get("image_shape")})
-    return f"ours: {_joined(_values(rows, 'dataset'))} {'/'.join(sizes) or '?'} px"
-
-
 def setting_block(rows: list[dict], preset: str) -> str:
-    from .report import markdown_table  # report imports this module
-
     ours = our_setting(rows)
     body = [[name, value, PAPER_SETTING[name]] for name, value in ours.items()]
-    return (f"### Setting\n\n" + markdown_table(["", f"this run (preset `{preset}`)", "paper"], body)
+    return ("### Setting\n\n" + markdown_table(["", f"this run (preset `{preset}`)", "paper"], body)
             + "\n\nColumns marked *ours* come from this run, columns marked *paper* from the paper's appendix; "
               "they were measured in different settings, so compare orderings and ratios, not absolute values.")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import tempfile
 
+from ray.tune import ExperimentAnalysis
+
 from search_spaces import ResolvedSweep
 from trainables.config import effective_config
 
@@ -29,8 +31,6 @@ def epoch_results(storage: Storage, trial) -> list[dict]:
 def sync_mlflow(resolved: ResolvedSweep, tracking_uri: str, storage: Storage,
                 artifact_root: str | None = None) -> dict[str, int]:
     """Send every missing epoch, status and artifact of the sweep's trials; returns counts."""
-    from ray.tune import ExperimentAnalysis
-
     analysis = ExperimentAnalysis(storage.join(resolved.name), storage_filesystem=storage.filesystem)
     tracker = SweepTracker(tracking_uri, resolved.sweep.name, resolved.name, artifact_root)
     tags = {**software_tags(), "jdnas.preset": resolved.preset}

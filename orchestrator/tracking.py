@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import subprocess
 import tempfile
 import time
@@ -21,13 +20,18 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import mlflow
+import ray
+import torch
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from ray import tune
 
 from trainables.config import effective_config
+from trainables.models import model_label
 from trainables.tasks import TASKS
+
+from .mlflow_models import log_trial_model
 
 log = logging.getLogger("jdnas.tracking")
 
@@ -52,9 +56,6 @@ def git_commit() -> str:
 
 
 def software_tags() -> dict[str, str]:
-    import ray
-    import torch
-
     return {"torch_version": torch.__version__, "ray_version": ray.__version__,
             "mlflow_version": mlflow.__version__, "git_commit": git_commit()}
 
@@ -172,8 +173,6 @@ class SweepTracker:
 
     def log_model(self, run_id: str, checkpoint_dir: str) -> None:
         """The trial's network as the run's MLflow model; a failure costs the model, not the run's results."""
-        from .mlflow_models import log_trial_model
-
         try:
             log_trial_model(self.tracking_uri, run_id, checkpoint_dir)
         except Exception as err:  # noqa: BLE001 - weights and metrics are logged already
@@ -185,35 +184,6 @@ class SweepTracker:
             if Path(path).exists():
                 self.client.log_artifact(run_id, str(path))
         self.client.set_terminated(run_id, status)
-
-
-def check_tracking_uri(uri: str, timeout: float = 5.0) -> None:
-    """Fail fast, before Ray starts, when the tracking store cannot be reached."""
-    if uri.startswith(("http://", "https://")):
-        import urllib.error
-        import urllib.request
-
-        try:
-            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as response:
-                if response.status != 200:
-                    raise ConnectionError(f"status {response.status}")
-        except (OSError, ConnectionError, urllib.error.URLError) as err:
-            raise ConnectionError(f"MLflow tracking server {uri} is unreachable ({err}); start it with "
-                                  f"`jdnas tracking-server` or pass --tracking-uri") from None
-    elif uri.startswith("sqlite:///"):
-        folder = Path(uri[len("sqlite:///"):]).parent
-        if not folder.is_dir() or not os.access(folder, os.W_OK):
-            raise ConnectionError(f"MLflow store {uri}: folder {folder} does not exist or is not writable")
-    elif uri.startswith("file:") or "://" not in uri:
-        raise ValueError(f"tracking URI {uri!r}: use sqlite:///ABSOLUTE/PATH.db or http(s)://HOST:PORT "
-                         "(MLflow 3 refuses the ./mlruns file store)")
-
-
-def quiet_http_retries(uri: str) -> None:
-    """MLflow retries HTTP calls for minutes by default; the callback queues and retries itself."""
-    if uri.startswith(("http://", "https://")):
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
 
 
 class MLflowCallback(tune.Callback):
@@ -322,13 +292,18 @@ def trial_error_text(trial, limit: int = 4000) -> str:
     return "trial failed"
 
 
-def run_label(trial) -> str:
-    from trainables.models import model_label
-
+def trial_variant(trial) -> str:
+    """The trial's network in words (its grid point without the seed): the `variant_label` column of the rows."""
     config = effective_config(trial.config)
     try:
         label = model_label(config) if config.get("task") in TASKS else \
             config.get("label") or trial.trial_id
     except ValueError:
         label = trial.trial_id
-    return f"{label} seed{config.get('seed', 0)}"
+    return label
+
+
+def run_label(trial) -> str:
+    """The MLflow child run's and the progress lines' name, for people; the rows keep `variant_label` and `seed` as
+    columns, so nothing parses this back."""
+    return f"{trial_variant(trial)} seed{effective_config(trial.config).get('seed', 0)}"

@@ -5,7 +5,17 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from search_spaces import Sweep, SweepError
+from search_spaces import Sweep, SweepError, get_sweep, parse_override
+
+
+def load_sweep(name: str) -> Sweep:
+    """A registered sweep name, or FILE.py:VARIABLE for a sweep defined in the user's own file."""
+    return load_user_sweep(name) if ".py:" in name else get_sweep(name)
+
+
+def parse_overrides(items: list[str] | None) -> dict:
+    """The --set KEY=VALUE items as one dict."""
+    return dict(parse_override(item) for item in items or [])
 
 
 def load_user_sweep(spec: str) -> Sweep:

@@ -145,7 +145,8 @@ def test_export_a_trial_of_every_trainable_from_tiny_real_sweeps(tmp_path, capsy
     from mlflow.tracking import MlflowClient
 
     from orchestrator.results import read_parquet
-    from orchestrator.runner import RunOptions, start_ray, storage_for
+    from orchestrator.locations import storage_for
+    from orchestrator.runner import RunOptions, start_ray
     from search_spaces import get_sweep, parse_override, resolve
 
     nas_cache = tmp_path / "lut"

@@ -75,6 +75,7 @@ def test_tiny_nas_beta_sweep_end_to_end(tmp_path):
     """Real Ray, a real latency table, SQLite MLflow: architectures as artifacts, retrained metrics, Table 10."""
     from mlflow.tracking import MlflowClient
 
+    from orchestrator import cli
     from orchestrator.runner import RunOptions, run_sweep
     from trainables.nas.derive import SearchedNet, arch_code, load_architecture
 
@@ -93,6 +94,13 @@ def test_tiny_nas_beta_sweep_end_to_end(tmp_path):
     assert "| LAT in trial ms |" in report and "re-timed alone after the sweep" in report  # same CPU: timed alone
     assert all(arch_code(json.loads(r["architecture_json"])) == r["arch"] for r in outcome.rows)  # Parquet rebuilds it
     assert (outcome.report_path.parent / "nas_acc_vs_latency.png").exists()
+    # the phase's timings are in the rows and the Parquet: `jdnas report` rebuilds the very same report
+    # (a report that timed networks again would differ in its latency columns)
+    assert all(r["latency_source"] == "exclusive" and r["latency_in_trial_ms"] > 0 for r in outcome.rows)
+    assert "Manual joint models timed alone after the sweep" in report  # the paper's joint models, at 32 px
+    assert cli.main(["report", "nas-beta", "--workdir", str(tmp_path / "again"), "--storage", str(tmp_path / "results"),
+                     *[a for k, v in overrides.items() for a in ("--set", f"{k}={json.dumps(v) if isinstance(v, list) else v}")]]) == 0
+    assert (tmp_path / "again" / "reports" / outcome.name / "report.md").read_text() == report
 
     client = MlflowClient(outcome.tracking_uri)
     experiment = client.get_experiment_by_name("nas-beta")
@@ -126,3 +134,4 @@ def test_a_nas_retrain_sweep_checks_its_architecture_before_ray(tmp_path):
         resolve(sweep, "quick", {"image_size": 64})
     (tmp_path / "a.json").write_text(json.dumps(arch))
     assert resolve(sweep, "quick", {"architecture": str(tmp_path / "a.json")}).num_trials == 1
+

@@ -52,7 +52,7 @@ def check_setting_block(report: str) -> None:
 
 def test_unet_studies_render_table8_from_their_grid_points(ray_once, tmp_path):
     width = run_sweep("unet-width", "quick", dict(TINY_UNET, base_width=[16, 32]), RunOptions(workdir=tmp_path, verbose=0))
-    assert width.complete and {r["label"].split(" seed")[0] for r in width.rows} == \
+    assert width.complete and {r["variant_label"] for r in width.rows} == \
         {"UNet-d4-b16-c2-m2", "UNet-d4-b32-c2-m2"}  # the study names its points by (d, b, c, m), not "UNet"
     report = width.report_path.read_text()
     rows = table8_rows(report)
@@ -102,7 +102,7 @@ def test_nas_opset_report_keeps_the_papers_numbers_away_from_other_op_sets(ray_o
     for line in lines:
         cells = [c.strip() for c in line.strip("|").split("|")]
         assert cells[-4:-1] == ["-", "-", "-"] and cells[-1].startswith("none: ")
-        assert f"ops (paper: 8)" in cells[-1] and not paper_cells & set(cells[-4:])
+        assert "ops (paper: 8)" in cells[-1] and not paper_cells & set(cells[-4:])
         assert "| joint |" in line and "× UNet" in line  # search kind, target as a fraction of the UNet
     for run in children(tmp_path, "nas-opset"):
         assert set(MODEL_CHOICES) | set(NAS_CHOICES) <= set(run.data.params)

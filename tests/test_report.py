@@ -12,7 +12,7 @@ def fake_rows(configs, **metrics):
     """Result rows as the runner writes them; metrics are placeholders, FLOPs come from the configs."""
     rows = []
     for i, (label, config) in enumerate(configs):
-        rows.append(dict(trial_id=f"t{i}", status="TERMINATED", label=f"{label} seed0", seed=0, **config,
+        rows.append(dict(trial_id=f"t{i}", status="TERMINATED", label=f"{label} seed0", variant_label=label, seed=0, **config,
                          test_acc=50.0 + i, test_psnr=20.0, macs=1e6 * (i + 1), latency_ms=0.1 * (i + 1),
                          **metrics))
     return rows
@@ -66,3 +66,25 @@ def test_pareto_plots_are_written(tmp_path):
     paths = pareto_plots(rows, tmp_path, paper_table7=True)
     assert {p.name for p in paths} == {"acc_vs_flops.png", "acc_vs_latency.png"}
     assert all(p.stat().st_size > 10_000 for p in paths)
+
+
+def test_every_registered_sweep_names_a_layout_of_the_lookup():
+    """A layout name missing from LAYOUTS would quietly fall back to the generic table."""
+    from orchestrator.report import LAYOUTS
+    from search_spaces import all_sweeps
+
+    named = {sweep.table for sweep in all_sweeps()}
+    assert named <= set(LAYOUTS), named - set(LAYOUTS)
+    assert set(LAYOUTS) - {"generic"} <= named  # no layout left that no sweep uses
+
+
+def test_seeds_of_a_variant_are_averaged_by_the_variant_label_column_not_the_run_name():
+    """Two seeds of Conv-L and one of Conv-S: Table 7 averages by `variant_label`; the run names are free text."""
+    resolved = resolve(get_sweep("classifier-scaling"), "quick")
+    rows = [dict(trial_id=f"t{i}", status="TERMINATED", label=f"run {i}", variant_label=name, seed=seed, task="classifier",
+                 classifier=name, test_acc=acc, macs=1e6, latency_ms=0.5)
+            for i, (name, seed, acc) in enumerate([("Conv-L", 0, 60.0), ("Conv-L", 1, 70.0), ("Conv-S", 0, 50.0)])]
+    body = {r[1]: r for r in table_rows(build_markdown(resolved, rows), lambda line: re.match(r"\| [0-9-]+ \| ", line))}
+    assert set(body) == {"Conv-L", "Conv-S"}
+    assert body["Conv-L"][-1] == "2" and body["Conv-L"][-3] == "65.0 ± 7.1"  # mean 65, sample std 7.07
+    assert body["Conv-S"][-1] == "1" and body["Conv-S"][-3] == "50.0"

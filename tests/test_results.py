@@ -3,7 +3,7 @@ folder and in S3; the NAS report finds the joint sweep's Parquet through the sam
 import pyarrow.parquet as pq
 
 from orchestrator.nas_report import latency_plot, manual_from_parquet
-from orchestrator.report import build_markdown
+from orchestrator.report import build_markdown, write_report
 from orchestrator.results import export_parquet, read_parquet
 from orchestrator.storage import resolve_storage
 from search_spaces import get_sweep, resolve
@@ -31,7 +31,8 @@ def test_parquet_gives_back_lists_dicts_and_mixed_types(tmp_path):
 
 
 def joint_row(i, **changes):
-    return {**dict(trial_id=f"j{i}", status="TERMINATED", label=f"integrated(UNet-S, MB2.5-M) seed{i}", task="joint",
+    return {**dict(trial_id=f"j{i}", status="TERMINATED", label=f"integrated(UNet-S, MB2.5-M) seed{i}",
+                   variant_label="integrated(UNet-S, MB2.5-M)", seed=i, task="joint",
                    test_acc=70.0 + i, test_acc_s0=80.0 + i, latency_ms=1.5 + i, latency_device="cpu x",
                    image_shape="1x32x32", latency_batch_size=1, latency_threads=1,
                    train_noise_levels=[0.0], eval_noise_levels=[0.0, 0.5]), **changes}
@@ -42,15 +43,39 @@ def nas_row(seed):
                 target_latency_ms=1.0, predicted_latency_ms=1.1, latency_ms=1.2, test_acc_s0=82.0, test_acc=61.0,
                 depths="2-3-4-4-4-1", arch="00|000|0000|0000|0000|0", train_noise_levels=[0.0],
                 eval_noise_levels=[0.0, 0.5], latency_device="cpu x", image_shape="1x32x32", latency_batch_size=1,
-                latency_threads=1, label=f"searched seed{seed}", **{"test_psnr_s0.8": 20.0})
+                latency_threads=1, label=f"searched seed{seed}", variant_label="searched", **{"test_psnr_s0.8": 20.0})
+
+
+def timed_alone(row, **manual):
+    """A NAS row as the exclusive latency phase leaves it (orchestrator.exclusive_latency.apply_to_rows)."""
+    return dict(row, latency_in_trial_ms=row["latency_ms"], latency_ms=0.9, latency_source="exclusive",
+                manual_latency_ms=manual)
 
 
 def test_the_report_from_parquet_equals_the_report_from_the_rows(tmp_path):
     storage = resolve_storage(tmp_path)
-    for sweep, rows in (("nas-beta", [nas_row(0), nas_row(1)]), ("joint", [joint_row(0), joint_row(1, seed=None)])):
+    nas = [timed_alone(nas_row(0), **{"integrated(UNet-S, MB2.5-M)": 0.7}), nas_row(1)]
+    for sweep, rows in (("nas-beta", nas), ("joint", [joint_row(0), joint_row(1, seed=None)])):
         resolved = resolve(get_sweep(sweep), "quick")
         export_parquet(rows, storage, resolved.name)
         assert build_markdown(resolved, read_parquet(storage, resolved.name)) == build_markdown(resolved, rows)
+    # the whole report, the NAS plot's note (the manual models' latencies) included: what the runner wrote
+    # from its rows, `jdnas report` writes from the Parquet, timing nothing (no joint sweep in this storage:
+    # the manual models appear with the latencies the phase took)
+    resolved, storage = resolve(get_sweep("nas-beta"), "quick"), resolve_storage(tmp_path / "nas-only")
+    export_parquet(nas, storage, resolved.name)
+    runner = write_report(resolved, nas, tmp_path / "runner", storage).read_text()
+    assert "0.700 ms" in runner and "| LAT in trial ms |" in runner
+    assert write_report(resolved, read_parquet(storage, resolved.name), tmp_path / "cli", storage).read_text() == runner
+
+
+def test_manual_points_take_the_latency_timed_beside_the_searched_networks(tmp_path):
+    storage = resolve_storage(tmp_path)
+    export_parquet([joint_row(0), joint_row(1, variant_label="sequential(UNet-S, MB2.5-M)")], storage, "joint-quick")
+    ref = timed_alone(nas_row(0), **{"integrated(UNet-S, MB2.5-M)": 0.7})
+    assert manual_from_parquet(storage, ref, "test_acc") == [("integrated(UNet-S, MB2.5-M)", 0.7, 70.0)]
+    assert manual_from_parquet(storage, nas_row(0), "test_acc") == [  # not re-timed: the joint trials' own
+        ("integrated(UNet-S, MB2.5-M)", 1.5, 70.0), ("sequential(UNet-S, MB2.5-M)", 2.5, 71.0)]
 
 
 def test_nas_report_finds_the_joint_sweeps_parquet_in_s3(tmp_path, monkeypatch):

@@ -1,10 +1,13 @@
-"""The report re-times networks alone on this machine: derived architectures from their JSON, manual joint
-models from their config; rows from another device are left as measured, and Table 10 says which it shows."""
+"""The exclusive latency phase re-times derived networks alone (from their JSON), their reference model and the
+manual joint models (from their config) with the trial's settings; rows from another device are left as
+measured; the results are written into the rows, and Table 10 says which value it shows."""
 import json
 import random
 
 from .nas_helpers import tiny_macro
-from orchestrator.nas_report import nas_table, with_quiet_latency
+from orchestrator.exclusive_latency import apply_to_rows
+from orchestrator.nas_report import nas_table
+from orchestrator.retime import time_derived
 from trainables.measure.latency import device_name, measure_latency
 from trainables.models import build_model
 from trainables.nas.derive import SearchedNet, arch_code, random_architecture
@@ -17,24 +20,36 @@ def _row(trial_id, **fields):
                    latency_batch_size=1, latency_threads=1, latency_precision="fp32"), **fields}
 
 
+def _close(value, reference):
+    return 0.5 * reference < value < 2 * reference
+
+
 def test_rows_are_retimed_alone_here_and_keep_their_in_trial_value():
     macro = tiny_macro(size=16)
     arch = random_architecture(macro, 8, random.Random(3))
     joint = dict(task="joint", joint_mode="integrated", unet="UNet-S", classifier="MB2.5-M")
     rows = [_row("searched", architecture_json=json.dumps(arch), image_shape="1x16x16", task="nas", beta_mode="removed",
                  seed=0, op_set=8, arch=arch_code(arch), predicted_latency_ms=None),
-            _row("manual", image_shape="1x32x32", **joint),
+            _row("manual", image_shape="1x32x32", target_reference="UNet-S", reference_latency_ms=IN_TRIAL_MS, **joint),
             _row("elsewhere", image_shape="1x32x32", **{**joint, "latency_device": "NVIDIA H100 80GB HBM3"}),
             {**_row("failed", image_shape="1x32x32", **joint), "status": "ERROR"}]
-    out = {r["trial_id"]: r for r in with_quiet_latency(rows)}
+    manual = [{**joint, "variant_label": "integrated(UNet-S, MB2.5-M)"}]
+    out = {r["trial_id"]: r for r in apply_to_rows(rows, time_derived(rows, manual))}
 
     direct = {"searched": measure_latency(SearchedNet(arch), (1, 16, 16), min_run_time=0.2).median_ms,
               "manual": measure_latency(build_model(joint, 1, 10), (1, 32, 32), min_run_time=0.2).median_ms}
     for trial_id, ms in direct.items():
-        assert out[trial_id]["latency_in_trial_ms"] == IN_TRIAL_MS
-        assert 0.5 * ms < out[trial_id]["latency_ms"] < 2 * ms, (trial_id, out[trial_id]["latency_ms"], ms)
+        assert out[trial_id]["latency_in_trial_ms"] == IN_TRIAL_MS and out[trial_id]["latency_source"] == "exclusive"
+        assert _close(out[trial_id]["latency_ms"], ms), (trial_id, out[trial_id]["latency_ms"], ms)
     for untouched in ("elsewhere", "failed"):
         assert out[untouched]["latency_ms"] == IN_TRIAL_MS and "latency_in_trial_ms" not in out[untouched]
+    # the reference model and the manual joint models are timed alike, beside the row's own network
+    unet_s = measure_latency(build_model(dict(task="denoiser", unet="UNet-S"), 1, 10), (1, 32, 32),
+                             min_run_time=0.2).median_ms
+    assert out["manual"]["reference_latency_in_trial_ms"] == IN_TRIAL_MS
+    assert _close(out["manual"]["reference_latency_ms"], unet_s), (out["manual"]["reference_latency_ms"], unet_s)
+    assert _close(out["manual"]["manual_latency_ms"]["integrated(UNet-S, MB2.5-M)"], direct["manual"])
+    assert out["searched"]["manual_latency_ms"] == {}  # the integrated model cannot take 16 px: left out
 
     searched = {**out["searched"], "predicted_latency_ms": direct["searched"]}
     text = nas_table([searched])

@@ -63,6 +63,9 @@ def test_tiny_sweep_gives_one_parent_and_a_child_per_trial_with_all_metrics(tmp_
     table = pq.read_table(tmp_path / "results" / outcome.name / "results.parquet").to_pylist()
     assert len(table) == 3 and {r["status"] for r in table} == {"TERMINATED"}
     assert all(r["test_acc_s0.5"] is not None and r["classifier"] for r in table)
+    # the network and the seed are columns of their own (the run name is for people only)
+    assert sorted(r["variant_label"] for r in table) == ["Conv-L", "Conv-S", "MB1-S"] and {r["seed"] for r in table} == {0}
+    assert {r["variant_label"]: r["classifier"] for r in table} == {v: v for v in ("Conv-L", "Conv-S", "MB1-S")}
     report = (tmp_path / "reports" / outcome.name / "report.md").read_text()
     assert "| Exp. | Model | Size | Exp. rate |" in report and "| 1-3 | Conv-L | L | - |" in report
 
