@@ -76,44 +76,38 @@ def _first_existing(candidates: list[Path], required: list[str]) -> Path | None:
     return next((c for c in candidates if all((c / r).exists() for r in required)), None)
 
 
+def located(name: str, data_dir: Path, files: str, get_it: str) -> Path:
+    """The folder holding `name`'s files, else a one-line error naming where it looked and how to get them."""
+    candidates = search_folders(name, data_dir)
+    found = _first_existing(candidates, REQUIRED_FILES[name])
+    if found is None:
+        raise DatasetNotFound(f"{name} not found; looked for {files} in " + ", ".join(str(c) for c in candidates)
+                              + f". Get it with {get_it}.")
+    return found
+
+
 def load_fashion_mnist(data_dir: Path) -> ImageDataset:
     required = REQUIRED_FILES["fashion-mnist"]
-    candidates = search_folders("fashion-mnist", data_dir)
-    found = _first_existing(candidates, required)
-    if found is None:
-        raise DatasetNotFound(
-            "fashion-mnist not found; looked for the four IDX .gz files in "
-            + ", ".join(str(c) for c in candidates)
-            + ". Get it with `sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu) or "
-            + f"`jdnas data download fashion-mnist --dir {data_dir}` (needs a network).")
+    found = located("fashion-mnist", data_dir, "the four IDX .gz files",
+                    "`sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu) or "
+                    f"`jdnas data download fashion-mnist --dir {data_dir}` (needs a network)")
     images = [readers.read_idx(found / f)[:, None] for f in required[::2]]
     labels = [readers.read_idx(found / f).astype(np.int64) for f in required[1::2]]
     return ImageDataset("fashion-mnist", images[0], labels[0], images[1], labels[1], FASHION_MNIST_CLASSES, str(found))
 
 
 def load_stl10(data_dir: Path) -> ImageDataset:
-    candidates = search_folders("stl10", data_dir)
-    found = _first_existing(candidates, REQUIRED_FILES["stl10"])
-    if found is None:
-        raise DatasetNotFound(
-            "stl10 not found; looked for train_X.bin/train_y.bin/test_X.bin/test_y.bin in "
-            + ", ".join(str(c) for c in candidates)
-            + f". Get it with `jdnas data download stl10 --dir {data_dir}` (2.6 GB, needs a network).")
+    found = located("stl10", data_dir, "train_X.bin/train_y.bin/test_X.bin/test_y.bin",
+                    f"`jdnas data download stl10 --dir {data_dir}` (2.6 GB, needs a network)")
     train = readers.read_stl10_split(found, "train")
     test = readers.read_stl10_split(found, "test")
     return ImageDataset("stl10", *train, *test, STL10_CLASSES, str(found))
 
 
 def load_cifar10(data_dir: Path) -> ImageDataset:
-    candidates = search_folders("cifar10", data_dir)
-    names = [f"data_batch_{i}" for i in range(1, 6)]
-    found = _first_existing(candidates, REQUIRED_FILES["cifar10"])
-    if found is None:
-        raise DatasetNotFound(
-            "cifar10 not found; looked for data_batch_1..5 and test_batch in "
-            + ", ".join(str(c) for c in candidates)
-            + f". Get it with `jdnas data download cifar10 --dir {data_dir}` (needs a network).")
-    train = readers.read_cifar_batches([found / n for n in names])
+    found = located("cifar10", data_dir, "data_batch_1..5 and test_batch",
+                    f"`jdnas data download cifar10 --dir {data_dir}` (needs a network)")
+    train = readers.read_cifar_batches([found / f"data_batch_{i}" for i in range(1, 6)])
     test = readers.read_cifar_batches([found / "test_batch"])
     return ImageDataset("cifar10", *train, *test, CIFAR10_CLASSES, str(found))
 
