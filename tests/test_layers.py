@@ -1,6 +1,5 @@
-"""How trainables/ is put together: imports run one way (nas builds on models, never back), no module
-cycle, one task registry behind the places that ask what a task's network returns."""
-import ast
+"""How trainables/ is put together: imports run one way (nas builds on models, never back; no cycles at
+all is test_imports.py's), one task registry behind the places that ask what a task's network returns."""
 import json
 import random
 import subprocess
@@ -12,64 +11,16 @@ from trainables.nas.derive import random_architecture
 from trainables.nas.macro import Macro
 from trainables.tasks import MODEL_TASKS, SEARCH_TASKS, TASKS
 
+from .test_imports import module_imports
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def imported_modules(path: Path, package: str, modules: set[str]) -> set[str]:
-    """The trainables modules a file imports (top-level or inside functions), relative imports resolved;
-    `from package import module` counts the module, not the package."""
-    names = set()
-    parts = package.split(".")
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            base = parts[:len(parts) - node.level + 1] if node.level else []
-            module = ".".join(base + ([node.module] if node.module else []))
-            names |= {f"{module}.{a.name}" for a in node.names} & modules or {module}
-    return {n for n in names if n.split(".")[0] == "trainables"}
-
-
-def module_graph() -> dict[str, set[str]]:
-    files = {}
-    for path in (ROOT / "trainables").rglob("*.py"):
-        rel = path.relative_to(ROOT).with_suffix("").parts
-        files[".".join(rel[:-1] if rel[-1] == "__init__" else rel)] = (path, rel[-1] == "__init__")
-    graph = {}
-    for name, (path, is_package) in files.items():
-        package = name if is_package else name.rpartition(".")[0]
-        targets = set()
-        for target in imported_modules(path, package, set(files)):
-            while target not in files and "." in target:
-                target = target.rpartition(".")[0]
-            if target in files and target != name:
-                targets.add(target)
-        graph[name] = targets
-    return graph
-
-
 def test_models_never_import_nas():
-    graph = module_graph()
+    graph = module_imports()  # imports inside functions included; cycles: test_imports.py
     upward = {(m, t) for m, targets in graph.items() if m.startswith("trainables.models")
               for t in targets if t.startswith("trainables.nas")}
     assert upward == set()
-
-
-def test_no_import_cycle_between_trainables_modules():
-    graph = module_graph()
-    state: dict[str, int] = {}  # 1 on the current path, 2 done
-
-    def visit(module, path):
-        state[module] = 1
-        for target in graph[module]:
-            assert state.get(target) != 1, " -> ".join(path + [target])
-            if target not in state:
-                visit(target, path + [target])
-        state[module] = 2
-
-    for module in graph:
-        if module not in state:
-            visit(module, [module])
 
 
 def test_the_factory_builds_a_searched_network_whatever_was_imported_first(tmp_path):
