@@ -41,7 +41,7 @@ def tiny_config(tmp_path, **changes) -> dict:
             "train_size": 96, "val_size": 32, "test_size": 32, "width_mult": 0.1, "search_epochs": 3,
             "warmup_epochs": 1, "search_batch_size": 16, "batch_size": 16, "retrain_epochs": 0, "epochs": 2,
             "eval_noise_levels": [0.0, 0.5], "train_noise_levels": [0.0, 0.5], "lut_cache_dir": str(tmp_path / "lut"),
-            "latency_min_run_time": 0.01, "examples": False, "seed": 0, **changes}
+            "latency_min_run_time": 0.01, "examples": False, "seed": 0, "lut_reanchor": False, **changes}
 
 
 def tiny_data(config: dict):

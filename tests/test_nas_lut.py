@@ -1,5 +1,6 @@
 """The latency table: keyed cache, refusal of tables from another device/torch/input/batch, real timing."""
 import json
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -7,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from .nas_helpers import cpu_key, synthetic_table, tiny_macro
-from trainables.measure.latency import device_name
+from trainables.measure.latency import device_name, measure_latency
 from trainables.nas import lut
+from trainables.nas.derive import SearchedNet, reference_architectures
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -113,3 +115,22 @@ def test_real_build_is_timed_once_under_a_lock_and_then_cached(tmp_path):
     # 1 ms timings on a loaded machine the cheapest ops summed above the dearest once.)
     assert all(ms > 0 for ops in table["entries"].values() for v in ops.values() for ms in v)
     assert table["base_ms"] > 0 and len(table["calibration"]["reference_ms"]) == lut.REFERENCES
+
+
+def test_reanchor_puts_a_table_on_this_process_scale(macro):
+    """A table 3x too slow (synthetic entries x 3) predicts the reference networks, after re-anchoring, as
+    measure_latency times them directly now; the factor says how far off it was."""
+    table = synthetic_table(macro)
+    archs = reference_architectures(macro, lut.REFERENCES)[:8]
+    direct = [measure_latency(SearchedNet(a), macro.input_shape, min_run_time=0.1, backend="torch").median_ms
+              for a in archs]
+    scale = 3 * statistics.median(d / lut.predict_ms(table, macro, a) for d, a in zip(direct, archs))
+    for ops in table.entries.values():
+        for name, values in ops.items():
+            ops[name] = [scale * v for v in values]
+    table.base_ms *= scale
+    factor = lut.reanchor(table, macro, dict(device="cpu", batch_size=1, threads=1, min_run_time=0.01,
+                                             backend="torch"))
+    assert 1 / 3 * 0.7 < factor < 1 / 3 * 1.4 and table.calibration["anchor_factor"] == factor
+    ratio = statistics.median(lut.predict_ms(table, macro, a) / d for a, d in zip(archs, direct))
+    assert 0.8 < ratio < 1.25

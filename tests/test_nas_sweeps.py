@@ -88,6 +88,7 @@ def test_tiny_nas_beta_sweep_end_to_end(tmp_path):
     assert outcome.complete and len(outcome.rows) == 2
     assert all(r["status"] == "TERMINATED" and r["phase"] == 1 and r["epoch"] == 3 for r in outcome.rows)
     assert all(r["latency_ms"] > 0 and r["predicted_latency_ms"] > 0 and "test_acc_s0.5" in r for r in outcome.rows)
+    assert all(0.5 < r["lut_anchor_factor"] < 2 for r in outcome.rows)  # the table was re-anchored in the trial
     report = outcome.report_path.read_text()
     assert "### Table 10" in report and "| Type | Search id |" in report
     assert "| Removed β | 1 |" in report and "| Learned β | 1 |" in report

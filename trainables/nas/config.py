@@ -70,6 +70,9 @@ NAS_FIELDS: dict[str, Field] = {
                         optional=True),
     "lut_min_run_time": Field(0.01, float, "seconds of timed forwards per LUT entry and round", **positive),
     "lut_rounds": Field(3, int, "interleaved timing rounds per LUT entry (median)", **at_least_one),
+    "lut_reanchor": Field(True, bool, "scale the table to the trial's own process before searching: time 8 of its "
+                          "reference networks, multiply by measured / predicted (lut.reanchor; eager PyTorch "
+                          "shifts up to ~10 % between processes); not for a device's table (lut_device)"),
     # derived network
     "retrain_epochs": Field(0, int, "after the search, train the derived network from scratch for this many "
                             "epochs in the same trial (0 = search only)", **non_negative),

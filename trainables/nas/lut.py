@@ -335,6 +335,26 @@ def predict_ms(table: LatencyTable, macro: Macro, arch: dict) -> float:
     return table.base_ms + blocks_ms(table, macro, arch)
 
 
+def reanchor(table: LatencyTable, macro: Macro, timing: dict, references: int = 8, rounds: int = 3) -> float:
+    """Scale a table to the process that uses it; returns the factor (measured / predicted, median over
+    the first `references` reference networks, timed now as the build timed them).
+
+    Eager PyTorch runs every network a few to ~10 % faster or slower in one interpreter (or phase of one)
+    than in another (benchmarks/process_offset.py); a cached table carries its build's offset into every
+    prediction. A few seconds of timing at the start of a search put it back on this process's scale."""
+    archs = reference_architectures(macro, REFERENCES)[:references]
+    run_time = timing["min_run_time"] * REFERENCE_TIME_FACTOR
+    times = interleaved_times([(SearchedNet(a), macro.input_shape) for a in archs],
+                              {**timing, "min_run_time": run_time}, rounds)
+    factor = float(np.median([settled(t) / predict_ms(table, macro, a) for a, t in zip(archs, times)]))
+    for ops in table.entries.values():
+        for name, values in ops.items():
+            ops[name] = [factor * v for v in values]
+    table.base_ms *= factor
+    table.calibration = {**table.calibration, "anchor_factor": factor}
+    return factor
+
+
 def predict_macs(table: LatencyTable, macro: Macro, arch: dict) -> int:
     return table.fixed_macs + blocks_macs(table, macro, arch)
 

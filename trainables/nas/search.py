@@ -368,6 +368,8 @@ def start_search(config: dict, data: DataSplits, device: torch.device, threads: 
     """The search set up, or restored from `saved` (its checkpoint's state)."""
     torch.manual_seed(config["seed"])
     macro, key, table, table_file, timing = latency_table(config, data, device, threads)
+    if config["lut_reanchor"] and not config["lut_device"]:  # a cached table carries its build's offset
+        lut.reanchor(table, macro, {**timing, "device": str(device), "min_run_time": config["lut_min_run_time"]})
     # the target was fixed (and checked) when the search started
     goal = saved["notes"]["goal"] if saved is not None else search_goal(config, data, device, table, macro, key, timing)
     supernet = Supernet(macro, op_set(config["op_set"]), config["beta_mode"]).to(device)
@@ -427,7 +429,8 @@ def finish_search(search: Search, metrics: dict) -> tuple[dict, dict, dict]:
                    predicted_latency_ms=predicted, predicted_macs=arch["predicted_macs"],
                    search_latency_ms=measured.median_ms,
                    search_latency_error=abs(predicted - measured.median_ms) / measured.median_ms,
-                   search_val_acc=metrics.get("val_acc"), search_val_psnr=metrics.get("val_psnr"), **goal)
+                   search_val_acc=metrics.get("val_acc"), search_val_psnr=metrics.get("val_psnr"),
+                   lut_anchor_factor=table.calibration.get("anchor_factor"), **goal)
     final = dict(**cost_and_latency_metrics(cost, measured), **final_architecture(arch))
     return arch, summary, final
 
