@@ -56,12 +56,17 @@ def device_name(device: torch.device | str) -> str:
 
 
 def resolve_backend(backend: str, device: torch.device | str = "cpu", precision: str = "fp32") -> str:
-    """The backend that times a request: `auto` is onnxruntime for fp32 on a CPU and torch otherwise."""
+    """The backend that times a request: `auto` is onnxruntime for fp32 on a CPU and torch otherwise; an
+    explicit onnxruntime request for anything else is refused here, the one place that decides."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown latency backend {backend!r}; choose one of {list(BACKENDS)}")
+    on_cpu_fp32 = torch.device(device).type == "cpu" and precision == "fp32"
+    if backend == "onnxruntime" and not on_cpu_fp32:
+        raise ValueError(f"the onnxruntime latency backend times fp32 on the CPU, not {precision} on "
+                         f"{torch.device(device).type}")
     if backend != "auto":
         return backend
-    return "onnxruntime" if torch.device(device).type == "cpu" and precision == "fp32" else "torch"
+    return "onnxruntime" if on_cpu_fp32 else "torch"
 
 
 def measure_latency(model: nn.Module, input_shape: tuple[int, int, int], *, device: str = "cpu",
@@ -101,8 +106,6 @@ def measure_latency(model: nn.Module, input_shape: tuple[int, int, int], *, devi
 
 def _onnxruntime_latency(model: nn.Module, input_shape: tuple[int, int, int], dev: torch.device, batch_size: int,
                          threads: int, precision: str, warmup: int, min_run_time: float) -> Latency:
-    if dev.type != "cpu" or precision != "fp32":
-        raise ValueError(f"the onnxruntime latency backend times fp32 on the CPU, not {precision} on {dev.type}")
     median_ms, iqr_ms = ort_timer(model, input_shape, batch_size, threads, warmup, min_run_time)()
     return Latency(median_ms=median_ms, iqr_ms=iqr_ms, device=str(dev), device_name=device_name(dev),
                    batch_size=batch_size, threads=threads, precision=precision, torch_version=torch.__version__,
@@ -114,8 +117,6 @@ def latency_timer(model: nn.Module, input_shape: tuple[int, int, int], **timing)
     interleaved timing of many models: with onnxruntime the export and the session are made once."""
     dev = timing.get("device", "cpu")
     if resolve_backend(timing.get("backend", "torch"), dev, timing.get("precision", "fp32")) == "onnxruntime":
-        if torch.device(dev).type != "cpu" or timing.get("precision", "fp32") != "fp32":
-            raise ValueError(f"the onnxruntime latency backend times fp32 on the CPU, not {timing}")
         measure = ort_timer(model, input_shape, timing.get("batch_size", 1), timing.get("threads", 1),
                             timing.get("warmup", 10), timing.get("min_run_time", 0.5))
         return lambda: measure()[0]
