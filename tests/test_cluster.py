@@ -150,24 +150,37 @@ def test_submit_refuses_bad_input_before_reaching_the_cluster(tmp_path):
     assert result.returncode == 2 and "unknown field 'base_widht'" in result.stderr
 
 
-def wait_for(predicate, timeout=300, interval=0.5, message="condition"):
+def wait_for(predicate, timeout=300, interval=0.5, message="condition", detail=lambda: ""):
+    """Poll `predicate`; on timeout, `detail()` says what the test saw (CI keeps nothing else)."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         if predicate():
             return
         time.sleep(interval)
-    raise TimeoutError(message)
+    raise TimeoutError(f"{message} (after {timeout} s) {detail()}")
 
 
-def results_by_trial(results_dir) -> dict[str, list[dict]]:
+def results_by_trial(results_dir, pattern="*/*/result.json") -> dict[str, list[dict]]:
     """Every result Tune wrote so far, per trial folder, in order."""
     return {path.parent.name: [json.loads(line) for line in path.read_text().splitlines() if line]
-            for path in Path(results_dir).glob("*/*/result.json")}
+            for path in Path(results_dir).glob(pattern)}
 
 
-def trials_on_node(results_dir, node_id) -> set[str]:
-    return {trial for trial, results in results_by_trial(results_dir).items()
-            if any(r.get("node_id") == node_id for r in results)}
+def driver_results(cluster) -> dict[str, list[dict]]:
+    """The driver's own result files, written as each result arrives. The copies under the storage path
+    come seconds later (Tune syncs them with its experiment snapshots): too late to catch a trial mid-run."""
+    return results_by_trial(cluster.temp_dirs[0], "session_*/artifacts/*/*/driver_artifacts/*/result.json")
+
+
+def trials_on_node(results, node_id) -> set[str]:
+    return {trial for trial, history in results.items() if any(r.get("node_id") == node_id for r in history)}
+
+
+def epochs_by_node(history) -> list[tuple]:
+    return [(r["epoch"], r["node_id"][:8], r.get("done")) for r in history]
+
+
+EPOCHS = 6
 
 
 @pytest.mark.slow
@@ -176,22 +189,26 @@ def trials_on_node(results_dir, node_id) -> set[str]:
 def test_killed_worker_node_and_killed_driver_lose_nothing(cluster, tracking_server, tmp_path):
     args = [sys.executable, "-m", "orchestrator.cli", "run", "classifier-scaling", "--address", cluster.address,
             "--tracking-uri", tracking_server.uri, "--workdir", str(tmp_path), "--set", "classifier=Conv-S,MB1-S,Conv-M",
-            "--set", "epochs=4", *TINY_SETS, "--set", "train_size=2048"]  # epochs long enough for both nodes
+            "--set", f"epochs={EPOCHS}", *TINY_SETS, "--set", "train_size=2048"]  # ~1 s epochs: the kill lands mid-trial
     worker = cluster.worker_node_ids()[0]
     log = open(tmp_path / "driver1.log", "w")
     driver = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    wait_for(lambda: trials_on_node(tmp_path / "results", worker), message="an epoch on the worker node")
-    moved, = trials_on_node(tmp_path / "results", worker)
+    seen = lambda: f"driver saw {({t: epochs_by_node(h) for t, h in driver_results(cluster).items()})}; " \
+                   f"driver log ends: {(tmp_path / 'driver1.log').read_text()[-1500:]!r}"  # noqa: E731
+    wait_for(lambda: trials_on_node(driver_results(cluster), worker), message="an epoch on the worker node", detail=seen)
     cluster.kill_node(1)  # node failure: its trial must resume from its checkpoint on the head
-    wait_for(lambda: any(r["node_id"] != worker for r in results_by_trial(tmp_path / "results")[moved]),
-             message="the killed node's trial going on elsewhere")
+    moved, = trials_on_node(driver_results(cluster), worker)
+    last_on_worker = [r for r in driver_results(cluster)[moved] if r["node_id"] == worker][-1]
+    assert not last_on_worker.get("done") and last_on_worker["epoch"] < EPOCHS, last_on_worker  # killed mid-trial
+    wait_for(lambda: any(r["node_id"] != worker for r in driver_results(cluster)[moved]),
+             message="the killed node's trial going on elsewhere", detail=seen)
     # before the driver is touched: the trial went on from a checkpoint (restarts 1, a later epoch than the
     # first), not from scratch, so the node failure alone caused this resume. (Its last epoch on the dead node
     # may be missing from result.json: the checkpoint can land while the result line does not.)
-    history = results_by_trial(tmp_path / "results")[moved]
+    history = driver_results(cluster)[moved]
     elsewhere = [r for r in history if r["node_id"] != worker]
-    assert elsewhere[0]["epoch"] > 1 and elsewhere[0]["restarts"] == 1, [(r["epoch"], r["node_id"]) for r in history]
-    wait_for(lambda: "finished" in (tmp_path / "driver1.log").read_text(), message="a finished trial")
+    assert elsewhere[0]["epoch"] > 1 and elsewhere[0]["restarts"] == 1, epochs_by_node(history)
+    wait_for(lambda: "finished" in (tmp_path / "driver1.log").read_text(), message="a finished trial", detail=seen)
     os.killpg(driver.pid, signal.SIGKILL)  # driver failure: a killed job
     driver.wait(timeout=30)
 
@@ -200,7 +217,7 @@ def test_killed_worker_node_and_killed_driver_lose_nothing(cluster, tracking_ser
     assert "resuming" in second.stdout and "finished: 3/3 trials" in second.stdout
     client, parents, children = child_runs(tracking_server.uri, "classifier-scaling")
     assert len(parents) == 1
-    assert_complete_and_unique(client, children, trials=3, epochs=4)
+    assert_complete_and_unique(client, children, trials=3, epochs=EPOCHS)
     rows = pq.read_table(next((tmp_path / "results").glob("*/results.parquet"))).to_pylist()
     assert next(r for r in rows if r["trial_id"] == moved)["restarts"] >= 1  # its resume is in the Parquet too
 
