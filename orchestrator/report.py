@@ -260,8 +260,8 @@ LAYOUTS: dict[str, Layout] = {
 
 
 def layout_of(sweep: Sweep) -> Layout:
-    """The sweep's layout; a name not in LAYOUTS gets the generic results table."""
-    return LAYOUTS.get(sweep.table, LAYOUTS["generic"])
+    """The sweep's layout (`resolve` refuses a table name outside search_spaces.base.TABLES)."""
+    return LAYOUTS[sweep.table]
 
 
 def build_markdown(resolved, rows: list[dict]) -> str:

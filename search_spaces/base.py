@@ -37,6 +37,10 @@ class Optimize:
     num_samples: int = 8
 
 
+# the report layouts a sweep may name (orchestrator.report.LAYOUTS holds one builder for each)
+TABLES = ("table7", "unet", "joint", "tuning", "nas", "generic")
+
+
 @dataclass(frozen=True)
 class Sweep:
     name: str
@@ -49,7 +53,7 @@ class Sweep:
     optimize: Optimize | None = None
     metric: str = "val_acc"   # what ASHA and "best trial" rank by
     mode: str = "max"
-    table: str = "generic"    # report layout: table7 | unet | joint | tuning | nas | generic
+    table: str = "generic"    # report layout, one of TABLES
     extra_fields: Mapping[str, Field] = field(default_factory=dict)  # fields of non-standard trainables
 
     @property
@@ -189,6 +193,8 @@ def resolve(sweep: Sweep, preset: str = "quick", overrides: Mapping[str, Any] | 
     `check_models=False` skips building and costing every trial's model (a listing needs only the counts)."""
     if preset not in PRESETS:
         raise SweepError(f"sweep {sweep.name!r}: unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    if sweep.table not in TABLES:
+        raise SweepError(f"sweep {sweep.name!r}: unknown table {sweep.table!r}; choose one of {list(TABLES)}")
     overrides = dict(overrides or {})
     schema = {**FIELDS, **sweep.extra_fields}
     run_schema = {**schema, **RUN_FIELDS}

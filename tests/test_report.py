@@ -68,14 +68,17 @@ def test_pareto_plots_are_written(tmp_path):
     assert all(p.stat().st_size > 10_000 for p in paths)
 
 
-def test_every_registered_sweep_names_a_layout_of_the_lookup():
-    """A layout name missing from LAYOUTS would quietly fall back to the generic table."""
+def test_every_table_a_sweep_may_name_has_a_layout_and_others_are_refused():
     from orchestrator.report import LAYOUTS
     from search_spaces import all_sweeps
+    from search_spaces.base import TABLES, Sweep, SweepError, resolve
 
+    assert set(LAYOUTS) == set(TABLES)
     named = {sweep.table for sweep in all_sweeps()}
-    assert named <= set(LAYOUTS), named - set(LAYOUTS)
-    assert set(LAYOUTS) - {"generic"} <= named  # no layout left that no sweep uses
+    assert set(TABLES) - {"generic"} <= named  # no layout left that no sweep uses
+    typo = Sweep(name="mine", trainable="classifier", grid={"classifier": ["Conv-S"]}, table="tabel7")
+    with pytest.raises(SweepError, match="unknown table 'tabel7'"):
+        resolve(typo, check_models=False)
 
 
 def test_seeds_of_a_variant_are_averaged_by_the_variant_label_column_not_the_run_name():
