@@ -28,17 +28,10 @@ from .deploy_cli import add_commands as add_deploy_commands  # export, lut bundl
 from .exits import EXIT_BAD_INPUT, EXIT_CODES_HELP, EXIT_INTERRUPTED, SUBMIT_EXIT_CODES_HELP
 
 
-def _overrides(items: list[str]) -> dict:
-    from .user_sweeps import parse_overrides  # lazy, as every search_spaces import here: it loads torch (~1 s)
+def _resolved(args: argparse.Namespace, check_models: bool = True):
+    from .user_sweeps import resolve_args  # lazy, as every search_spaces import here: it loads torch (~1 s)
 
-    return parse_overrides(items)
-
-
-def _load_sweep(name: str):
-    """A registered sweep name, or FILE.py:VARIABLE for a sweep defined in the user's own file."""
-    from .user_sweeps import load_sweep  # lazy: search_spaces loads torch (~1 s)
-
-    return load_sweep(name)
+    return resolve_args(args, check_models)
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -74,41 +67,34 @@ def _options(args: argparse.Namespace):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from search_spaces import resolve  # lazy: torch (~1 s) stays off --help
-
     from .resources import check_local_resources  # lazy: torch
 
-    sweep, overrides = _load_sweep(args.sweep), _overrides(args.set)
     # fields, values and resources fail here, before Ray and MLflow load; run_sweep's own resolve then builds
     # every trial's model, still before Ray starts (building them here as well doubled that work)
-    resolved = resolve(sweep, args.preset, overrides, args.name, check_models=False)
+    resolved = _resolved(args, check_models=False)
     if args.address in (None, "local"):
-        check_local_resources(sweep.name, resolved.run, args.num_gpus)
+        check_local_resources(resolved.sweep.name, resolved.run, args.num_gpus)
     from .runner import run_sweep  # lazy: Ray, MLflow (after the checks above)
 
-    outcome = run_sweep(sweep, args.preset, overrides, _options(args), args.name)
+    outcome = run_sweep(resolved.sweep, args.preset, resolved.overrides, _options(args), args.name)
     return outcome.exit_code
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from search_spaces import resolve  # lazy: torch (~1 s) stays off --help
-
     from .plan import format_plan, make_plan  # lazy: torch
 
-    resolved = resolve(_load_sweep(args.sweep), args.preset, _overrides(args.set), args.name)
+    resolved = _resolved(args)
     plan = make_plan(resolved, gpus=args.gpus, cpus=args.cpus, steps=args.steps)
     print(json.dumps(plan.as_dict()) if args.json else format_plan(plan))
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from search_spaces import resolve  # lazy: torch (~1 s) stays off --help
-
     from .locations import storage_for  # lazy: pyarrow (~0.1 s)
     from .report import write_report  # lazy: Ray, MLflow, torch
     from .results import read_parquet  # lazy: Ray, MLflow
 
-    resolved = resolve(_load_sweep(args.sweep), args.preset, _overrides(args.set), args.name)
+    resolved = _resolved(args)
     workdir = Path(args.workdir).resolve()
     storage = storage_for(args.storage, args.s3_endpoint, workdir)
     if not storage.exists(resolved.name, "results.parquet"):
@@ -121,12 +107,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_sync_mlflow(args: argparse.Namespace) -> int:
-    from search_spaces import resolve  # lazy: torch (~1 s) stays off --help
-
     from .locations import artifact_root_for, run_locations  # lazy: pyarrow (~0.1 s)
     from .sync import sync_mlflow  # lazy: Ray, MLflow
 
-    resolved = resolve(_load_sweep(args.sweep), args.preset, _overrides(args.set), args.name)
+    resolved = _resolved(args)
     workdir = Path(args.workdir).resolve()
     uri, storage = run_locations(args.tracking_uri, args.storage, args.s3_endpoint, workdir)
     if not storage.exists(resolved.name):
@@ -147,14 +131,12 @@ def cmd_tracking_server(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from search_spaces import resolve  # lazy: torch (~1 s) stays off --help
-
     sweep_arg = args.sweep
     working_dir = None
     if ".py:" in sweep_arg:  # ship the user's sweep file with the job
         path, variable = sweep_arg.rsplit(":", 1)
         working_dir, sweep_arg = str(Path(path).resolve().parent), f"{Path(path).name}:{variable}"
-    resolved = resolve(_load_sweep(args.sweep), args.preset, _overrides(args.set), args.name)  # fail fast, locally
+    resolved = _resolved(args)  # fail fast, locally
     entrypoint = run_command(sweep_arg, args.preset, args.set, tracking_uri=args.tracking_uri, storage=args.storage,
                              s3_endpoint=args.s3_endpoint, workdir=args.remote_workdir, scheduler=args.scheduler,
                              allow_local_storage=args.allow_local_storage)
@@ -210,19 +192,21 @@ def cmd_ui(args: argparse.Namespace) -> int:
                "--port", str(args.port)]
     base = f"http://{args.host}:{args.port}"
     print(f"MLflow UI for {uri} at {base}  (Ctrl-C to stop)", flush=True)
-    sweep = args.sweep and (_load_sweep(args.sweep).name if ".py:" in args.sweep else args.sweep)
+    sweep = args.sweep
+    if sweep and ".py:" in sweep:
+        from .user_sweeps import load_sweep  # lazy: search_spaces loads torch (~1 s)
+
+        sweep = load_sweep(sweep).name
     for line in experiment_links(uri, base, sweep):
         print(line, flush=True)
     os.execvpe(command[0], command, env)
 
 
 def cmd_best(args: argparse.Namespace) -> int:
-    from search_spaces import resolve  # lazy: torch (~1 s) stays off --help
-
     from .registry import finished_trial_runs, pareto_best, quality_metrics, register  # lazy: MLflow, torch
     from .locations import tracking_for  # lazy: pyarrow (~0.1 s)
 
-    resolved = resolve(_load_sweep(args.sweep), args.preset, _overrides(args.set), args.name)
+    resolved = _resolved(args)
     uri = tracking_for(args.tracking_uri, Path(args.workdir).resolve())
     from mlflow import MlflowClient  # lazy: MLflow (~1 s)
 

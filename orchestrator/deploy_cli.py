@@ -24,11 +24,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         if not (args.sweep and args.trial):
             print("jdnas export: give --run-id RUN_ID, or SWEEP --trial TRIAL_ID", file=sys.stderr)
             return 2
-        from search_spaces import resolve  # lazy, as every trainables import here: torch (~1 s) stays off --help
+        from .user_sweeps import resolve_args  # lazy, as every trainables import here: torch (~1 s) stays off --help
 
-        from .user_sweeps import load_sweep, parse_overrides  # lazy: imports search_spaces
-
-        experiment = resolve(load_sweep(args.sweep), args.preset, parse_overrides(args.set), args.name).name
+        experiment = resolve_args(args).name
     out_root = Path(args.out).resolve() if args.out else workdir / "exports"
     out_dir, summary = run_export(tracking_uri_for(args.tracking_uri, workdir), out_root, args.run_id, experiment,
                                   args.trial, args.int8, args.calibration_images)

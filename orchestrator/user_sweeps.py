@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from search_spaces import Sweep, SweepError, get_sweep, parse_override
+from search_spaces import ResolvedSweep, Sweep, SweepError, get_sweep, parse_override, resolve
 
 
 def load_sweep(name: str) -> Sweep:
@@ -16,6 +16,11 @@ def load_sweep(name: str) -> Sweep:
 def parse_overrides(items: list[str] | None) -> dict:
     """The --set KEY=VALUE items as one dict."""
     return dict(parse_override(item) for item in items or [])
+
+
+def resolve_args(args, check_models: bool = True) -> ResolvedSweep:
+    """The sweep a command names (SWEEP, --preset, --set, --name), resolved and checked: SweepError on bad input."""
+    return resolve(load_sweep(args.sweep), args.preset, parse_overrides(args.set), args.name, check_models=check_models)
 
 
 def load_user_sweep(spec: str) -> Sweep:

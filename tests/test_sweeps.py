@@ -114,13 +114,13 @@ def test_list_command(capsys):
 
 
 def test_a_sweep_defined_in_the_users_own_file(tmp_path, capsys):
-    from orchestrator.cli import _load_sweep
+    from orchestrator.user_sweeps import load_sweep
 
     (tmp_path / "my_sweeps.py").write_text(
         "from search_spaces import Sweep\n"
         "MINE = Sweep(name='unet-tiny', trainable='denoiser', grid={'base_width': [4, 6]},\n"
         "             fixed={'depth': 3, 'blocks': 2, 'multiplier': 2.0}, metric='val_psnr', table='unet')\n")
-    sweep = _load_sweep(f"{tmp_path}/my_sweeps.py:MINE")
+    sweep = load_sweep(f"{tmp_path}/my_sweeps.py:MINE")
     resolved = resolve(sweep, "quick")
     assert resolved.num_trials == 4 and {c["task"] for c in resolved.trial_configs} == {"denoiser"}
     assert main(["run", f"{tmp_path}/my_sweeps.py:MINE", "--set", "depth=9", "--workdir", str(tmp_path)]) == 2

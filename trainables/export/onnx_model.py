@@ -59,11 +59,6 @@ def to_onnx(model: nn.Module, input_shape: tuple[int, ...], outputs: tuple[str, 
     return buffer.getvalue()
 
 
-def session(model_bytes: bytes, threads: int = 1):
-    """An ONNX Runtime CPU session with the device probe's settings (so local and device timings agree)."""
-    return cpu_session(model_bytes, threads)
-
-
 def torch_outputs(model: nn.Module, images: torch.Tensor) -> list[np.ndarray]:
     with torch.no_grad():
         out = _Tuple(model).eval()(images)
@@ -75,7 +70,7 @@ def check_export(model: nn.Module, model_bytes: bytes, images: np.ndarray, toler
     difference over all outputs, ValueError when it exceeds `tolerance`."""
     onnx.checker.check_model(onnx.load_from_string(model_bytes), full_check=True)
     images = np.ascontiguousarray(images, dtype=np.float32)
-    ort_out = session(model_bytes).run(None, {INPUT_NAME: images})
+    ort_out = cpu_session(model_bytes, 1).run(None, {INPUT_NAME: images})
     ref = torch_outputs(model, torch.from_numpy(images))
     diff = max(float(np.max(np.abs(a - b))) for a, b in zip(ort_out, ref))
     if not diff <= tolerance:

@@ -8,13 +8,14 @@ from torch import nn
 
 from ..models.joint import JointOutput
 from ..tasks import task_spec
-from .onnx_model import INPUT_NAME, session
+from .onnx_model import INPUT_NAME
+from .probe import cpu_session
 
 
 class RuntimeModel(nn.Module):
     def __init__(self, model_bytes: bytes, task: str, threads: int = 1):
         super().__init__()
-        self.session, self.task = session(model_bytes, threads), task
+        self.session, self.task = cpu_session(model_bytes, threads), task
 
     def forward(self, x: torch.Tensor):
         outputs = [torch.from_numpy(o) for o in

@@ -12,8 +12,8 @@ import onnxruntime
 import torch
 from torch import nn
 
-from ..export.onnx_model import INPUT_NAME, session, to_onnx
-from ..export.probe import time_session  # the probe's timer, so device tables and local ones agree
+from ..export.onnx_model import INPUT_NAME, to_onnx
+from ..export.probe import cpu_session, time_session  # the probe's session and timer: device and local tables agree
 
 
 def ort_version() -> str:
@@ -26,7 +26,7 @@ def ort_timer(model: nn.Module, input_shape: tuple[int, int, int], batch_size: i
     (median ms, IQR ms) of one ONNX Runtime forward of `batch_size` images (fp32, CPU)."""
     graph = to_onnx(model.cpu(), input_shape, dynamic_batch=False,
                     inputs=(torch.zeros(batch_size, *input_shape),))
-    sess = session(graph, threads)
+    sess = cpu_session(graph, threads)
     image = np.random.default_rng(0).standard_normal((batch_size, *input_shape), dtype=np.float32)
     feed = {INPUT_NAME: image} if sess.get_inputs() else {}  # a part replayed on fixed inputs has none
 
