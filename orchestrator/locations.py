@@ -48,10 +48,12 @@ def check_tracking_uri(uri: str, timeout: float = 5.0) -> None:
 
 
 def quiet_http_retries(uri: str) -> None:
-    """MLflow retries HTTP calls for minutes by default; the callback queues and retries itself."""
+    """MLflow retries HTTP calls for minutes by default (7 tries, factor 2); a few quick tries (1, 2, 4 s)
+    ride out a hiccup, and the callback keeps what is still unsent and retries with its own back-off."""
     if uri.startswith(("http://", "https://")):
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
 
 
 def tracking_for(uri: str | None, workdir: Path) -> str:

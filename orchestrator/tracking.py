@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -176,6 +178,7 @@ class SweepTracker:
         try:
             log_trial_model(self.tracking_uri, run_id, checkpoint_dir)
         except Exception as err:  # noqa: BLE001 - weights and metrics are logged already
+            self.client.get_run(run_id)  # an unreachable store raises here: the ending is kept and retried
             print(f"[jdnas] could not log the MLflow model of run {run_id} ({type(err).__name__}: "
                   f"{str(err)[:300]}); `jdnas best` logs it again from model.pt", flush=True)
 
@@ -189,7 +192,8 @@ class SweepTracker:
 class MLflowCallback(tune.Callback):
     """Streams trial results to MLflow from the driver, queueing them while the store is unreachable."""
 
-    retry_interval_s = 10.0
+    retry_interval_s = 2.0       # first retry after a failed send; doubles up to max_retry_interval_s
+    max_retry_interval_s = 30.0
 
     def __init__(self, tracking_uri: str, sweep_name: str, experiment_name: str, parent_run_id: str,
                  artifact_root: str | None = None, tags: Mapping[str, str] | None = None):
@@ -205,6 +209,7 @@ class MLflowCallback(tune.Callback):
         self.endings: dict[str, tuple] = {}             # trial id -> (status, last result, checkpoint, error)
         self.trials: dict[str, Any] = {}
         self._offline_since: float | None = None
+        self._retry_after = self.retry_interval_s
 
     # Tune pickles callbacks into the experiment state; keep only where to log, not live clients.
     def __getstate__(self):
@@ -219,7 +224,7 @@ class MLflowCallback(tune.Callback):
         return sum(len(v) for v in self.pending.values()) + len(self.endings)
 
     def _flush(self, force: bool = False) -> None:
-        if self._offline_since and not force and time.time() - self._offline_since < self.retry_interval_s:
+        if self._offline_since and not force and time.time() - self._offline_since < self._retry_after:
             return
         try:
             for trial_id, trial in list(self.trials.items()):
@@ -232,16 +237,32 @@ class MLflowCallback(tune.Callback):
                 if self.pending.get(trial_id):
                     self.tracker.log_epochs(run_id, self.pending[trial_id])
                     self.pending[trial_id] = []
-                if trial_id in self.endings:
-                    self.tracker.finish_trial(run_id, *self.endings.pop(trial_id))
+                if trial_id in self.endings:  # kept until every part of it is written
+                    self.tracker.finish_trial(run_id, *self.endings[trial_id])
+                    self._drop_ending(trial_id)
             if self._offline_since:
-                log.warning("MLflow store %s reachable again; queued results sent", self.binding["tracking_uri"])
-            self._offline_since = None
+                print(f"[jdnas] MLflow store {self.binding['tracking_uri']} reachable again; queued results sent",
+                      flush=True)
+            self._offline_since, self._retry_after = None, self.retry_interval_s
         except Exception as err:  # noqa: BLE001 - any transport error: keep the queue, keep training
             if self._offline_since is None:
                 print(f"[jdnas] MLflow store {self.binding['tracking_uri']} unreachable ({type(err).__name__}: "
                       f"{str(err)[:200]}); trials go on, results are queued and resent", flush=True)
+            else:
+                self._retry_after = min(2 * self._retry_after, self.max_retry_interval_s)
             self._offline_since = time.time()
+            log.warning("MLflow store unreachable; %d results unsent", self.unsent)
+
+    def _drop_ending(self, trial_id: str) -> None:
+        """The ending is in the store: forget it and remove the temporary copy of its checkpoint."""
+        checkpoint_dir = self.endings.pop(trial_id)[2]
+        if checkpoint_dir:
+            shutil.rmtree(checkpoint_dir, ignore_errors=True)
+
+    def on_step_end(self, iteration, trials, **info):
+        """Tune's loop turns every few ms: resend what is queued once the back-off has passed."""
+        if self.unsent:
+            self._flush()
 
     def on_trial_start(self, iteration, trials, trial, **info):
         self.trials[trial.trial_id] = trial
@@ -262,7 +283,10 @@ class MLflowCallback(tune.Callback):
             try:
                 checkpoint.to_directory(checkpoint_dir)
             except Exception:  # noqa: BLE001 - artifacts are a bonus; metrics matter more
+                shutil.rmtree(checkpoint_dir, ignore_errors=True)
                 checkpoint_dir = None
+        if trial.trial_id in self.endings:  # a retried trial ended again before the first ending was sent
+            self._drop_ending(trial.trial_id)
         self.endings[trial.trial_id] = (status, dict(trial.last_result or {}), checkpoint_dir, error)
         self._flush(force=True)
 
@@ -273,11 +297,16 @@ class MLflowCallback(tune.Callback):
         self._end(trial, "FAILED", trial_error_text(trial))
 
     def on_experiment_end(self, trials, **info):
-        for _ in range(3):
+        """Keep resending with back-off for up to $JDNAS_MLFLOW_FINAL_WAIT_S (default 120 s) before giving up."""
+        deadline = time.time() + float(os.environ.get("JDNAS_MLFLOW_FINAL_WAIT_S", 120))
+        delay = self.retry_interval_s
+        self._flush(force=True)
+        while self.unsent and time.time() < deadline:
+            time.sleep(min(delay, max(0.0, deadline - time.time())))
+            delay = min(2 * delay, self.max_retry_interval_s)
             self._flush(force=True)
-            if not self.unsent:
-                break
-            time.sleep(2)
+        if self.unsent:
+            print(f"[jdnas] {self.unsent} results still unsent to {self.binding['tracking_uri']}", flush=True)
 
 
 def trial_error_text(trial, limit: int = 4000) -> str:

@@ -98,3 +98,69 @@ def moto_s3(bucket: str):
         yield endpoint, s3
     finally:
         stop_process_groups([moto])
+
+
+class FaultyProxy:
+    """An HTTP proxy on 127.0.0.1 in front of `upstream` (e.g. a real `mlflow server`). The first request
+    whose path contains `trigger` starts a fault of `fault_s` seconds: every other request is answered 503,
+    the connection of the others dropped without a reply; neither reaches the upstream, so a retried call
+    can never be applied twice. `refused` counts them."""
+
+    def __init__(self, upstream: str, trigger: str, fault_s: float):
+        self.upstream = upstream.removeprefix("http://").rstrip("/")
+        self.trigger, self.fault_s = trigger, fault_s
+        self.fault_until, self.refused = None, 0
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _forward(self):
+                import http.client
+
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if proxy.fault_until is None and proxy.trigger in self.path:
+                    proxy.fault_until = time.monotonic() + proxy.fault_s
+                if proxy.fault_until is not None and time.monotonic() < proxy.fault_until:
+                    proxy.refused += 1
+                    if proxy.refused % 2:
+                        self.send_response(503)
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                    else:
+                        self.close_connection = True
+                    return
+                host, port = proxy.upstream.split(":")
+                connection = http.client.HTTPConnection(host, int(port), timeout=60)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+                connection.request(self.command, self.path, body=body, headers=headers)
+                response = connection.getresponse()
+                data = response.read()
+                self.send_response(response.status)
+                for key, value in response.getheaders():
+                    if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                connection.close()
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _forward
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def __enter__(self):
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
