@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CHROMEDRIVER := /usr/bin/chromedriver
 
-.PHONY: quick test test-fast install data fashion-mnist browser clean
+.PHONY: quick test test-fast install data fashion-mnist browser clean clean-results
 
 quick: install data          ## the main job: classifier-scaling on real Fashion-MNIST, local Ray
 	$(BIN)/jdnas run classifier-scaling --preset quick
@@ -40,5 +40,13 @@ $(CHROMEDRIVER):
 	@SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); PACKAGES="chromium chromium-driver"; \
 	$$SUDO apt-get install -y -q $$PACKAGES || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q $$PACKAGES; }
 
-clean:
-	rm -rf results reports mlartifacts mlflow.db .ray
+RESULTS := results reports mlartifacts mlflow.db logs
+
+clean:                        ## caches only (Ray's temp dir, bytecode, pytest's cache); results stay
+	rm -rf .ray .pytest_cache
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+clean-results:                ## delete every result of this folder: lists them, needs CONFIRM=yes
+	@echo "this deletes: $$(ls -d $(RESULTS) 2>/dev/null | tr '\n' ' ')"
+	@if [ "$(CONFIRM)" != yes ]; then echo "nothing deleted: run \`make clean-results CONFIRM=yes\` to delete them"; exit 1; fi
+	rm -rf $(RESULTS)
