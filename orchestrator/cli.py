@@ -25,7 +25,8 @@ from pathlib import Path
 from .cluster import run_command, server_env, submit, tracking_server_argv, wait_for_job
 from .data_cli import add_data_parser
 from .deploy_cli import add_commands as add_deploy_commands  # export, lut bundle / import
-from .exits import EXIT_BAD_INPUT, EXIT_CODES_HELP, EXIT_INTERRUPTED, SUBMIT_EXIT_CODES_HELP
+from .exits import (EXIT_BAD_INPUT, EXIT_CODES_HELP, EXIT_INTERNAL, EXIT_INTERRUPTED, SUBMIT_EXIT_CODES_HELP,
+                    BadInput, InternalError, save_traceback, stop_on_sigterm_like_ctrl_c)
 
 
 def _resolved(args: argparse.Namespace, check_models: bool = True):
@@ -37,6 +38,8 @@ def _resolved(args: argparse.Namespace, check_models: bool = True):
 def cmd_models(args: argparse.Namespace) -> int:
     from trainables.models.catalog import flop_table, format_flop_table  # lazy: torch
 
+    if args.size < 32:  # the classifiers halve the image five times
+        raise BadInput(f"--size {args.size}: the table's classifiers need images of at least 32 x 32")
     shape = (args.channels, args.size, args.size)
     rows = flop_table(shape)
     print(json.dumps(rows, indent=1) if args.json else format_flop_table(rows, shape))
@@ -83,6 +86,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     from .plan import format_plan, make_plan  # lazy: torch
 
+    if args.steps < 1:
+        raise BadInput(f"--steps {args.steps}: time at least 1 training step per network")
     resolved = _resolved(args)
     plan = make_plan(resolved, gpus=args.gpus, cpus=args.cpus, steps=args.steps)
     print(json.dumps(plan.as_dict()) if args.json else format_plan(plan))
@@ -348,20 +353,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `jdnas models --json | head` ends quietly
+    stop_on_sigterm_like_ctrl_c()
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except KeyboardInterrupt:
         print("jdnas: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except Exception as err:  # clear one-line errors for bad input; tracebacks for bugs
+    except Exception as err:  # one line for bad input; other errors name the log that holds their traceback
         from search_spaces import SweepError  # lazy: torch, only on an error
         from trainables.data import DatasetNotFound  # lazy: torch, only on an error
 
-        if isinstance(err, (SweepError, DatasetNotFound, ConnectionError, ValueError)):
+        # a ValueError counts as bad input only before the run started; after, the runner raises InternalError
+        if not isinstance(err, InternalError) and isinstance(
+                err, (BadInput, SweepError, DatasetNotFound, ConnectionError, ValueError)):
             print(f"jdnas: error: {err}", file=sys.stderr)
             return EXIT_BAD_INPUT
-        raise
+        path = save_traceback(err, getattr(args, "workdir", "."))
+        print(f"jdnas: internal error: {type(err).__name__}: {str(err)[:500]} (traceback: {path})", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

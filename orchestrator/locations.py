@@ -42,7 +42,7 @@ def check_tracking_uri(uri: str, timeout: float = 5.0) -> None:
         folder = Path(uri[len("sqlite:///"):]).parent
         if not folder.is_dir() or not os.access(folder, os.W_OK):
             raise ConnectionError(f"MLflow store {uri}: folder {folder} does not exist or is not writable")
-    elif uri.startswith("file:") or "://" not in uri:
+    elif uri.startswith("file:") or "://" not in uri or uri.startswith("sqlite:"):
         raise ValueError(f"tracking URI {uri!r}: use sqlite:///ABSOLUTE/PATH.db or http(s)://HOST:PORT "
                          "(MLflow 3 refuses the ./mlruns file store)")
 

@@ -19,6 +19,7 @@ from trainables.models import build_model, paper_unet_name
 from trainables.paper import TABLE7, TABLE8
 from trainables.tasks import MODEL_TASKS
 
+from .atomic import write_atomic
 from .nas_report import latency_plot, nas_table
 from .formatting import PAPER_SHORT, device_note, fmt, markdown_table, short_label
 from .setting import setting_block
@@ -290,6 +291,6 @@ def write_report(resolved, rows: list[dict], out_dir: Path, storage=None) -> Pat
     if plots:
         text += "\n" + "\n".join(f"![{p.stem}]({p.name})" for p in plots) + "\n"
     path = out_dir / "report.md"
-    path.write_text(text)
+    write_atomic(path, text.encode())
     print("\n" + text, flush=True)
     return path

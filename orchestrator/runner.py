@@ -23,7 +23,7 @@ from search_spaces import ResolvedSweep, Sweep, get_sweep, resolve
 from trainables.stages import total_epochs
 from trainables.tune_trainables import TRAINABLES
 
-from .exits import failed_rows, failure_summary, run_exit_code
+from .exits import BadInput, InternalError, failed_rows, failure_summary, run_exit_code, stop_on_sigterm_like_ctrl_c
 from . import exclusive_latency
 from .data_prep import prepare_data
 from .plan import estimate_for_run
@@ -33,7 +33,10 @@ from .report import best_rows, write_report
 from .results import export_parquet, rows_from_experiment
 from .resources import check_local_resources
 from .locations import artifact_root_for, run_locations
+from .input_checks import check_batches_fit, check_lut_devices
+from .lease import DriverLease
 from .storage import Storage
+from .trial_fingerprint import check_same_trials, save_trials
 from .tracking import MLflowCallback, SweepTracker, software_tags
 
 
@@ -65,11 +68,12 @@ class SweepOutcome:
     parent_run_id: str
     rows: list[dict] = field(default_factory=list)
     complete: bool = True
+    tracked: bool = True                # MLflow holds everything (else `jdnas sync-mlflow` sends the rest)
 
     @property
     def exit_code(self) -> int:
-        """0 all trials finished, 1 some failed for good, 130 interrupted (orchestrator.exits)."""
-        return run_exit_code(self.complete, len(failed_rows(self.rows)))
+        """0 all trials finished, 1 some failed for good, 4 MLflow behind, 130 interrupted (orchestrator.exits)."""
+        return run_exit_code(self.complete, len(failed_rows(self.rows)), self.tracked)
 
 
 def ray_temp_dir(workdir: Path) -> str:
@@ -87,7 +91,7 @@ def check_storage_for_cluster(storage: Storage, options: RunOptions) -> None:
         return
     hosts = sorted({node["NodeManagerAddress"] for node in ray.nodes() if node["Alive"]})
     if len(hosts) > 1:
-        raise ValueError(
+        raise BadInput(
             f"storage {storage.uri} is a path on the head node, but this cluster spans {len(hosts)} hosts "
             f"({', '.join(hosts)}): trials elsewhere could not save or restore checkpoints there. Pass "
             "--storage s3://bucket/prefix (with --s3-endpoint for S3-compatible stores), or an NFS path "
@@ -115,6 +119,7 @@ def start_ray(options: RunOptions, workdir: Path, data_bytes: int) -> bool:
                  log_to_driver=options.verbose > 1, logging_level="warning", num_gpus=options.num_gpus)
     else:
         ray.init(address=options.address, log_to_driver=options.verbose > 1, logging_level="warning")
+    stop_on_sigterm_like_ctrl_c()  # ray.init's own handler would abort the driver, Tune's state unsaved
     return True
 
 
@@ -184,6 +189,7 @@ def build_tuner(resolved: ResolvedSweep, options: RunOptions, storage: Storage, 
                                    storage_filesystem=storage.filesystem)
         tuner._local_tuner.get_run_config().callbacks = callbacks  # re-bind: pickled callbacks are stale
         return tuner
+    save_trials(storage, resolved)  # what a later run of this name must match to resume
     run_config = tune.RunConfig(
         name=resolved.name, storage_path=storage.path, storage_filesystem=storage.filesystem, callbacks=callbacks,
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
@@ -203,8 +209,21 @@ def run_sweep(sweep: Sweep | str, preset: str = "quick", overrides: Mapping[str,
     workdir = Path(options.workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     tracking_uri, storage = run_locations(options.tracking_uri, options.storage, options.s3_endpoint, workdir)
-    t0 = time.time()
+    lease = DriverLease(storage, resolved.name).acquire()  # a second driver of this experiment stops here
+    try:
+        check_same_trials(storage, resolved)
+        return run_held(resolved, options, workdir, tracking_uri, storage)
+    finally:
+        lease.release()
+
+
+def run_held(resolved: ResolvedSweep, options: RunOptions, workdir: Path, tracking_uri: str,
+             storage: Storage) -> SweepOutcome:
+    """run_sweep's work while this driver holds the experiment's lease."""
+    sweep, t0 = resolved.sweep, time.time()
+    check_lut_devices(resolved)
     data = prepare_data(resolved)
+    check_batches_fit(resolved, data)
     data_bytes = sum(d.train_images.nbytes + d.val_images.nbytes + d.test_images.nbytes for d in data.values())
     sources = ", ".join(f"{d.meta['dataset']} from {d.meta['source']}" for d in data.values())
     print(f"[jdnas] {resolved.name}: {resolved.num_trials} trials of {sweep.trainable!r} "
@@ -228,28 +247,48 @@ def run_sweep(sweep: Sweep | str, preset: str = "quick", overrides: Mapping[str,
         build_tuner(resolved, options, storage, data, callbacks).fit()
         rows = rows_from_experiment(storage, resolved.name)
         exclusive = exclusive_latency.run_phase(resolved, rows, storage, data, options.is_local)
+    except (KeyboardInterrupt, BadInput):
+        raise
+    except Exception as err:  # after the run started nothing is bad input: exit 3, traceback in a log
+        raise InternalError(f"{type(err).__name__}: {err}") from err
     finally:
         if started_ray:
             ray.shutdown()
 
     rows = exclusive_latency.apply_to_rows(rows, exclusive)  # the report reads these timings, never takes its own
-    if exclusive:
-        exclusive_latency.log_to_mlflow(rows, tracker, callback.binding["parent_run_id"])
     complete = all(r["status"] in ("TERMINATED", "ERROR") for r in rows) and len(rows) >= resolved.num_trials
-    parquet_uri = export_parquet(rows, storage, resolved.name)
-    report_path = write_report(resolved, rows, workdir / "reports" / resolved.name, storage)
-    parent_run_id = callback.binding["parent_run_id"]
-    failed = len(failed_rows(rows))
-    try:
-        tracker.client.set_tag(parent_run_id, "jdnas.failed_trials", str(failed))
-        tracker.finish_parent(parent_run_id, "KILLED" if not complete else "FAILED" if failed else "FINISHED",
-                              sorted(report_path.parent.glob("*")))
-    except Exception as err:  # noqa: BLE001 - results are on disk; MLflow can be synced later
-        print(f"[jdnas] could not update the MLflow parent run ({err}); run `jdnas sync-mlflow {sweep.name}` later")
+    try:  # what was computed is safe on disk first; MLflow extras come after
+        parquet_uri = export_parquet(rows, storage, resolved.name)
+        report_path = write_report(resolved, rows, workdir / "reports" / resolved.name, storage)
+    except Exception as err:
+        raise InternalError(f"could not write the results of {resolved.name}: {type(err).__name__}: {err}") from err
+    tracked = close_tracking(tracker, callback, rows, bool(exclusive), complete, report_path) and not callback.unsent
     outcome = SweepOutcome(resolved.name, storage.display(resolved.name), parquet_uri, report_path, tracking_uri,
-                           parent_run_id, rows, complete)
+                           callback.binding["parent_run_id"], rows, complete, tracked)
     print_summary(outcome, resolved, time.time() - t0, callback.unsent)
     return outcome
+
+
+def close_tracking(tracker: SweepTracker, callback: MLflowCallback, rows: list[dict], exclusive: bool,
+                   complete: bool, report_path: Path) -> bool:
+    """The MLflow extras of a run's end (exclusive latencies, the parent's tags and report), then the parent
+    run closed, even when an extra failed; False when something is missing from MLflow."""
+    parent_run_id, failed = callback.binding["parent_run_id"], len(failed_rows(rows))
+    status = "KILLED" if not complete else "FAILED" if failed else "FINISHED"
+    try:
+        if exclusive:
+            exclusive_latency.log_to_mlflow(rows, tracker, parent_run_id)
+        tracker.client.set_tag(parent_run_id, "jdnas.failed_trials", str(failed))
+        tracker.client.set_tag(parent_run_id, "jdnas.unsent_results", str(callback.unsent))
+        tracker.finish_parent(parent_run_id, status, sorted(report_path.parent.glob("*")))
+        return True
+    except Exception as err:  # noqa: BLE001 - results are on disk; MLflow can be synced later
+        print(f"[jdnas] could not update MLflow at the end ({type(err).__name__}: {str(err)[:300]})", flush=True)
+    try:
+        tracker.client.set_terminated(parent_run_id, status)
+    except Exception:  # noqa: BLE001 - the summary says to run sync-mlflow
+        pass
+    return False
 
 
 def print_summary(outcome: SweepOutcome, resolved: ResolvedSweep, seconds: float, unsent: int) -> None:
@@ -271,6 +310,6 @@ def print_summary(outcome: SweepOutcome, resolved: ResolvedSweep, seconds: float
     ui = outcome.tracking_uri if outcome.tracking_uri.startswith("http") else \
         f"jdnas ui {resolved.sweep.name} --tracking-uri {outcome.tracking_uri}"
     print(f"  UI     : {ui}")
-    if unsent:
+    if unsent or not outcome.tracked:
         print(f"  WARNING: {unsent} results could not be sent to MLflow; run `jdnas sync-mlflow {resolved.sweep.name}"
               f" --preset {resolved.preset}` once the server is reachable")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
+from .atomic import write_atomic
+
 
 @dataclass(frozen=True)
 class Storage:
@@ -28,8 +30,12 @@ class Storage:
         return "/".join([self.uri.rstrip("/"), *parts])
 
     def write_bytes(self, data: bytes, *parts: str) -> str:
+        """Atomically: temp file + rename on a local/NFS path; an S3 object appears whole when its PUT ends."""
         target = self.join(*parts)
         self.fs().create_dir(target.rsplit("/", 1)[0], recursive=True)
+        if not self.is_remote:
+            write_atomic(target, data)
+            return self.display(*parts)
         with self.fs().open_output_stream(target) as f:
             f.write(data)
         return self.display(*parts)
@@ -55,6 +61,8 @@ def resolve_storage(uri: str | Path, s3_endpoint: str | None = None) -> Storage:
     if text.startswith("s3://"):
         endpoint = s3_endpoint or os.environ.get("AWS_ENDPOINT_URL")
         kwargs = {}
+        if endpoint and not endpoint.startswith(("http://", "https://")):
+            raise ValueError(f"S3 endpoint {endpoint!r}: give its scheme, e.g. http://{endpoint}")
         if endpoint:
             scheme, _, host = endpoint.partition("://")
             kwargs = dict(endpoint_override=host or scheme, scheme=scheme if host else "https")

@@ -12,6 +12,7 @@ import difflib
 import hashlib
 import itertools
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -121,6 +122,9 @@ class ResolvedSweep:
         return len(self.variants) * self.run["seeds"]
 
 
+NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
 def parse_override(text: str) -> tuple[str, Any]:
     """'key=value' with a JSON value (numbers, true/false, null, lists); bare words are strings;
     'a,b' is a list (for grid axes)."""
@@ -132,6 +136,8 @@ def parse_override(text: str) -> tuple[str, Any]:
         try:
             return json.loads(token)
         except json.JSONDecodeError:
+            if NUMBER.fullmatch(token):  # .001, 1., +3: numbers JSON does not spell
+                return float(token)
             return {"none": None, "None": None, "True": True, "False": False}.get(token, token)
 
     value = parse(raw)
@@ -202,6 +208,8 @@ def resolve(sweep: Sweep, preset: str = "quick", overrides: Mapping[str, Any] | 
     for source in (sweep.fixed, *sweep.presets.values(), overrides, *sweep.products):
         if unknown := [k for k in source if k not in run_schema]:
             raise _unknown(sweep, unknown, run_schema)
+    if "seed" in overrides or "seed" in sweep.fixed:  # trial_points set it per trial: it would be ignored
+        raise SweepError(f"sweep {sweep.name!r}: seed is set per trial (0..seeds-1); use seeds=N for N repeats")
     merged = {**PRESETS[preset], **sweep.fixed, **sweep.presets.get(preset, {}),
               **{k: v for k, v in overrides.items() if k not in axis_names}}
     run = {k: merged.pop(k, RUN_FIELDS[k].default) for k in RUN_FIELDS}

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from orchestrator.exits import EXIT_CODES_HELP
+from orchestrator.exits import EXIT_CODES_HELP, readme_table
 
 
 def jdnas(*args, timeout=300):
@@ -63,5 +63,6 @@ def test_exit_codes_are_documented_alike_in_help_and_readme():
     help_text = jdnas("run", "--help").stdout
     assert EXIT_CODES_HELP in help_text
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    for code in ("0", "1", "2", "130"):
-        assert f"| {code} |" in readme
+    assert readme_table() in readme  # the README's table is the one orchestrator/exits.py holds
+    for code in ("0", "1", "2", "3", "4", "130"):
+        assert f"| {code} |" in readme and f"\n  {code:<4} " in help_text

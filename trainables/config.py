@@ -86,8 +86,10 @@ FIELDS: dict[str, Field] = {
     "charbonnier_eps": Field(1e-3, float, "epsilon of the Charbonnier loss", **positive),
     # data
     "dataset": Field("fashion-mnist", str, "dataset registry name", choices=tuple(LOADERS)),
-    "data_dir": Field(None, str, "where datasets live (default $JDNAS_DATA or ~/.cache/jdnas/data)", optional=True),
-    "image_size": Field(None, int, "fit images to this size (default: native)", optional=True, **at_least_one),
+    "data_dir": Field(None, str, "where datasets live (default $JDNAS_DATA or ~/.cache/jdnas/data)", optional=True,
+                      check=lambda v: bool(v.strip()), rule="a folder (not empty)"),
+    "image_size": Field(None, int, "fit images to this size (default: native)", optional=True,
+                        check=lambda v: 1 <= v <= 4096, rule="in [1, 4096]"),
     "fit": Field("pad", str, "how images are fitted to image_size", choices=("pad", "resize")),
     "channels": Field(3, int, "image channels (imagefolder and synthetic only)", choices=(1, 3)),
     "val_fraction": Field(0.1, float, "share of the train images held out for validation",
@@ -124,7 +126,8 @@ FIELDS: dict[str, Field] = {
     "latency_backend": Field("auto", str, "what runs the timed forwards: onnxruntime (the model exported to ONNX, "
                              "CPU fp32), torch (eager PyTorch) or auto (onnxruntime for fp32 on a CPU, else torch); "
                              "docs/deploy.md compares them", choices=("auto", "torch", "onnxruntime")),
-    "latency_min_run_time": Field(1.0, float, "seconds of timed forwards per latency measurement", **positive),
+    "latency_min_run_time": Field(1.0, float, "seconds of timed forwards per latency measurement",
+                                  check=lambda v: 0 < v <= 600, rule="in (0, 600] seconds"),
     "examples": Field(True, bool, "save a PNG of noisy / denoised / clean test images at the end"),
     # testing the fault tolerance
     "fail_at_epoch": Field(None, int, "raise once at this epoch unless resumed from a checkpoint (retry tests)",
