@@ -125,3 +125,126 @@ def test_a_run_on_the_downloaded_copy_and_its_report_rebuilt_from_parquet(tmp_pa
     assert report.returncode == 0, report.stderr
     assert (workdir / "reports" / experiment / "report.md").read_text() == in_memory
     assert "| 3 | Conv-S |" in in_memory and "| 1-3 | MB1-S |" in in_memory
+
+
+@pytest.fixture
+def tiny_archive(tmp_path, monkeypatch):
+    """A small dataset archive (folder `tiny_binary`) on a mirror, registered as a source for this test."""
+    import hashlib
+    import io
+    import tarfile
+
+    from trainables.data.download import RemoteFile, Source
+
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for i in range(3):
+            data = np.random.default_rng(i).integers(0, 256, 200_000, dtype=np.uint8).tobytes()
+            info = tarfile.TarInfo(f"tiny_binary/part{i}.bin")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    archive = buffer.getvalue()
+    (mirror / "tiny.tar.gz").write_bytes(archive)
+    remote = RemoteFile("http://example.invalid/tiny.tar.gz", "md5", hashlib.md5(archive).hexdigest())
+    monkeypatch.setitem(SOURCES, "tiny", Source(files=(remote,), folder=".", size="1 MB", unpacks_to="tiny_binary"))
+    return mirror, archive
+
+
+def test_a_file_the_user_had_is_never_deleted(tmp_path, tiny_archive):
+    from trainables.data.download import ChecksumError, download_dataset
+
+    mirror, _ = tiny_archive
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "tiny.tar.gz").write_bytes(b"my own notes, not an archive")
+    with FileServer(mirror) as server, pytest.raises(ChecksumError, match="it was there before and is kept"):
+        download_dataset("tiny", data, mirror=server.url)
+    assert (data / "tiny.tar.gz").read_bytes() == b"my own notes, not an archive" and server.requests == []
+
+
+def test_a_truncated_archive_it_wrote_is_fetched_again_and_unpacked_whole(tmp_path, tiny_archive):
+    from trainables.data.download import download_dataset, note_written
+
+    mirror, archive = tiny_archive
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "tiny.tar.gz").write_bytes(archive[:len(archive) // 3])  # an earlier download, cut short
+    note_written(data, "tiny.tar.gz")
+    (data / ".unpacking-old").mkdir()  # and an unpack killed half-way: not the dataset
+    with FileServer(mirror) as server:
+        folder = download_dataset("tiny", data, mirror=server.url)
+    assert [name for name, _, _ in server.requests] == ["tiny.tar.gz"]  # fetched anew, once
+    assert (data / "tiny.tar.gz").read_bytes() == archive
+    assert sorted(p.name for p in folder.iterdir()) == ["part0.bin", "part1.bin", "part2.bin"]
+    assert (folder / "part2.bin").stat().st_size == 200_000
+    assert not [p for p in data.iterdir() if p.name.startswith(".unpacking-") and p.name != ".unpacking-old"]
+
+
+def test_a_damaged_archive_is_fetched_once_more_then_refused_and_never_unpacked(tmp_path, tiny_archive):
+    from trainables.data.download import ChecksumError, download_dataset
+
+    mirror, archive = tiny_archive
+    (mirror / "tiny.tar.gz").write_bytes(archive[:-2000])  # a mirror serving a damaged archive under the right name
+
+    with FileServer(mirror) as server, pytest.raises(ChecksumError, match="the file was removed"):
+        download_dataset("tiny", tmp_path / "data", mirror=server.url)
+    assert len(server.requests) == 2  # fetched, found damaged, fetched once more, then given up
+    assert not (tmp_path / "data" / "tiny_binary").exists() and not (tmp_path / "data" / "tiny.tar.gz").exists()
+
+
+def test_a_full_disk_is_named_as_such(tmp_path, tiny_archive):
+    from trainables.data.download import DownloadError, download_dataset
+
+    mirror, _ = tiny_archive
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "tiny.tar.gz.part").symlink_to("/dev/full")  # every write: ENOSPC
+    with FileServer(mirror) as server, pytest.raises(DownloadError, match=r"disk full writing .*tiny.tar.gz.part"):
+        download_dataset("tiny", data, mirror=server.url)
+
+
+def test_an_unpack_that_fails_half_way_leaves_no_dataset_folder(tmp_path, monkeypatch):
+    """An archive that passes its checksum but whose third member cannot be unpacked (it points outside the
+    folder): the first two were written, yet no `tiny_binary` appears to be taken for the dataset next time."""
+    import hashlib
+    import io
+    import tarfile
+
+    from trainables.data.download import RemoteFile, Source, download_dataset
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name in ("tiny_binary/part0.bin", "tiny_binary/part1.bin", "../outside.bin"):
+            info = tarfile.TarInfo(name)
+            info.size = 4
+            tar.addfile(info, io.BytesIO(b"data"))
+    (tmp_path / "mirror").mkdir()
+    (tmp_path / "mirror" / "tiny.tar.gz").write_bytes(buffer.getvalue())
+    remote = RemoteFile("http://example.invalid/tiny.tar.gz", "md5", hashlib.md5(buffer.getvalue()).hexdigest())
+    monkeypatch.setitem(SOURCES, "tiny", Source(files=(remote,), folder=".", size="1 kB", unpacks_to="tiny_binary"))
+    for _ in range(2):  # the second run must not find a half-unpacked folder "already unpacked"
+        with FileServer(tmp_path / "mirror") as server, pytest.raises(tarfile.TarError):
+            download_dataset("tiny", tmp_path / "data", mirror=server.url)
+        assert not (tmp_path / "data" / "tiny_binary").exists()
+        assert not [p for p in (tmp_path / "data").iterdir() if p.name.startswith(".unpacking-")]
+
+
+def test_a_payload_file_it_wrote_that_is_no_gzip_is_fetched_again(tmp_path, monkeypatch):
+    import hashlib
+
+    from trainables.data.download import RemoteFile, Source, download_dataset, note_written
+
+    payload = np.random.default_rng(1).integers(0, 256, 50_000, dtype=np.uint8).tobytes()
+    (tmp_path / "mirror").mkdir()
+    with gzip.open(tmp_path / "mirror" / "labels.gz", "wb") as f:
+        f.write(payload)
+    remote = RemoteFile("http://example.invalid/labels.gz", "sha256", hashlib.sha256(payload).hexdigest(), of_payload=True)
+    monkeypatch.setitem(SOURCES, "tiny", Source(files=(remote,), folder="tiny", size="50 kB"))
+    (tmp_path / "data" / "tiny").mkdir(parents=True)
+    (tmp_path / "data" / "tiny" / "labels.gz").write_bytes(b"<html>proxy error page</html>")  # not gzip at all
+    note_written(tmp_path / "data" / "tiny", "labels.gz")
+    with FileServer(tmp_path / "mirror") as server:
+        folder = download_dataset("tiny", tmp_path / "data", mirror=server.url)
+    assert gzip.decompress((folder / "labels.gz").read_bytes()) == payload and len(server.requests) == 1

@@ -2,21 +2,29 @@
 
 A file is fetched into `NAME.part`; a cut connection is retried with an HTTP Range request from the
 bytes already on disk (and a later run of the same command resumes the same way), so a multi-GB archive
-is never fetched twice. Every finished file is checked against a checksum before anything uses it; a
-mismatch removes the file and fails. `mirror` (or $JDNAS_DATA_MIRROR) replaces the upstream hosts by one
+is never fetched twice. Every finished file is checked against a checksum before anything uses it. A file
+this code wrote (listed in the folder's `.jdnas-downloads.json`) that is corrupt or truncated is removed and
+fetched once more; a file it did not write is never deleted: a mismatch names it and leaves it alone. An
+archive is unpacked into a temporary folder renamed into place when complete, so a cut unpack is never
+taken for a finished one. A full disk is reported as such, not as a lost connection. `mirror` (or $JDNAS_DATA_MIRROR) replaces the upstream hosts by one
 URL prefix holding the same file names: an institute's mirror, or a local test server.
 """
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
+import json
+import shutil
 import http.client
 import os
 import sys
 import tarfile
+import tempfile
 import time
 import urllib.error
 import urllib.request
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,11 +90,37 @@ def file_url(remote: RemoteFile, mirror: str | None) -> str:
 
 
 def digest(path: Path, algorithm: str, of_payload: bool = False) -> str:
+    """The file's digest; 'unreadable ...' for a payload that is no gzip or is cut short."""
     h = hashlib.new(algorithm)
-    with (gzip.open if of_payload else open)(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            h.update(block)
+    try:
+        with (gzip.open if of_payload else open)(path, "rb") as f:
+            for block in iter(lambda: f.read(CHUNK), b""):
+                h.update(block)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as err:
+        return f"unreadable ({type(err).__name__})"
     return h.hexdigest()
+
+
+LEDGER = ".jdnas-downloads.json"
+
+
+def written_here(folder: Path) -> set[str]:
+    """Names of the files in `folder` that a download wrote (only those may be deleted)."""
+    try:
+        return set(json.loads((folder / LEDGER).read_text()))
+    except (OSError, ValueError):
+        return set()
+
+
+def note_written(folder: Path, name: str, written: bool = True) -> None:
+    names = written_here(folder) | {name} if written else written_here(folder) - {name}
+    (folder / LEDGER).write_text(json.dumps(sorted(names)))
+
+
+def disk_full(err: OSError, path: Path) -> DownloadError:
+    free = shutil.disk_usage(path.parent).free
+    return DownloadError(f"disk full writing {path} ({free:,} bytes free on its file system); free some space "
+                         "and run the same command again: what was fetched is kept")
 
 
 def _progress(total: int | None, start: int, label: str):
@@ -133,6 +167,8 @@ def fetch(url: str, dest: Path, retries: int = 3) -> None:
         except urllib.error.HTTPError as err:
             raise DownloadError(f"{url}: HTTP {err.code} {err.reason}") from None
         except (OSError, http.client.HTTPException) as err:
+            if getattr(err, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
+                raise disk_full(err, part) from None
             have = part.stat().st_size if part.exists() else 0
             if attempt == retries:
                 raise DownloadError(f"{url}: {type(err).__name__}: {err} after {retries + 1} attempts; {have:,} bytes "
@@ -145,11 +181,49 @@ def fetch(url: str, dest: Path, retries: int = 3) -> None:
 
 
 def verify(path: Path, remote: RemoteFile) -> None:
+    """Raise ChecksumError unless `path` is the published file; remove it only if a download wrote it."""
     got = digest(path, remote.algorithm, remote.of_payload)
-    if got != remote.digest:
+    if got == remote.digest:
+        return
+    if path.name in written_here(path.parent):
         path.unlink()
+        note_written(path.parent, path.name, written=False)
         raise ChecksumError(f"checksum mismatch for {path.name} ({remote.algorithm} {got}, expected {remote.digest}); "
                             "the file was removed: run the same command again to fetch it anew")
+    raise ChecksumError(f"checksum mismatch for {path} ({remote.algorithm} {got}, expected {remote.digest}): it was "
+                        "there before and is kept; move it away and run the same command again to fetch the published one")
+
+
+def fetch_verified(remote: RemoteFile, path: Path, mirror: str | None) -> None:
+    """The published file at `path`: one present is checked; a corrupt one this code wrote is fetched again once."""
+    for attempt in (0, 1):
+        if not path.exists():
+            fetch(file_url(remote, mirror), path)
+            note_written(path.parent, path.name)
+        else:
+            print(f"{path} present, checking it", file=sys.stderr)
+        try:
+            return verify(path, remote)
+        except ChecksumError:
+            if attempt or path.exists():  # the second try failed too, or the file is not ours
+                raise
+            print(f"  {path.name} was corrupt or truncated; fetching it again", file=sys.stderr, flush=True)
+
+
+def unpack(archive: Path, data_dir: Path, unpacks_to: str) -> Path:
+    """Unpack into a temporary folder beside the target, renamed into place once complete."""
+    temp = Path(tempfile.mkdtemp(prefix=".unpacking-", dir=data_dir))
+    try:
+        with tarfile.open(archive) as tar:
+            tar.extractall(temp, filter="data")
+        os.replace(temp / unpacks_to, data_dir / unpacks_to)
+    except OSError as err:
+        if err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise disk_full(err, data_dir / unpacks_to) from None
+        raise
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+    return data_dir / unpacks_to
 
 
 def download_dataset(name: str, data_dir: str | Path, mirror: str | None = None) -> Path:
@@ -164,15 +238,9 @@ def download_dataset(name: str, data_dir: str | Path, mirror: str | None = None)
         return data_dir / source.unpacks_to
     folder.mkdir(parents=True, exist_ok=True)
     for remote in source.files:
-        path = folder / remote.filename
-        if path.exists():
-            print(f"{name}: {path} present, checking it", file=sys.stderr)
-        else:
-            fetch(file_url(remote, mirror), path)
-        verify(path, remote)
+        fetch_verified(remote, folder / remote.filename, mirror)
     if source.unpacks_to:
         for remote in source.files:
-            with tarfile.open(folder / remote.filename) as tar:
-                tar.extractall(data_dir, filter="data")
+            unpack(folder / remote.filename, data_dir, source.unpacks_to)
         return data_dir / source.unpacks_to
     return folder
