@@ -153,6 +153,9 @@ class FaultyProxy:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
 
+    def start_fault(self) -> None:
+        self.fault_until = time.monotonic() + self.fault_s
+
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}"

@@ -4,10 +4,13 @@ of a real `mlflow server` answers 503s and drops connections for ~20 s, then rec
 import os
 import subprocess
 import sys
+import time
 
+import pyarrow.parquet as pq
 import pytest
 from mlflow.tracking import MlflowClient
 
+from orchestrator.exits import EXIT_TRACKING
 from orchestrator.mlflow_models import logged_model
 
 from .servers import FaultyProxy
@@ -24,9 +27,12 @@ SMALL = ["--set", f"epochs={EPOCHS}", "--set", "train_size=256", "--set", "val_s
 @pytest.fixture
 def tracking_server(tmp_path):
     (tmp_path / "tracking").mkdir()
-    server = TrackingServer(tmp_path / "tracking").start()
-    yield server
-    server.stop()
+    server = TrackingServer(tmp_path / "tracking")
+    try:
+        yield server.start()
+    finally:
+        if server.process is not None:
+            server.stop()
 
 
 @pytest.mark.slow
@@ -55,3 +61,35 @@ def test_503s_and_dropped_connections_mid_sweep_lose_no_epoch_ending_or_model(tr
         assert logged_model(MlflowClient(tracking_server.uri), child.info.run_id) is not None
         artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
         assert {"model.pt", "config.json"} <= artifacts, artifacts
+
+
+@pytest.mark.slow
+def test_an_outage_at_the_end_keeps_parquet_and_report_and_exits_4(tracking_server, tmp_path):
+    """The store goes away when the exclusive latency phase starts, before its MLflow logging and the parent's
+    closing: what was computed is on disk anyway, the exit code says MLflow is behind, sync-mlflow repairs."""
+    (tmp_path / "flaky.py").write_text(TWO_TRIALS)
+    log = tmp_path / "driver.log"
+    args = ["run", f"{tmp_path}/flaky.py:FLAKY", "--workdir", str(tmp_path), "--tracking-uri", "URI",
+            *SMALL, "--set", "exclusive_latency=true", "--name", "flaky-end"]
+    with FaultyProxy(tracking_server.uri, trigger="never", fault_s=90) as proxy:
+        args[5] = proxy.url
+        driver = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", *args], stdout=open(log, "w"),
+                                  stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        deadline = time.time() + 500
+        while "exclusive latency phase" not in log.read_text():
+            assert driver.poll() is None and time.time() < deadline, log.read_text()[-3000:]
+            time.sleep(0.2)
+        proxy.start_fault()
+        assert driver.wait(timeout=300) == EXIT_TRACKING, log.read_text()[-3000:]
+    out = log.read_text()
+    assert "jdnas sync-mlflow" in out and proxy.refused >= 2
+    rows = pq.read_table(tmp_path / "results" / "flaky-end" / "results.parquet").to_pylist()
+    assert len(rows) == 2 and all(r["latency_source"] == "exclusive" for r in rows)
+    assert (tmp_path / "reports" / "flaky-end" / "report.md").stat().st_size > 0
+
+    args[5] = tracking_server.uri
+    synced = subprocess.run([sys.executable, "-m", "orchestrator.cli", "sync-mlflow", *args[1:]],
+                            capture_output=True, text=True, timeout=300)
+    assert synced.returncode == 0, synced.stderr[-2000:]
+    _, parents, children = child_runs(tracking_server.uri, "flaky-store")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED" and len(children) == 2
