@@ -16,7 +16,23 @@ from orchestrator.local_cluster import free_port, stop_process_groups
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
-class FileServer:
+class LoopbackServer:
+    """A ThreadingHTTPServer (`self.httpd`) on 127.0.0.1 served from a thread while in a `with` block."""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def __enter__(self):
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class FileServer(LoopbackServer):
     """Serves the files of `root`; `requests` records (name, Range header, bytes sent) of every GET.
     A name in `cut_once` gets half its bytes on the first GET, under a Content-Length for all of them,
     then the connection drops: what a flaky network does."""
@@ -57,17 +73,6 @@ class FileServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def __enter__(self):
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def wait_http(url: str, timeout: float = 60) -> None:
@@ -100,7 +105,7 @@ def moto_s3(bucket: str):
         stop_process_groups([moto])
 
 
-class FaultyProxy:
+class FaultyProxy(LoopbackServer):
     """An HTTP proxy on 127.0.0.1 in front of `upstream` (e.g. a real `mlflow server`). The first request
     whose path contains `trigger` starts a fault of `fault_s` seconds: every other request is answered 503,
     the connection of the others dropped without a reply; neither reaches the upstream, so a retried call
@@ -156,14 +161,3 @@ class FaultyProxy:
     def start_fault(self) -> None:
         self.fault_until = time.monotonic() + self.fault_s
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def __enter__(self):
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
