@@ -49,16 +49,20 @@ def test_second_driver_refused_then_sigterm_then_the_same_command_resumes_withou
     args = command(tmp_path, "--set", "epochs=3", "--set", "max_concurrent=1")
     log = tmp_path / "first.log"
     first = subprocess.Popen(args, stdout=open(log, "w"), stderr=subprocess.STDOUT, env=ENV)
-    wait_for_text(log, "epoch 1/3", first)
+    try:
+        wait_for_text(log, "epoch 1/3", first)
+        started = time.time()
+        second = subprocess.run(args, capture_output=True, text=True, timeout=120, env=ENV)
+        assert second.returncode == EXIT_BAD_INPUT and time.time() - started < 60, second.stdout[-2000:]
+        line, = second.stderr.strip().splitlines()  # one line, no traceback
+        assert f"host {socket.gethostname()}, pid {first.pid}" in line and "being run by another driver" in line, line
 
-    started = time.time()
-    second = subprocess.run(args, capture_output=True, text=True, timeout=120, env=ENV)
-    assert second.returncode == EXIT_BAD_INPUT and time.time() - started < 60
-    line, = second.stderr.strip().splitlines()  # one line, no traceback
-    assert f"host {socket.gethostname()}, pid {first.pid}" in line and "being run by another driver" in line, line
-
-    first.send_signal(signal.SIGTERM)  # what `ray job stop` or a scheduler's preemption sends
-    assert first.wait(timeout=180) == EXIT_INTERRUPTED, log.read_text()[-3000:]
+        first.send_signal(signal.SIGTERM)  # what `ray job stop` or a scheduler's preemption sends
+        assert first.wait(timeout=180) == EXIT_INTERRUPTED, log.read_text()[-3000:]
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
     assert "interrupted" in log.read_text()
     client, _, children = runs(tmp_path)
     assert len(children) < 3 or any(c.info.status != "FINISHED" for c in children)  # really cut short
