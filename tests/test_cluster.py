@@ -43,13 +43,13 @@ class TrackingServer:
     def uri(self):
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self):
+    def start(self, timeout=60):
         self.process = subprocess.Popen(
             [sys.executable, "-m", "orchestrator.cli", "tracking-server", "--backend-store-uri",
              f"sqlite:///{self.root}/mlflow.db", "--artifacts-destination", str(self.root / "artifacts"),
              "--port", str(self.port), "--workers", "1"],
             stdout=open(self.root / "server.log", "a"), stderr=subprocess.STDOUT, start_new_session=True)
-        wait_http(f"{self.uri}/health")
+        wait_http(f"{self.uri}/health", timeout)
         return self
 
     def stop(self):

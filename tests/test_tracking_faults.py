@@ -29,7 +29,7 @@ def tracking_server(tmp_path):
     (tmp_path / "tracking").mkdir()
     server = TrackingServer(tmp_path / "tracking")
     try:
-        yield server.start()
+        yield server.start(timeout=240)  # a loaded 2-core machine needs more than a minute
     finally:
         if server.process is not None:
             server.stop()
