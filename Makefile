@@ -5,12 +5,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CHROMEDRIVER := /usr/bin/chromedriver
 
-.PHONY: quick test test-fast install data fashion-mnist browser clean
+.PHONY: quick test test-fast install data fashion-mnist browser slurm clean
 
 quick: install data          ## the main job: classifier-scaling on real Fashion-MNIST, local Ray
 	$(BIN)/jdnas run classifier-scaling --preset quick
 
-test: install data browser   ## the whole test suite (real Ray clusters, MLflow servers, S3 endpoint, a browser)
+test: install data browser slurm   ## the whole test suite (real Ray clusters, MLflow servers, S3 endpoint, a browser)
 	$(BIN)/python -m pytest -q
 
 test-fast: install data      ## everything but the slow tests
@@ -39,6 +39,11 @@ browser: $(CHROMEDRIVER)     ## Debian's chromium + chromedriver: the MLflow UI 
 $(CHROMEDRIVER):
 	@SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); PACKAGES="chromium chromium-driver"; \
 	$$SUDO apt-get install -y -q $$PACKAGES || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q $$PACKAGES; }
+
+slurm:                       ## Debian's SLURM and munge: the SLURM tests start their own one-node cluster
+	@command -v slurmctld >/dev/null && command -v munged >/dev/null || { \
+	SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); PACKAGES="slurm-wlm munge"; \
+	$$SUDO apt-get install -y -q $$PACKAGES || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q $$PACKAGES; }; }
 
 clean:
 	rm -rf results reports mlartifacts mlflow.db .ray

@@ -10,6 +10,7 @@
   jdnas export --run-id ID [--int8]          a trial as a checked ONNX model (docs/deploy.md)
   jdnas lut bundle|import                    latency tables measured on a target device
   jdnas data list | download NAME [--dir D]  find and fetch the datasets
+  jdnas slurm SWEEP [--nodes N] [--dry-run]   the sweep as a SLURM batch job (Ray across its nodes)
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from pathlib import Path
 from .cluster import run_command, server_env, submit, tracking_server_argv, wait_for_job
 from .data_cli import add_data_parser
 from .deploy_cli import add_commands as add_deploy_commands  # export, lut bundle / import
+from .slurm_cli import add_slurm_parser
 from .exits import EXIT_BAD_INPUT, EXIT_CODES_HELP, EXIT_INTERRUPTED, SUBMIT_EXIT_CODES_HELP
 
 
@@ -343,6 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_deploy_commands(sub, _add_location_args)
     add_data_parser(sub)
+    add_slurm_parser(sub, _add_sweep_args)
     return parser
 
 
