@@ -125,11 +125,17 @@ def cmd_sync_mlflow(args: argparse.Namespace) -> int:
 
 
 def cmd_tracking_server(args: argparse.Namespace) -> int:
-    command = tracking_server_argv(args.backend_store_uri, args.artifacts_destination, args.host, args.port,
+    from .store_credentials import masked, split_password  # the store's password: environment, never argv
+
+    store_uri, store_env = split_password(args.backend_store_uri)
+    command = tracking_server_argv(store_uri, args.artifacts_destination, args.host, args.port,
                                    args.workers)
-    print(f"MLflow tracking server: {args.backend_store_uri}, artifacts {args.artifacts_destination}, "
+    print(f"MLflow tracking server: {masked(args.backend_store_uri)}, artifacts {args.artifacts_destination}, "
           f"http://{args.host}:{args.port}", flush=True)
-    os.execvpe(command[0], command, server_env())
+    if store_env:
+        print("jdnas: the password was taken out of the URI; set PGPASSWORD or use ~/.pgpass instead",
+              file=sys.stderr)
+    os.execvpe(command[0], command, {**server_env(), **store_env})
 
 
 def cmd_submit(args: argparse.Namespace) -> int:

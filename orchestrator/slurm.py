@@ -15,6 +15,7 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 SBATCH_TEMPLATE = """\
 #!/bin/bash
@@ -93,6 +94,9 @@ def check_job(job: SlurmJob) -> None:
     if job.tracking_uri and not job.tracking_uri.startswith(("http://", "https://")):
         raise ValueError(f"--tracking-uri {job.tracking_uri!r}: a SLURM job logs to an MLflow server "
                          "(http://HOST:PORT); leave it out to start one on the head node")
+    if job.backend_store_uri and urlsplit(job.backend_store_uri).password is not None:
+        raise ValueError("--backend-store-uri: leave the password out (the job's spec is a file); the server "
+                         "finds it in $PGPASSWORD (exported to the job) or ~/.pgpass")
     for option in job.sbatch:
         if not option.startswith("--"):
             raise ValueError(f"--sbatch {option!r}: give a long sbatch option, e.g. --sbatch=--mem=32G")
