@@ -105,14 +105,24 @@ def wait_until(ready, what: str, processes: list[subprocess.Popen], timeout: flo
     raise RuntimeError(f"{what}: not ready after {timeout:.0f} s")
 
 
-def ray_nodes_alive(address: str, count: int) -> bool:
+def port_open(address: str) -> bool:
+    host, port = address.rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def wait_for_ray(address: str, count: int, head: subprocess.Popen, timeout: float = 300) -> None:
+    """Until the head answers and `count` nodes are alive."""
+    wait_until(lambda: port_open(address), "the Ray head", [head], timeout)
     import ray  # lazy: only the head's launcher talks to Ray
 
+    ray.init(address=address, logging_level="error", log_to_driver=False)
     try:
-        ray.init(address=address, logging_level="error", log_to_driver=False)
-        return sum(node["Alive"] for node in ray.nodes()) >= count
-    except Exception:  # noqa: BLE001 - the head is still starting: try again
-        return False
+        wait_until(lambda: sum(node["Alive"] for node in ray.nodes()) >= count, f"{count} Ray nodes", [head],
+                   timeout)
     finally:
         ray.shutdown()
 
@@ -160,13 +170,18 @@ class StopSignals:
     def __init__(self):
         self.driver: subprocess.Popen | None = None
         self.requeue = False
+        self.install()
+
+    def install(self) -> None:
         signal.signal(signal.SIGUSR1, self._handle)
         signal.signal(signal.SIGTERM, self._handle)
 
     def _handle(self, signum, frame) -> None:
         self.requeue = self.requeue or signum == signal.SIGUSR1
         print(f"[jdnas slurm] {signal.Signals(signum).name}: stopping the sweep (Tune saves its state)", flush=True)
-        if self.driver and self.driver.poll() is None:
+        if self.driver is None:  # still starting: unwind, so the nodes started so far are stopped
+            raise SystemExit(EXIT_INTERRUPTED)
+        if self.driver.poll() is None:
             self.driver.send_signal(signal.SIGINT)
 
 
@@ -182,6 +197,8 @@ def run_head(job: SlurmJob) -> int:
     job_id = os.environ.get("SLURM_JOB_ID", "local")
     print(f"[jdnas slurm] job {job_id} (run {int(os.environ.get('SLURM_RESTART_COUNT', 0)) + 1}) on "
           f"{os.environ.get('SLURM_JOB_NODELIST', socket.gethostname())}", flush=True)
+    if job.nodes == 1:  # Ray would advertise the host's network address; one node needs only loopback
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     ip, port = head_ip(job.nodes), free_port()
     address = f"{ip}:{port}"
     head = start_ray_node(job.python, job.cpus_per_node, job.gpus_per_node, ip,
@@ -190,10 +207,12 @@ def run_head(job: SlurmJob) -> int:
     signals = StopSignals()
     try:
         others += start_workers(job, address)
-        wait_until(lambda: ray_nodes_alive(address, job.nodes), f"{job.nodes} Ray nodes", [head.process])
+        wait_for_ray(address, job.nodes, head.process)
+        signals.install()  # again: ray.init put in its own
         uri, servers = start_tracking_server(job)
         others += servers
-        print(f"[jdnas slurm] Ray at {address} ({job.nodes} nodes), MLflow at {uri}", flush=True)
+        print(f"[jdnas slurm] Ray at {address} ({job.nodes} node{'s' if job.nodes > 1 else ''}), MLflow at {uri}",
+              flush=True)
         signals.driver = subprocess.Popen([job.python, "-m", "orchestrator.cli", *job.run_args, "--address", address,
                                            "--tracking-uri", uri], env={**os.environ, "PYTHONUNBUFFERED": "1"})
         code = signals.driver.wait()

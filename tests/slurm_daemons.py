@@ -119,7 +119,18 @@ class SlurmCluster:
         return [dict(f.split("=", 1) for f in line.split() if "=" in f) for line in lines]
 
     def stop(self) -> None:
+        """Cancel every job first (slurmd's job steps outlive slurmd), then stop the daemons."""
+        if self.processes and all(p.poll() is None for p in self.processes):
+            subprocess.run(["scancel", "--full", "--user", "root"], env=self.env, capture_output=True)
+            self._wait_quietly(lambda: not subprocess.run(["squeue", "-h"], capture_output=True, text=True,
+                                                          env=self.env).stdout.strip(), 60)
         stop_process_groups(list(reversed(self.processes)), grace=10)
+
+    @staticmethod
+    def _wait_quietly(predicate, timeout: float) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline and not predicate():
+            time.sleep(1)
 
     def __enter__(self) -> "SlurmCluster":
         try:

@@ -101,9 +101,11 @@ def test_two_jobs_share_the_node_and_a_stopped_job_requeues_and_resumes(slurm, t
     # what SLURM sends GRACE seconds before the time limit (--signal=B:USR1@GRACE), sent now
     subprocess.run(["scancel", "--batch", "--signal=USR1", stopped_id], check=True, env=slurm.env)
     wait_for(lambda: "(run 2)" in job_log(stopped), "the requeued job's second run", detail)
-    ended = lambda job: [c for c in slurm.completions() if c["JobId"] == job and c["JobState"] != "REQUEUED"]  # noqa
+    # jobcomp/filetxt logs a requeued run's end as PENDING; the job's last line is its real end
+    ended = lambda job: [c for c in slurm.completions() if c["JobId"] == job and c["JobState"] != "PENDING"]  # noqa
     wait_for(lambda: ended(plain_id) and ended(stopped_id), "both jobs ended", detail)
     assert [c["JobState"] for c in ended(plain_id) + ended(stopped_id)] == ["COMPLETED", "COMPLETED"], detail()
+    assert [c["JobState"] for c in slurm.completions() if c["JobId"] == stopped_id][0] == "PENDING"  # requeued once
 
     assert_each_epoch_once(plain, trials=2, epochs=2)
     assert_each_epoch_once(stopped, trials=1, epochs=6)
