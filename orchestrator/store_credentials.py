@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-PASSWORD_ENV = {"postgresql": "PGPASSWORD"}  # libpq's variable; psycopg2 (SQLAlchemy's driver) goes through libpq
+PASSWORD_ENV = {"postgresql": "PGPASSWORD"}  # libpq's variable; psycopg (SQLAlchemy's driver) goes through libpq
 
 
 def _without_password(uri: str, replacement: str | None) -> str:
