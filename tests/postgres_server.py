@@ -14,6 +14,8 @@ from pathlib import Path
 
 from orchestrator.local_cluster import free_port, stop_process_groups
 
+from .started import Started
+
 USER, DATABASE = "jdnas", "mlflow"
 
 
@@ -26,7 +28,7 @@ def have_postgres() -> bool:
     return os.geteuid() == 0 and postgres_bin() is not None and shutil.which("runuser") is not None
 
 
-class PostgresServer:
+class PostgresServer(Started):
     """`uri` has no password; `password` is what a client passes through PGPASSWORD."""
 
     def __init__(self):
@@ -71,13 +73,3 @@ class PostgresServer:
         if self.process:
             stop_process_groups([self.process], grace=10)
         shutil.rmtree(self.root, ignore_errors=True)
-
-    def __enter__(self) -> "PostgresServer":
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc) -> None:
-        self.stop()

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from orchestrator.local_cluster import free_port, stop_process_groups
 
+from .started import Started
+
 NODE = "jdnas-node"
 
 SLURM_CONF = """\
@@ -54,7 +56,7 @@ def have_slurm() -> bool:
     return os.geteuid() == 0 and all(shutil.which(b) for b in ("munged", "mungekey", "slurmctld", "slurmd", "sbatch"))
 
 
-class SlurmCluster:
+class SlurmCluster(Started):
     """munged + slurmctld + slurmd for one node with `cpus` CPUs; `env` is what a client command needs."""
 
     def __init__(self, root: Path, cpus: int | None = None):
@@ -131,13 +133,3 @@ class SlurmCluster:
         deadline = time.time() + timeout
         while time.time() < deadline and not predicate():
             time.sleep(1)
-
-    def __enter__(self) -> "SlurmCluster":
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(self, *exc) -> None:
-        self.stop()

@@ -30,7 +30,7 @@ def test_the_password_leaves_the_uri_for_the_environment():
 
 
 def command_lines() -> str:
-    return subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    return subprocess.run(["ps", "-eww", "-o", "args="], capture_output=True, text=True).stdout
 
 
 def epoch_rows(pg: PostgresServer) -> list[tuple[str, int]]:
