@@ -5,12 +5,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CHROMEDRIVER := /usr/bin/chromedriver
 
-.PHONY: quick test test-fast install data fashion-mnist browser slurm clean
+.PHONY: quick test test-fast install data fashion-mnist browser slurm postgres clean
 
 quick: install data          ## the main job: classifier-scaling on real Fashion-MNIST, local Ray
 	$(BIN)/jdnas run classifier-scaling --preset quick
 
-test: install data browser slurm   ## the whole test suite (real Ray clusters, MLflow servers, S3 endpoint, a browser)
+test: install data browser slurm postgres   ## the whole test suite (real Ray clusters, MLflow servers, S3 endpoint, a browser)
 	$(BIN)/python -m pytest -q
 
 test-fast: install data      ## everything but the slow tests
@@ -43,6 +43,11 @@ $(CHROMEDRIVER):
 slurm:                       ## Debian's SLURM and munge: the SLURM tests start their own one-node cluster
 	@command -v slurmctld >/dev/null && command -v munged >/dev/null || { \
 	SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); PACKAGES="slurm-wlm munge"; \
+	$$SUDO apt-get install -y -q $$PACKAGES || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q $$PACKAGES; }; }
+
+postgres:                    ## Debian's PostgreSQL server: the tracking-store test runs its own (initdb in /tmp)
+	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { \
+	SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); PACKAGES="postgresql"; \
 	$$SUDO apt-get install -y -q $$PACKAGES || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q $$PACKAGES; }; }
 
 clean:
