@@ -113,3 +113,16 @@ def test_two_jobs_share_the_node_and_a_stopped_job_requeues_and_resumes(slurm, t
     assert "requeueing job" in log and "resuming" in log, log[-3000:]
     first_run = log.split("(run 2)")[0]
     assert "epoch 6/6" not in first_run  # the stop really landed mid-sweep
+
+
+@pytest.mark.slow
+@needs_slurm
+def test_status_and_cancel_find_the_sweeps_job(slurm, tmp_path):
+    later = ["unet-width", "--set", "epochs=1", "--workdir", str(tmp_path), "--sbatch=--begin=now+1hour"]
+    submitted = jdnas("slurm", *later, env=slurm.env, timeout=120)
+    assert submitted.returncode == 0, submitted.stderr[-2000:]
+    job_id = re.search(r"as SLURM job (\d+)", submitted.stdout).group(1)
+    status = jdnas("slurm", *later, "--status", env=slurm.env, timeout=120)
+    assert status.returncode == 0 and re.search(rf"{job_id}\s+debug\s+jdnas-unet-width-quick-\w+\s+PENDING", status.stdout)
+    cancelled = jdnas("slurm", *later, "--cancel", env=slurm.env, timeout=120)
+    assert cancelled.returncode == 0 and slurm.job_state(job_id) == "CANCELLED", cancelled.stdout + cancelled.stderr
