@@ -87,7 +87,8 @@ class SlurmCluster(Started):
             (self.root / folder).mkdir(parents=True, exist_ok=True)
         self._start_munge()
         (self.root / "slurm.conf").write_text(SLURM_CONF.format(
-            node=NODE, host=socket.gethostname().split(".")[0], root=self.root, cpus=self.cpus, ctld_port=free_port(), slurmd_port=free_port()))
+            node=NODE, host=socket.gethostname().split(".")[0], root=self.root, cpus=self.cpus,
+            ctld_port=free_port(), slurmd_port=free_port()))
         self._spawn("slurmctld", ["slurmctld", "-D", "-c", "-f", str(self.root / "slurm.conf")])
         self._spawn("slurmd", ["slurmd", "-D", "-N", NODE, "-f", str(self.root / "slurm.conf")])
         self._wait(self._node_idle, "the node idle in sinfo")

@@ -123,6 +123,7 @@ def test_status_and_cancel_find_the_sweeps_job(slurm, tmp_path):
     assert submitted.returncode == 0, submitted.stderr[-2000:]
     job_id = re.search(r"as SLURM job (\d+)", submitted.stdout).group(1)
     status = jdnas("slurm", *later, "--status", env=slurm.env, timeout=120)
-    assert status.returncode == 0 and re.search(rf"{job_id}\s+debug\s+jdnas-unet-width-quick-\w+\s+PENDING", status.stdout)
+    pending = rf"{job_id}\s+debug\s+jdnas-unet-width-quick-\w+\s+PENDING"
+    assert status.returncode == 0 and re.search(pending, status.stdout), status.stdout + status.stderr
     cancelled = jdnas("slurm", *later, "--cancel", env=slurm.env, timeout=120)
     assert cancelled.returncode == 0 and slurm.job_state(job_id) == "CANCELLED", cancelled.stdout + cancelled.stderr
