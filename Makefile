@@ -5,12 +5,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CHROMEDRIVER := /usr/bin/chromedriver
 
-.PHONY: quick test test-fast install data fashion-mnist browser clean clean-results
+.PHONY: quick test test-fast install data fashion-mnist browser slurm postgres clean clean-results
 
 quick: install data          ## the main job: classifier-scaling on real Fashion-MNIST, local Ray
 	$(BIN)/jdnas run classifier-scaling --preset quick
 
-test: install data browser   ## the whole test suite (real Ray clusters, MLflow servers, S3 endpoint, a browser)
+test: install data browser slurm postgres   ## the whole test suite (real Ray clusters, MLflow servers, S3 endpoint, a browser)
 	$(BIN)/python -m pytest -q
 
 test-fast: install data      ## everything but the slow tests
@@ -39,6 +39,16 @@ browser: $(CHROMEDRIVER)     ## Debian's chromium + chromedriver: the MLflow UI 
 $(CHROMEDRIVER):
 	@SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); PACKAGES="chromium chromium-driver"; \
 	$$SUDO apt-get install -y -q $$PACKAGES || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q $$PACKAGES; }
+
+slurm:                       ## Debian's SLURM and munge: the SLURM tests start their own one-node cluster
+	@command -v slurmctld >/dev/null && command -v munged >/dev/null || { \
+	SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); PACKAGES="slurm-wlm munge"; \
+	$$SUDO apt-get install -y -q $$PACKAGES || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q $$PACKAGES; }; }
+
+postgres:                    ## Debian's PostgreSQL server: the tracking-store test runs its own (initdb in /tmp)
+	@ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || { \
+	SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); PACKAGES="postgresql"; \
+	$$SUDO apt-get install -y -q $$PACKAGES || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q $$PACKAGES; }; }
 
 RESULTS := results reports mlartifacts mlflow.db logs
 

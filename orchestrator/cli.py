@@ -10,6 +10,7 @@
   jdnas export --run-id ID [--int8]          a trial as a checked ONNX model (docs/deploy.md)
   jdnas lut bundle|import                    latency tables measured on a target device
   jdnas data list | download NAME [--dir D]  find and fetch the datasets
+  jdnas slurm SWEEP [--nodes N] [--dry-run]   the sweep as a SLURM batch job (Ray across its nodes)
 """
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from .data_cli import add_data_parser
 from .deploy_cli import add_commands as add_deploy_commands  # export, lut bundle / import
 from .exits import (EXIT_BAD_INPUT, EXIT_CODES_HELP, EXIT_INTERNAL, EXIT_INTERRUPTED, SUBMIT_EXIT_CODES_HELP,
                     BadInput, InternalError, save_traceback, stop_on_sigterm_like_ctrl_c)
+from .slurm_cli import add_slurm_parser
 
 
 def _resolved(args: argparse.Namespace, check_models: bool = True):
@@ -128,11 +130,17 @@ def cmd_sync_mlflow(args: argparse.Namespace) -> int:
 
 
 def cmd_tracking_server(args: argparse.Namespace) -> int:
-    command = tracking_server_argv(args.backend_store_uri, args.artifacts_destination, args.host, args.port,
+    from .store_credentials import masked, split_password  # the store's password: environment, never argv
+
+    store_uri, store_env = split_password(args.backend_store_uri)
+    command = tracking_server_argv(store_uri, args.artifacts_destination, args.host, args.port,
                                    args.workers)
-    print(f"MLflow tracking server: {args.backend_store_uri}, artifacts {args.artifacts_destination}, "
+    print(f"MLflow tracking server: {masked(args.backend_store_uri)}, artifacts {args.artifacts_destination}, "
           f"http://{args.host}:{args.port}", flush=True)
-    os.execvpe(command[0], command, server_env())
+    if store_env:
+        print("jdnas: the password was taken out of the URI; set PGPASSWORD or use ~/.pgpass instead",
+              file=sys.stderr)
+    os.execvpe(command[0], command, {**server_env(), **store_env})
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -348,6 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_deploy_commands(sub, _add_location_args)
     add_data_parser(sub)
+    add_slurm_parser(sub, _add_sweep_args)
     return parser
 
 

@@ -16,7 +16,8 @@ def tracking_server_argv(backend_store_uri: str, artifacts_destination: str, hos
     artifacts proxied by the server (clients need no S3 credentials), bound to loopback by default."""
     if backend_store_uri.startswith("sqlite:///"):
         Path(backend_store_uri[len("sqlite:///"):]).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    elif not backend_store_uri.startswith(("postgresql://", "postgresql+psycopg2://", "mysql://")):
+    elif not backend_store_uri.startswith(("postgresql://", "postgresql+psycopg://", "postgresql+psycopg2://",
+                                           "mysql://")):
         raise ValueError(f"backend store {backend_store_uri!r}: use sqlite:///ABSOLUTE/PATH.db or postgresql://...")
     if "://" not in artifacts_destination:
         Path(artifacts_destination).expanduser().mkdir(parents=True, exist_ok=True)

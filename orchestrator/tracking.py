@@ -145,19 +145,28 @@ class SweepTracker:
         return self._last_step[run_id]
 
     def log_epochs(self, run_id: str, results: Iterable[Mapping[str, Any]]) -> int:
-        """Log each result (one per epoch) not yet in the store; returns how many were sent."""
-        sent = 0
+        """Log each result (one per epoch) not yet in the store; returns how many were sent. Whole epochs go
+        together in as few log_batch calls as fit (a round trip per run, not per epoch, once results queue)."""
+        sent, batch = 0, []
         for result in sorted(results, key=lambda r: r.get("epoch", r.get("training_iteration", 0))):
             epoch = int(result.get("epoch", result.get("training_iteration", 0)))
-            if epoch <= self.last_logged_epoch(run_id):
+            if epoch <= max(self.last_logged_epoch(run_id), batch[-1][0] if batch else 0):
                 continue
             stamp = int(result.get("timestamp", time.time()) * 1000)
             metrics = [Metric(k, v, stamp, epoch) for k, v in numeric_metrics(result).items()]
-            for i in range(0, len(metrics), BATCH):
-                self.client.log_batch(run_id, metrics=metrics[i:i + BATCH])
-            self._last_step[run_id] = epoch
-            sent += 1
-        return sent
+            if batch and sum(len(m) for _, m in batch) + len(metrics) > BATCH:
+                sent += self._send_epochs(run_id, batch)
+                batch = []
+            batch.append((epoch, metrics))
+        return sent + (self._send_epochs(run_id, batch) if batch else 0)
+
+    def _send_epochs(self, run_id: str, batch: list[tuple[int, list[Metric]]]) -> int:
+        """One call for these epochs (more only for an epoch over BATCH metrics); the step is marked sent after."""
+        metrics = [m for _, epoch_metrics in batch for m in epoch_metrics]
+        for i in range(0, len(metrics), BATCH):
+            self.client.log_batch(run_id, metrics=metrics[i:i + BATCH])
+        self._last_step[run_id] = batch[-1][0]
+        return len(batch)
 
     def finish_trial(self, run_id: str, status: str, last_result: Mapping[str, Any] | None,
                      checkpoint_dir: str | None, error: str | None = None) -> None:
