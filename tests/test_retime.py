@@ -47,7 +47,7 @@ def test_rows_are_retimed_alone_here_and_keep_their_in_trial_value():
         ms = {k: measure_latency(net, shape, min_run_time=0.2).median_ms for k, (net, shape) in networks.items()}
         return {**ms, "alike": ms["manual"]}
 
-    best = fastest_alternated(2, {"retimed": retimed, "direct": direct})
+    best = fastest_alternated(3, {"retimed": retimed, "direct": direct})
     out = runs[-1]
     for trial_id in ("searched", "manual"):
         assert out[trial_id]["latency_in_trial_ms"] == IN_TRIAL_MS and out[trial_id]["latency_source"] == "exclusive"
