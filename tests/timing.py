@@ -8,6 +8,8 @@ import statistics
 import time
 from typing import Callable
 
+import numpy as np
+import onnxruntime as ort
 import torch
 
 BAND = (0.5, 2.0)
@@ -44,3 +46,24 @@ def plain_forward_ms(model: torch.nn.Module, x: torch.Tensor, min_run_time: floa
                 model(x)
             per_block.append((time.perf_counter() - t0) / calls * 1e3)
     return statistics.median(per_block)
+
+
+def plain_ort_ms(path) -> float:
+    """Milliseconds per session.run of an ONNX file on a 1-thread CPU session, the median of ~1 ms blocks over
+    20 ms: the reference the ONNX Runtime timings (probe, latency table) are held to."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    feed = {i.name: np.zeros([int(d) for d in i.shape], np.float32) for i in session.get_inputs()}
+    for _ in range(5):
+        session.run(None, feed)
+    t0 = time.perf_counter()
+    session.run(None, feed)
+    calls = max(1, int(1e-3 / max(time.perf_counter() - t0, 1e-6)))
+    blocks, start = [], time.perf_counter()
+    while time.perf_counter() - start < 0.02 or len(blocks) < 3:
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            session.run(None, feed)
+        blocks.append((time.perf_counter() - t0) / calls * 1e3)
+    return statistics.median(blocks)
