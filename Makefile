@@ -11,7 +11,7 @@ quick: install data          ## the main job: classifier-scaling on real Fashion
 	$(BIN)/jdnas run classifier-scaling --preset quick
 
 test: install data browser slurm postgres   ## the whole test suite (real Ray clusters, MLflow servers, S3 endpoint, a browser)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=20
 
 test-fast: install data      ## everything but the slow tests
 	$(BIN)/python -m pytest -q -m "not slow"

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 import torch
 
@@ -34,6 +36,15 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     if call.excinfo is not None and call.excinfo.errisinstance(DatasetNotFound):
         report.longrepr = f"{item.nodeid}: a dataset it needs is missing: {call.excinfo.value}"
+    fail_a_skip_in_ci(item, report)
+
+
+def fail_a_skip_in_ci(item, report) -> None:
+    """In CI (CI=true; .ci/run sets it) everything a test needs is installed by `make test`, so a skip means
+    something is missing that should not be: it fails, naming the reason, unless marked may_skip_in_ci."""
+    if report.skipped and os.environ.get("CI") == "true" and item.get_closest_marker("may_skip_in_ci") is None:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome, report.longrepr = "failed", f"{item.nodeid}: skipped in CI, where it must run: {reason}"
 
 
 @pytest.fixture(autouse=True)
@@ -50,3 +61,17 @@ def single_thread():
 def synthetic_splits():
     dataset = load_dataset("synthetic", image_size=16, channels=3, num_classes=4, train_size=192, test_size=64)
     return prepare_splits(dataset, val_fraction=0.25, seed=0)
+
+
+def _environment_kept():
+    """os.environ as it was, after the block: what a test (or the code it runs, e.g. a runner's setdefault)
+    sets must not reach the next test."""
+    saved = dict(os.environ)
+    yield
+    if dict(os.environ) != saved:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+environment_kept_per_module = pytest.fixture(scope="module", autouse=True)(_environment_kept)
+environment_kept_per_test = pytest.fixture(autouse=True)(_environment_kept)

@@ -8,16 +8,15 @@ import pytest
 import torch
 
 from trainables.data import NOISE_LEVELS, DatasetNotFound, add_noise, eval_noise, load_dataset, prepare_splits, sample_sigmas
-from trainables.data.registry import DEBIAN_FASHION_MNIST
 from trainables.data.splits import fit_images
 
-needs_fashion_mnist = pytest.mark.skipif(not DEBIAN_FASHION_MNIST.exists(),
-                                         reason="apt-get install dataset-fashion-mnist (.ci/run does)")
+from .conftest import FASHION_MNIST, needs_fashion_mnist
+
 
 
 @needs_fashion_mnist
 def test_real_fashion_mnist():
-    ds = load_dataset("fashion-mnist", data_dir="/nonexistent")  # falls back to the Debian package path
+    ds = load_dataset("fashion-mnist", data_dir=FASHION_MNIST)  # where conftest found it
     assert ds.train_images.shape == (60000, 1, 28, 28) and ds.test_images.shape == (10000, 1, 28, 28)
     assert ds.train_images.dtype == np.uint8 and set(np.unique(ds.train_labels)) == set(range(10))
     assert np.bincount(ds.test_labels).tolist() == [1000] * 10

@@ -101,7 +101,7 @@ def test_a_run_on_the_downloaded_copy_and_its_report_rebuilt_from_parquet(tmp_pa
     with FileServer(mirror) as server:
         assert jdnas("data", "download", "fashion-mnist", "--dir", str(data_dir), "--mirror", server.url).returncode == 0
     sets = [*RUN_SETS, "--set", f"data_dir={data_dir}", "--set", "classifier=Conv-S,MB1-S"]
-    run = jdnas("run", "classifier-scaling", "--workdir", str(workdir), *sets, timeout=800)
+    run = jdnas("run", "classifier-scaling", "--workdir", str(workdir), *sets, timeout=560)  # + 300: < 900 s
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert f"fashion-mnist from {data_dir / 'fashion-mnist'}" in run.stdout
     configs = list((workdir / "results").glob("*/*/checkpoint_*/config.json"))

@@ -28,8 +28,9 @@ def probe_python(root: Path) -> tuple[str, str]:
     try:
         venv.create(env_dir, with_pip=True)
         python = str(env_dir / "bin" / "python")
-        subprocess.run([python, "-m", "pip", "install", "-q", "numpy", "onnxruntime"], check=True, timeout=300,
-                       capture_output=True)
+        constraints = Path(__file__).resolve().parents[1] / "constraints.txt"  # the versions jdnas pins
+        subprocess.run([python, "-m", "pip", "install", "-q", "-c", str(constraints), "numpy", "onnxruntime"],
+                       check=True, timeout=300, capture_output=True)
         return python, "venv"
     except (subprocess.SubprocessError, OSError):
         return sys.executable, "blocked"
@@ -58,7 +59,7 @@ def device(tmp_path_factory):
     else:
         command = [python, "-c", BLOCKER, str(bundle / "probe.py")]
     subprocess.run(command + [str(bundle), "--device-name", "pi", "--rounds", "2", "--min-run-time", "0.002"],
-                   check=True, timeout=600)
+                   check=True, timeout=400)  # with the venv's 300 s: within the slow tests' 900 s
     return dict(root=root, bundle=bundle, probe=bundle / "probe-pi.json", config=config, data=data, macro=macro,
                 how=how)
 

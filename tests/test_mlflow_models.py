@@ -24,14 +24,12 @@ from mlflow import MlflowClient
 
 from orchestrator.cli import main
 from orchestrator.runner import RunOptions, ray_temp_dir, run_sweep
-from trainables.data.registry import DEBIAN_FASHION_MNIST
 from trainables.models import build_model
 
 from .browser import CHROMEDRIVER, CHROMIUM, Browser, free_port
-from .conftest import TINY
+from .conftest import TINY, needs_fashion_mnist
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not DEBIAN_FASHION_MNIST.exists(), reason="needs dataset-fashion-mnist")]
+pytestmark = [pytest.mark.slow, needs_fashion_mnist]
 
 NAS = dict(train_size=96, val_size=32, test_size=32, width_mult=0.1, search_epochs=2, warmup_epochs=1,
            search_batch_size=32, batch_size=32, retrain_epochs=1, epochs=3, seeds=1, beta_mode="removed",

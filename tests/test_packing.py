@@ -13,11 +13,9 @@ from mlflow.tracking import MlflowClient
 from orchestrator import cli
 from orchestrator.local_cluster import LocalCluster, stop_process_groups
 from orchestrator.runner import RunOptions, run_sweep
-from trainables.data.registry import DEBIAN_FASHION_MNIST
 
-from .conftest import TINY
+from .conftest import TINY, needs_fashion_mnist
 
-needs_fashion = pytest.mark.skipif(not DEBIAN_FASHION_MNIST.exists(), reason="needs dataset-fashion-mnist")
 
 
 def test_local_run_asking_for_missing_gpus_fails_in_one_line_before_ray_starts(tmp_path, capsys):
@@ -33,7 +31,7 @@ def test_local_run_asking_for_missing_gpus_fails_in_one_line_before_ray_starts(t
 
 
 @pytest.mark.slow
-@needs_fashion
+@needs_fashion_mnist
 def test_four_quarter_gpu_trials_share_the_gpu_then_latency_is_timed_alone(tmp_path, capsys):
     overrides = dict(TINY, train_size=768, epochs=3, classifier=["Conv-S", "MB1-S"], seeds=2, gpus_per_trial=0.25,
                      cpus_per_trial=0.5, precision="bf16")
@@ -65,7 +63,7 @@ def test_four_quarter_gpu_trials_share_the_gpu_then_latency_is_timed_alone(tmp_p
 
 @pytest.mark.slow
 @pytest.mark.cluster
-@needs_fashion
+@needs_fashion_mnist
 def test_cluster_driver_says_once_a_minute_what_pending_trials_wait_for(tmp_path):
     with LocalCluster(tmp_path / "ray", nodes=1, cpus_per_node=1) as cluster:
         env = dict(os.environ, JDNAS_PENDING_REPORT_S="3", RAY_AUTH_MODE="disabled")

@@ -10,12 +10,12 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from orchestrator.runner import RunOptions, run_sweep
-from trainables.data.registry import DEBIAN_FASHION_MNIST
 from trainables.open_choices import MODEL_CHOICES, NAS_CHOICES
 from trainables.paper import TABLE8, TABLE10
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not DEBIAN_FASHION_MNIST.exists(), reason="needs dataset-fashion-mnist")]
+from .conftest import needs_fashion_mnist
+
+pytestmark = [pytest.mark.slow, needs_fashion_mnist]
 
 TINY_UNET = dict(train_size=200, val_size=50, test_size=50, epochs=1, seeds=1, examples=False,
                  latency_min_run_time=0.05, eval_noise_levels=[0.0, 0.2, 0.4, 0.8, 1.0])
@@ -76,7 +76,7 @@ def test_unet_studies_render_table8_from_their_grid_points(ray_once, tmp_path):
     cli = subprocess.run([sys.executable, "-m", "orchestrator.cli", "report", "unet-multiplier", "--preset", "quick",
                           "--workdir", str(tmp_path), *[a for k, v in dict(TINY_UNET, multiplier=1.5).items()
                                                         for a in ("--set", f"{k}={_cli(v)}")]],
-                         capture_output=True, text=True, timeout=600)
+                         capture_output=True, text=True, timeout=300)
     assert cli.returncode == 0, cli.stderr[-2000:]
     check_setting_block(cli.stdout)
     assert "### Table 8" in cli.stdout

@@ -1,5 +1,6 @@
 """`jdnas plan`: its arithmetic against hand calculations, and the command on a real (tiny) sweep."""
 import json
+import time
 
 import pytest
 
@@ -51,3 +52,41 @@ def test_plan_command_prices_a_tiny_sweep_on_this_machine(capsys):
     assert cli.main(args) == 0
     text = capsys.readouterr().out
     assert "4 trials" in text and "[jdnas] estimate:" in text and "wall time about" in text
+
+
+def test_plan_step_time_is_what_a_plain_training_loop_takes():
+    """`plan`'s seconds per training step against a bare loop of the same batch step (forward, cross-entropy,
+    backward, Adam), written here without the loop's helpers; alternated rounds, fastest of each."""
+    import torch
+    import torch.nn.functional as F
+
+    from trainables.config import defaults
+    from trainables.models import build_model
+    from orchestrator.plan import measure_network
+
+    from .timing import fastest_alternated, within_band
+
+    config = {**defaults(), "task": "classifier", "classifier": "MB1-S", "batch_size": 32, "augment": False,
+              "eval_noise_levels": [0.0]}
+    model = build_model(config, 1, 10)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    images, labels = torch.rand(32, 1, 32, 32), torch.randint(10, (32,))
+
+    def plain_step_s(steps=4, blocks=2):  # the fastest of `blocks` blocks of `steps` steps, as plan takes
+        model.train()
+        fastest = float("inf")
+        for _ in range(blocks):
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                loss = F.cross_entropy(model(images + 0.3 * torch.randn_like(images)), labels)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            fastest = min(fastest, (time.perf_counter() - t0) / steps)
+        return fastest
+
+    plain_step_s(1, 1)  # warm-up
+    best = fastest_alternated(6, {
+        "plan": lambda: {"step_s": measure_network(config, (1, 32, 32), 10, torch.device("cpu"), steps=4).step_s},
+        "plain": lambda: {"step_s": plain_step_s()}})
+    assert within_band(best["plan"]["step_s"], best["plain"]["step_s"]), best

@@ -1,10 +1,12 @@
 """The exclusive latency phase re-times derived networks alone (from their JSON), their reference model and the
 manual joint models (from their config) with the trial's settings; rows from another device are left as
 measured; the results are written into the rows, and Table 10 says which value it shows."""
+import copy
 import json
 import random
 
 from .nas_helpers import tiny_macro
+from .timing import fastest_alternated, within_band
 from orchestrator.exclusive_latency import apply_to_rows
 from orchestrator.nas_report import nas_table
 from orchestrator.retime import time_derived
@@ -20,10 +22,6 @@ def _row(trial_id, **fields):
                    latency_batch_size=1, latency_threads=1, latency_precision="fp32"), **fields}
 
 
-def _close(value, reference):
-    return 0.5 * reference < value < 2 * reference
-
-
 def test_rows_are_retimed_alone_here_and_keep_their_in_trial_value():
     macro = tiny_macro(size=16)
     arch = random_architecture(macro, 8, random.Random(3))
@@ -34,24 +32,36 @@ def test_rows_are_retimed_alone_here_and_keep_their_in_trial_value():
             _row("elsewhere", image_shape="1x32x32", **{**joint, "latency_device": "NVIDIA H100 80GB HBM3"}),
             {**_row("failed", image_shape="1x32x32", **joint), "status": "ERROR"}]
     manual = [{**joint, "variant_label": "integrated(UNet-S, MB2.5-M)"}]
-    out = {r["trial_id"]: r for r in apply_to_rows(rows, time_derived(rows, manual))}
+    networks = {"searched": (SearchedNet(arch), (1, 16, 16)), "manual": (build_model(joint, 1, 10), (1, 32, 32)),
+                "reference": (build_model(dict(task="denoiser", unet="UNet-S"), 1, 10), (1, 32, 32))}
+    runs = []
 
-    direct = {"searched": measure_latency(SearchedNet(arch), (1, 16, 16), min_run_time=0.2).median_ms,
-              "manual": measure_latency(build_model(joint, 1, 10), (1, 32, 32), min_run_time=0.2).median_ms}
-    for trial_id, ms in direct.items():
+    def retimed():  # the phase's values for the two rows, their reference and the manual model
+        runs.append({r["trial_id"]: r for r in apply_to_rows(copy.deepcopy(rows), time_derived(rows, manual))})
+        out = runs[-1]
+        return {"searched": out["searched"]["latency_ms"], "manual": out["manual"]["latency_ms"],
+                "reference": out["manual"]["reference_latency_ms"],
+                "alike": out["manual"]["manual_latency_ms"]["integrated(UNet-S, MB2.5-M)"]}
+
+    def direct():  # each network timed here, straight from measure_latency
+        ms = {k: measure_latency(net, shape, min_run_time=0.2).median_ms for k, (net, shape) in networks.items()}
+        return {**ms, "alike": ms["manual"]}
+
+    best = fastest_alternated(3, {"retimed": retimed, "direct": direct})
+    out = runs[-1]
+    for trial_id in ("searched", "manual"):
         assert out[trial_id]["latency_in_trial_ms"] == IN_TRIAL_MS and out[trial_id]["latency_source"] == "exclusive"
-        assert _close(out[trial_id]["latency_ms"], ms), (trial_id, out[trial_id]["latency_ms"], ms)
+    for name, ms in best["direct"].items():
+        assert within_band(best["retimed"][name], ms), (name, best)
     for untouched in ("elsewhere", "failed"):
         assert out[untouched]["latency_ms"] == IN_TRIAL_MS and "latency_in_trial_ms" not in out[untouched]
     # the reference model and the manual joint models are timed alike, beside the row's own network
-    unet_s = measure_latency(build_model(dict(task="denoiser", unet="UNet-S"), 1, 10), (1, 32, 32),
-                             min_run_time=0.2).median_ms
     assert out["manual"]["reference_latency_in_trial_ms"] == IN_TRIAL_MS
-    assert _close(out["manual"]["reference_latency_ms"], unet_s), (out["manual"]["reference_latency_ms"], unet_s)
-    assert _close(out["manual"]["manual_latency_ms"]["integrated(UNet-S, MB2.5-M)"], direct["manual"])
     assert out["searched"]["manual_latency_ms"] == {}  # the integrated model cannot take 16 px: left out
 
-    searched = {**out["searched"], "predicted_latency_ms": direct["searched"]}
+    # the fastest re-timed value stands in the row, the fastest direct one as the prediction
+    searched = {**out["searched"], "latency_ms": best["retimed"]["searched"],
+                "predicted_latency_ms": best["direct"]["searched"]}
     text = nas_table([searched])
     header = next(line for line in text.splitlines() if line.startswith("| Type"))
     assert "| LAT ms (ours: " in header and "| LAT in trial ms |" in header and "re-timed alone" in text
