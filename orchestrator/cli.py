@@ -161,6 +161,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 def cmd_local_cluster(args: argparse.Namespace) -> int:
     from .local_cluster import LocalCluster  # lazy: ~30 ms of --help's 50
+    from .ray_auth import token_hint
 
     def stop_on_sigterm(signum, frame):  # `kill` must stop the nodes too: they live in their own sessions
         raise KeyboardInterrupt
@@ -169,11 +170,12 @@ def cmd_local_cluster(args: argparse.Namespace) -> int:
     cluster = LocalCluster(Path(args.logs).resolve(), nodes=args.nodes, cpus_per_node=args.cpus_per_node)
     if args.dashboard_port:
         cluster.dashboard_port = args.dashboard_port
+    token_note = token_hint(cluster.token, cluster.root)
     with cluster:
         print(f"Ray cluster of {args.nodes} nodes x {args.cpus_per_node} CPUs on this machine (Ctrl-C stops it)\n"
               f"  jdnas run SWEEP --address {cluster.address}\n"
               f"  jdnas submit SWEEP --address {cluster.dashboard_url}\n"
-              f"  node logs: {cluster.root}", flush=True)
+              f"  node logs: {cluster.root}\n  {token_note}", flush=True)
         try:
             while all(p.poll() is None for p in cluster.processes):
                 time.sleep(1)

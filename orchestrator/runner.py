@@ -28,6 +28,7 @@ from . import exclusive_latency
 from .data_prep import prepare_data
 from .plan import estimate_for_run
 from .progress import ProgressCallback
+from .ray_auth import bind_to_loopback, use_token_auth
 from .pending import PendingTrialsReporter
 from .report import best_rows, write_report
 from .results import export_parquet, rows_from_experiment
@@ -109,7 +110,8 @@ def start_ray(options: RunOptions, workdir: Path, data_bytes: int) -> bool:
     if ray.is_initialized():
         return False
     if options.is_local:
-        os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private single-machine cluster
+        use_token_auth()  # the job API and every Ray port ask for this run's token (orchestrator.ray_auth)
+        bind_to_loopback()
         object_store = int(min(max(256e6, 3 * data_bytes), 8e9))
         ray.init(_temp_dir=ray_temp_dir(workdir), include_dashboard=False, object_store_memory=object_store,
                  log_to_driver=options.verbose > 1, logging_level="warning", num_gpus=options.num_gpus)

@@ -24,6 +24,7 @@ from mlflow import MlflowClient
 
 from orchestrator.cli import main
 from orchestrator.runner import RunOptions, ray_temp_dir, run_sweep
+from orchestrator.ray_auth import bind_to_loopback, use_token_auth
 from trainables.data.registry import DEBIAN_FASHION_MNIST
 from trainables.models import build_model
 
@@ -52,7 +53,8 @@ def store(tmp_path_factory):
 
     workdir = tmp_path_factory.mktemp("mlflow-models")
     NAS["lut_cache_dir"] = str(workdir / "lut")
-    os.environ["RAY_AUTH_MODE"] = "disabled"
+    use_token_auth()
+    bind_to_loopback()
     ray.init(_temp_dir=ray_temp_dir(workdir), include_dashboard=False, num_cpus=2, object_store_memory=256e6,
              log_to_driver=False, logging_level="warning")
     try:
