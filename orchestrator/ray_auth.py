@@ -45,6 +45,9 @@ def use_token_auth() -> str:
     if os.environ.get(TOKEN_PATH_ENV) and not os.environ.get(TOKEN_ENV):
         env.pop(TOKEN_ENV)  # the user's token file stays the one source
     os.environ.update(env)
+    from ray._raylet import Config  # lazy: Ray (~1.5 s)
+
+    Config.initialize("")  # Ray's C++ config read RAY_AUTH_MODE at import; re-read it, as Ray's own opt-in does
     return env.get(TOKEN_ENV) or user_token()
 
 
