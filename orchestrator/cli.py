@@ -17,12 +17,15 @@ import argparse
 import json
 import math
 import os
+import shutil
 import signal
 import sys
 import time
 from pathlib import Path
 
 from .cluster import run_command, server_env, submit, tracking_server_argv, wait_for_job
+from .job_package import stage
+from .secrets_masking import check_no_password
 from .data_cli import add_data_parser
 from .deploy_cli import add_commands as add_deploy_commands  # export, lut bundle / import
 from .exits import EXIT_BAD_INPUT, EXIT_CODES_HELP, EXIT_INTERRUPTED, SUBMIT_EXIT_CODES_HELP
@@ -131,18 +134,21 @@ def cmd_tracking_server(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    sweep_arg = args.sweep
-    working_dir = None
-    if ".py:" in sweep_arg:  # ship the user's sweep file with the job
-        path, variable = sweep_arg.rsplit(":", 1)
-        working_dir, sweep_arg = str(Path(path).resolve().parent), f"{Path(path).name}:{variable}"
     resolved = _resolved(args)  # fail fast, locally
+    check_no_password(args.tracking_uri)
+    sweep_arg, staging = args.sweep, None
+    if ".py:" in sweep_arg:  # ship the user's sweep file (and its project's tracked files) with the job
+        path, variable = sweep_arg.rsplit(":", 1)
+        staging, inside = stage(Path(path))
+        sweep_arg = f"{inside}:{variable}"
     entrypoint = run_command(sweep_arg, args.preset, args.set, tracking_uri=args.tracking_uri, storage=args.storage,
                              s3_endpoint=args.s3_endpoint, workdir=args.remote_workdir, scheduler=args.scheduler,
-                             allow_local_storage=args.allow_local_storage)
-    if args.name:
-        entrypoint += f" --name {args.name}"
-    job_id = submit(args.address, entrypoint, resolved.name, working_dir)
+                             allow_local_storage=args.allow_local_storage, name=args.name)
+    try:
+        job_id = submit(args.address, entrypoint, resolved.name, staging and str(staging))
+    finally:
+        if staging:
+            shutil.rmtree(staging, ignore_errors=True)
     print(f"submitted {resolved.name} ({resolved.num_trials} trials) as job {job_id}\n"
           f"  runs   : {entrypoint}\n"
           f"  logs   : ray job logs --address {args.address} --follow {job_id}\n"
