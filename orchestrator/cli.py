@@ -25,7 +25,8 @@ from pathlib import Path
 
 from .cluster import run_command, server_env, submit, tracking_server_argv, wait_for_job
 from .job_package import stage
-from .secrets_masking import check_no_password
+from .secrets_masking import check_no_password, mask_uri, store_uri_off_argv
+from .tracking_auth import with_auth
 from .data_cli import add_data_parser
 from .deploy_cli import add_commands as add_deploy_commands  # export, lut bundle / import
 from .exits import EXIT_BAD_INPUT, EXIT_CODES_HELP, EXIT_INTERRUPTED, SUBMIT_EXIT_CODES_HELP
@@ -128,9 +129,12 @@ def cmd_sync_mlflow(args: argparse.Namespace) -> int:
 def cmd_tracking_server(args: argparse.Namespace) -> int:
     command = tracking_server_argv(args.backend_store_uri, args.artifacts_destination, args.host, args.port,
                                    args.workers)
-    print(f"MLflow tracking server: {args.backend_store_uri}, artifacts {args.artifacts_destination}, "
-          f"http://{args.host}:{args.port}", flush=True)
-    os.execvpe(command[0], command, server_env())
+    command, env = store_uri_off_argv(command, server_env())
+    if args.auth:
+        command, env = with_auth(command, env, Path(args.auth_dir), args.admin_credentials)
+    print(f"MLflow tracking server: {mask_uri(args.backend_store_uri)}, artifacts {args.artifacts_destination}, "
+          f"http://{args.host}:{args.port}{' (basic auth: users and permissions)' if args.auth else ''}", flush=True)
+    os.execvpe(command[0], command, env)
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -317,6 +321,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="bind address (default loopback only)")
     p.add_argument("--port", type=int, default=5000)
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--auth", action="store_true", help="MLflow's basic-auth app: every request needs a user "
+                   "(admin from $MLFLOW_AUTH_ADMIN_USERNAME/PASSWORD or --admin-credentials; docs/security.md)")
+    p.add_argument("--admin-credentials", help="file holding USER:PASSWORD of the admin, chmod 600")
+    p.add_argument("--auth-dir", default=str(Path("~/jdnas/auth").expanduser()),
+                   help="users and permissions database (default ~/jdnas/auth, kept 0700)")
     p.set_defaults(func=cmd_tracking_server)
 
     p = sub.add_parser("local-cluster", help="a multi-node Ray cluster on this machine, to try cluster commands")

@@ -29,3 +29,14 @@ def check_no_password(uri: str | None, where: str = "the job's command line") ->
     if uri and _password(uri):
         raise ValueError(f"{mask_uri(uri)} holds a password, which would be visible on {where}: drop it from the "
                          "URI and set MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD (or PGPASSFILE) instead")
+
+
+def store_uri_off_argv(command: list[str], env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+    """A `mlflow server` command whose --backend-store-uri holds a password, rewritten to pass that URI in
+    MLFLOW_BACKEND_STORE_URI (which `mlflow server` reads) instead of on its command line."""
+    if "--backend-store-uri" not in command:
+        return command, env
+    at = command.index("--backend-store-uri")
+    if not _password(command[at + 1]):
+        return command, env
+    return command[:at] + command[at + 2:], {**env, "MLFLOW_BACKEND_STORE_URI": command[at + 1]}
