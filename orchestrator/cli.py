@@ -121,7 +121,7 @@ def cmd_sync_mlflow(args: argparse.Namespace) -> int:
         print(f"no Tune experiment {resolved.name} in {storage.uri}", file=sys.stderr)
         return 1
     counts = sync_mlflow(resolved, uri, storage, artifact_root=artifact_root_for(uri, workdir))
-    print(f"synced {resolved.name} to {uri}: {counts['trials']} trials, {counts['epochs_sent']} epochs sent, "
+    print(f"synced {resolved.name} to {mask_uri(uri)}: {counts['trials']} trials, {counts['epochs_sent']} epochs sent, "
           f"{counts['runs_finished']} runs completed")
     return 0
 
@@ -199,11 +199,10 @@ def cmd_ui(args: argparse.Namespace) -> int:
     from .ui_links import experiment_links  # lazy: MLflow
 
     uri = tracking_uri_for(args.tracking_uri, Path(args.workdir).resolve())
-    env = server_env()
-    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri, "--host", args.host,
-               "--port", str(args.port)]
+    command, env = store_uri_off_argv([sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
+                                       "--host", args.host, "--port", str(args.port)], server_env())
     base = f"http://{args.host}:{args.port}"
-    print(f"MLflow UI for {uri} at {base}  (Ctrl-C to stop)", flush=True)
+    print(f"MLflow UI for {mask_uri(uri)} at {base}  (Ctrl-C to stop)", flush=True)
     sweep = args.sweep
     if sweep and ".py:" in sweep:
         from .user_sweeps import load_sweep  # lazy: search_spaces loads torch (~1 s)
@@ -226,7 +225,7 @@ def cmd_best(args: argparse.Namespace) -> int:
     runs = finished_trial_runs(client, resolved.sweep.name, resolved.name)
     quality = quality_metrics(runs, args.objective)
     if not runs or not quality:
-        print(f"no finished trials of {resolved.name} with {args.objective} metrics in {uri}; run "
+        print(f"no finished trials of {resolved.name} with {args.objective} metrics in {mask_uri(uri)}; run "
               f"`jdnas run {args.sweep} --preset {args.preset}` first", file=sys.stderr)
         return 1
     best = pareto_best(runs, quality, args.cost, args.max_latency_ms)

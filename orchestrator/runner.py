@@ -29,6 +29,7 @@ from .data_prep import prepare_data
 from .plan import estimate_for_run
 from .progress import ProgressCallback
 from .ray_auth import bind_to_loopback, use_token_auth
+from .secrets_masking import mask_uri
 from .pending import PendingTrialsReporter
 from .report import best_rows, write_report
 from .results import export_parquet, rows_from_experiment
@@ -269,9 +270,9 @@ def print_summary(outcome: SweepOutcome, resolved: ResolvedSweep, seconds: float
     print(f"  results: {outcome.results_uri}\n  parquet: {outcome.parquet_uri}")
     if outcome.report_path:
         print(f"  report : {outcome.report_path}")
-    print(f"  MLflow : {outcome.tracking_uri} (experiment {resolved.sweep.name!r}, parent run {outcome.parent_run_id})")
-    ui = outcome.tracking_uri if outcome.tracking_uri.startswith("http") else \
-        f"jdnas ui {resolved.sweep.name} --tracking-uri {outcome.tracking_uri}"
+    shown = mask_uri(outcome.tracking_uri)  # a password in the URI never reaches the summary
+    print(f"  MLflow : {shown} (experiment {resolved.sweep.name!r}, parent run {outcome.parent_run_id})")
+    ui = shown if shown.startswith("http") else f"jdnas ui {resolved.sweep.name} --tracking-uri {shown}"
     print(f"  UI     : {ui}")
     if unsent:
         print(f"  WARNING: {unsent} results could not be sent to MLflow; run `jdnas sync-mlflow {resolved.sweep.name}"

@@ -57,6 +57,7 @@ def auth_server(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_an_auth_server_refuses_strangers_and_keeps_users_apart(auth_server, tmp_path, monkeypatch):
     uri, admin, log = auth_server
     api = f"{uri}/api/2.0/mlflow"
@@ -72,7 +73,7 @@ def test_an_auth_server_refuses_strangers_and_keeps_users_apart(auth_server, tmp
         [sys.executable, "-m", "orchestrator.cli", "run", f"{tmp_path}/two.py:TWO", "--tracking-uri", uri,
          "--workdir", str(tmp_path / "run"), "--set", "epochs=1", "--set", "train_size=128", "--set", "val_size=32",
          "--set", "test_size=32", "--set", "latency_min_run_time=0.02"],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True, text=True, timeout=1000,
         env={**os.environ, "MLFLOW_TRACKING_USERNAME": alice[0], "MLFLOW_TRACKING_PASSWORD": alice[1]})
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert alice[1] not in run.stdout + run.stderr

@@ -144,3 +144,16 @@ def test_a_data_pickle_that_would_run_code_is_refused(tmp_path):
     (tmp_path / "data_batch_2").write_bytes(pickle.dumps({b"data": objects}))
     with pytest.raises(ValueError):
         load_data_pickle(tmp_path / "data_batch_2")
+
+
+def test_a_store_password_stays_off_the_command_line_and_out_of_printed_uris():
+    from orchestrator.cluster import server_env, tracking_server_argv
+    from orchestrator.secrets_masking import mask_uri, store_uri_off_argv
+
+    uri = "postgresql://mlflow:pa55-w0rd@127.0.0.1:5432/mlflow"
+    command, env = store_uri_off_argv(tracking_server_argv(uri, "s3://bucket/art"), server_env())
+    assert "pa55-w0rd" not in " ".join(command) and "--backend-store-uri" not in command
+    assert env["MLFLOW_BACKEND_STORE_URI"] == uri  # `mlflow server` reads it from there
+    assert mask_uri(uri) == "postgresql://mlflow:***@127.0.0.1:5432/mlflow"
+    plain = tracking_server_argv("sqlite:////tmp/x/mlflow.db", "s3://bucket/art")
+    assert store_uri_off_argv(plain, {}) == (plain, {})  # nothing secret: nothing moves
