@@ -157,3 +157,17 @@ def test_a_store_password_stays_off_the_command_line_and_out_of_printed_uris():
     assert mask_uri(uri) == "postgresql://mlflow:***@127.0.0.1:5432/mlflow"
     plain = tracking_server_argv("sqlite:////tmp/x/mlflow.db", "s3://bucket/art")
     assert store_uri_off_argv(plain, {}) == (plain, {})  # nothing secret: nothing moves
+
+
+def test_the_jobs_command_line_keeps_every_word_whole():
+    from orchestrator.cluster import run_command
+
+    line = run_command("my dir/sweep.py:X", "quick", ["classifier=Conv-S,MB1-S", "note=a b"], tracking_uri=None,
+                       storage="/data/my results", s3_endpoint=None, workdir="~/my dir", scheduler=None,
+                       allow_local_storage=False, name="my run; rm -rf ~")
+    # /bin/sh (Ray runs a job's entrypoint with shell=True) splits and expands it: one word per part, ~ expanded
+    words = subprocess.run(["/bin/sh", "-c", f"printf '%s\\n' {line}"], capture_output=True, text=True).stdout.splitlines()
+    home = os.path.expanduser("~")
+    assert words == ["jdnas", "run", "my dir/sweep.py:X", "--address", "auto", "--preset", "quick", "--workdir",
+                     f"{home}/my dir", "--set", "classifier=Conv-S,MB1-S", "--set", "note=a b", "--storage",
+                     "/data/my results", "--name", "my run; rm -rf ~"]
