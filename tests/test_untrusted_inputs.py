@@ -164,10 +164,10 @@ def test_the_jobs_command_line_keeps_every_word_whole():
 
     line = run_command("my dir/sweep.py:X", "quick", ["classifier=Conv-S,MB1-S", "note=a b"], tracking_uri=None,
                        storage="/data/my results", s3_endpoint=None, workdir="~/my dir", scheduler=None,
-                       allow_local_storage=False, name="my run; rm -rf ~")
+                       allow_local_storage=False, name="my run; echo injected")
     # /bin/sh (Ray runs a job's entrypoint with shell=True) splits and expands it: one word per part, ~ expanded
     words = subprocess.run(["/bin/sh", "-c", f"printf '%s\\n' {line}"], capture_output=True, text=True).stdout.splitlines()
     home = os.path.expanduser("~")
     assert words == ["jdnas", "run", "my dir/sweep.py:X", "--address", "auto", "--preset", "quick", "--workdir",
                      f"{home}/my dir", "--set", "classifier=Conv-S,MB1-S", "--set", "note=a b", "--storage",
-                     "/data/my results", "--name", "my run; rm -rf ~"]
+                     "/data/my results", "--name", "my run; echo injected"]
