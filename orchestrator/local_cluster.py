@@ -20,7 +20,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .ray_auth import TOKEN_ENV, auth_header, token_env
+from .ray_auth import LOOPBACK_ENV, TOKEN_ENV, auth_header, token_env
 
 
 def stop_process_groups(processes: list[subprocess.Popen], grace: float = 5.0) -> None:
@@ -41,6 +41,11 @@ def stop_process_groups(processes: list[subprocess.Popen], grace: float = 5.0) -
         except subprocess.TimeoutExpired:
             signal_group(process, signal.SIGKILL)
             process.wait(timeout=30)
+
+
+def without_loopback_switch(env) -> dict:
+    """`ray start --address` (a worker node) refuses to run under Ray's single-machine switch."""
+    return {k: v for k, v in env.items() if k != LOOPBACK_ENV}
 
 
 def free_port() -> int:
@@ -112,7 +117,7 @@ class LocalCluster:
         # like a real node (cluster.yaml puts the venv on PATH): job entrypoints find `jdnas`
         path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
         return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                env={**os.environ, "PATH": path, **self.env})
+                                env={**without_loopback_switch(os.environ), "PATH": path, **self.env})
 
     def alive_nodes(self) -> list[dict]:
         """Nodes the head sees alive (state API over the dashboard)."""

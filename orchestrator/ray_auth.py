@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from contextlib import contextmanager
 from pathlib import Path
 
 MODE_ENV, TOKEN_ENV, TOKEN_PATH_ENV = "RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"
@@ -51,13 +52,24 @@ def use_token_auth() -> str:
     return env.get(TOKEN_ENV) or user_token()
 
 
-def bind_to_loopback() -> None:
-    """Make a local `ray.init` bind its GCS, raylet, workers and agents to 127.0.0.1 (Ray resolves an
-    explicit 127.0.0.1 node address to the LAN address, so `_node_ip_address` cannot do it)."""
+@contextmanager
+def loopback_only():
+    """Around a local `ray.init`: its GCS, raylet, workers and agents bind 127.0.0.1 (Ray turns an explicit
+    127.0.0.1 node address into the LAN address, so `_node_ip_address` cannot do it). Undone afterwards: the
+    processes Ray started keep it, while a later `ray start --address` (a worker node) would refuse to run."""
     from ray._private import ray_constants  # lazy: Ray (~1.5 s)
 
+    previous = os.environ.get(LOOPBACK_ENV), ray_constants.ENABLE_RAY_CLUSTER
     os.environ[LOOPBACK_ENV] = "0"  # for the processes ray.init spawns
     ray_constants.ENABLE_RAY_CLUSTER = False  # this process imported ray before the variable was set
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = previous[1]
+        if previous[0] is None:
+            os.environ.pop(LOOPBACK_ENV, None)
+        else:
+            os.environ[LOOPBACK_ENV] = previous[0]
 
 
 def auth_header(token: str) -> dict[str, str]:

@@ -28,7 +28,7 @@ from . import exclusive_latency
 from .data_prep import prepare_data
 from .plan import estimate_for_run
 from .progress import ProgressCallback
-from .ray_auth import bind_to_loopback, use_token_auth
+from .ray_auth import loopback_only, use_token_auth
 from .secrets_masking import mask_uri
 from .pending import PendingTrialsReporter
 from .report import best_rows, write_report
@@ -112,10 +112,10 @@ def start_ray(options: RunOptions, workdir: Path, data_bytes: int) -> bool:
         return False
     if options.is_local:
         use_token_auth()  # the job API and every Ray port ask for this run's token (orchestrator.ray_auth)
-        bind_to_loopback()
         object_store = int(min(max(256e6, 3 * data_bytes), 8e9))
-        ray.init(_temp_dir=ray_temp_dir(workdir), include_dashboard=False, object_store_memory=object_store,
-                 log_to_driver=options.verbose > 1, logging_level="warning", num_gpus=options.num_gpus)
+        with loopback_only():
+            ray.init(_temp_dir=ray_temp_dir(workdir), include_dashboard=False, object_store_memory=object_store,
+                     log_to_driver=options.verbose > 1, logging_level="warning", num_gpus=options.num_gpus)
     else:
         ray.init(address=options.address, log_to_driver=options.verbose > 1, logging_level="warning")
     return True
