@@ -58,7 +58,7 @@ def auth_server(tmp_path):
          "--port", str(port), "--workers", "1"], stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env,
         start_new_session=True)
     try:
-        wait_http(f"http://127.0.0.1:{port}/health")
+        wait_http(f"http://127.0.0.1:{port}/health", timeout=240)  # a loaded 2-core machine needs minutes
         yield f"http://127.0.0.1:{port}", admin, log
     finally:
         stop_process_groups([server], grace=10)
