@@ -118,15 +118,15 @@ def test_a_local_run_binds_loopback_and_its_job_api_needs_the_runs_token(tmp_pat
                               stderr=subprocess.STDOUT, env=env_without_token(tmp_path), start_new_session=True)
     try:
         port = wait_for(lambda: agent_port(ray_temp_dir(workdir.resolve())), "Ray's agent port", driver)
-        if port == -1:  # Ray's agent port (52365) is fixed for ray.init; on a shared machine it may be taken
-            pytest.skip("another Ray on this machine holds the dashboard agent's port 52365")
         environ = ray_process_environ(driver.pid)
         token = environ["RAY_AUTH_TOKEN"]
         assert environ["RAY_AUTH_MODE"] == "token" and len(token) >= 32
-        assert_job_api_needs(f"http://127.0.0.1:{port}/api/job_agent/jobs/", token, tmp_path)
         listeners = listening_addresses(driver.pid)
         assert listeners and listeners <= LOOPBACK, listeners
         assert not (tmp_path / ".ray" / "auth_token").exists()  # the token never went to a file
+        if port == -1:  # Ray's agent port (52365) is fixed for ray.init; on a shared machine it may be taken
+            pytest.skip("another Ray on this machine holds the dashboard agent's port 52365: job API not probed")
+        assert_job_api_needs(f"http://127.0.0.1:{port}/api/job_agent/jobs/", token, tmp_path)
         assert driver.poll() is None, "the sweep ended before the probes did: make SLOW_SETS longer"
     finally:
         stop_process_groups([driver], grace=20)
