@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from orchestrator.local_cluster import LocalCluster
+from orchestrator.ray_auth import use_token_auth
 from orchestrator.runner import RunOptions, run_sweep
 
 # 4 classifiers x 2 seeds, quick preset data, shortened so the benchmark takes minutes
@@ -34,6 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cpus", type=int, default=2, help="total CPUs, split over the nodes")
     args = parser.parse_args()
+    use_token_auth()  # one token for both clusters and this driver (Ray caches the first it reads)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         one = timed_sweep(1, args.cpus, root)

@@ -18,12 +18,16 @@ import argparse
 import json
 import math
 import os
+import shutil
 import signal
 import sys
 import time
 from pathlib import Path
 
 from .cluster import run_command, server_env, submit, tracking_server_argv, wait_for_job
+from .job_package import stage
+from .secrets_masking import check_no_password, mask_uri, split_password
+from .tracking_auth import with_auth
 from .data_cli import add_data_parser
 from .deploy_cli import add_commands as add_deploy_commands  # export, lut bundle / import
 from .exits import (EXIT_BAD_INPUT, EXIT_CODES_HELP, EXIT_INTERNAL, EXIT_INTERRUPTED, SUBMIT_EXIT_CODES_HELP,
@@ -124,38 +128,42 @@ def cmd_sync_mlflow(args: argparse.Namespace) -> int:
         print(f"no Tune experiment {resolved.name} in {storage.uri}", file=sys.stderr)
         return 1
     counts = sync_mlflow(resolved, uri, storage, artifact_root=artifact_root_for(uri, workdir))
-    print(f"synced {resolved.name} to {uri}: {counts['trials']} trials, {counts['epochs_sent']} epochs sent, "
+    print(f"synced {resolved.name} to {mask_uri(uri)}: {counts['trials']} trials, {counts['epochs_sent']} epochs sent, "
           f"{counts['runs_finished']} runs completed")
     return 0
 
 
 def cmd_tracking_server(args: argparse.Namespace) -> int:
-    from .store_credentials import masked, split_password  # the store's password: environment, never argv
-
     store_uri, store_env = split_password(args.backend_store_uri)
     command = tracking_server_argv(store_uri, args.artifacts_destination, args.host, args.port,
                                    args.workers)
-    print(f"MLflow tracking server: {masked(args.backend_store_uri)}, artifacts {args.artifacts_destination}, "
-          f"http://{args.host}:{args.port}", flush=True)
+    env = {**server_env(), **store_env}
+    if args.auth:
+        command, env = with_auth(command, env, Path(args.auth_dir), args.admin_credentials)
+    print(f"MLflow tracking server: {mask_uri(args.backend_store_uri)}, artifacts {args.artifacts_destination}, "
+          f"http://{args.host}:{args.port}{' (basic auth: users and permissions)' if args.auth else ''}", flush=True)
     if store_env:
         print("jdnas: the password was taken out of the URI; set PGPASSWORD or use ~/.pgpass instead",
               file=sys.stderr)
-    os.execvpe(command[0], command, {**server_env(), **store_env})
+    os.execvpe(command[0], command, env)
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    sweep_arg = args.sweep
-    working_dir = None
-    if ".py:" in sweep_arg:  # ship the user's sweep file with the job
-        path, variable = sweep_arg.rsplit(":", 1)
-        working_dir, sweep_arg = str(Path(path).resolve().parent), f"{Path(path).name}:{variable}"
     resolved = _resolved(args)  # fail fast, locally
+    check_no_password(args.tracking_uri)
+    sweep_arg, staging = args.sweep, None
+    if ".py:" in sweep_arg:  # ship the user's sweep file (and its project's tracked files) with the job
+        path, variable = sweep_arg.rsplit(":", 1)
+        staging, inside = stage(Path(path))
+        sweep_arg = f"{inside}:{variable}"
     entrypoint = run_command(sweep_arg, args.preset, args.set, tracking_uri=args.tracking_uri, storage=args.storage,
                              s3_endpoint=args.s3_endpoint, workdir=args.remote_workdir, scheduler=args.scheduler,
-                             allow_local_storage=args.allow_local_storage)
-    if args.name:
-        entrypoint += f" --name {args.name}"
-    job_id = submit(args.address, entrypoint, resolved.name, working_dir)
+                             allow_local_storage=args.allow_local_storage, name=args.name)
+    try:
+        job_id = submit(args.address, entrypoint, resolved.name, staging and str(staging))
+    finally:
+        if staging:
+            shutil.rmtree(staging, ignore_errors=True)
     print(f"submitted {resolved.name} ({resolved.num_trials} trials) as job {job_id}\n"
           f"  runs   : {entrypoint}\n"
           f"  logs   : ray job logs --address {args.address} --follow {job_id}\n"
@@ -174,6 +182,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 def cmd_local_cluster(args: argparse.Namespace) -> int:
     from .local_cluster import LocalCluster  # lazy: ~30 ms of --help's 50
+    from .ray_auth import token_hint
 
     def stop_on_sigterm(signum, frame):  # `kill` must stop the nodes too: they live in their own sessions
         raise KeyboardInterrupt
@@ -182,11 +191,12 @@ def cmd_local_cluster(args: argparse.Namespace) -> int:
     cluster = LocalCluster(Path(args.logs).resolve(), nodes=args.nodes, cpus_per_node=args.cpus_per_node)
     if args.dashboard_port:
         cluster.dashboard_port = args.dashboard_port
+    token_note = token_hint(cluster.token, cluster.root)
     with cluster:
         print(f"Ray cluster of {args.nodes} nodes x {args.cpus_per_node} CPUs on this machine (Ctrl-C stops it)\n"
               f"  jdnas run SWEEP --address {cluster.address}\n"
               f"  jdnas submit SWEEP --address {cluster.dashboard_url}\n"
-              f"  node logs: {cluster.root}", flush=True)
+              f"  node logs: {cluster.root}\n  {token_note}", flush=True)
         try:
             while all(p.poll() is None for p in cluster.processes):
                 time.sleep(1)
@@ -200,11 +210,12 @@ def cmd_ui(args: argparse.Namespace) -> int:
     from .ui_links import experiment_links  # lazy: MLflow
 
     uri = tracking_uri_for(args.tracking_uri, Path(args.workdir).resolve())
-    env = server_env()
-    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri, "--host", args.host,
+    store_uri, store_env = split_password(uri)
+    command = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", store_uri, "--host", args.host,
                "--port", str(args.port)]
+    env = {**server_env(), **store_env}
     base = f"http://{args.host}:{args.port}"
-    print(f"MLflow UI for {uri} at {base}  (Ctrl-C to stop)", flush=True)
+    print(f"MLflow UI for {mask_uri(uri)} at {base}  (Ctrl-C to stop)", flush=True)
     sweep = args.sweep
     if sweep and ".py:" in sweep:
         from .user_sweeps import load_sweep  # lazy: search_spaces loads torch (~1 s)
@@ -227,7 +238,7 @@ def cmd_best(args: argparse.Namespace) -> int:
     runs = finished_trial_runs(client, resolved.sweep.name, resolved.name)
     quality = quality_metrics(runs, args.objective)
     if not runs or not quality:
-        print(f"no finished trials of {resolved.name} with {args.objective} metrics in {uri}; run "
+        print(f"no finished trials of {resolved.name} with {args.objective} metrics in {mask_uri(uri)}; run "
               f"`jdnas run {args.sweep} --preset {args.preset}` first", file=sys.stderr)
         return 1
     best = pareto_best(runs, quality, args.cost, args.max_latency_ms)
@@ -322,6 +333,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="bind address (default loopback only)")
     p.add_argument("--port", type=int, default=5000)
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--auth", action="store_true", help="MLflow's basic-auth app: every request needs a user "
+                   "(admin from $MLFLOW_AUTH_ADMIN_USERNAME/PASSWORD or --admin-credentials; docs/security.md)")
+    p.add_argument("--admin-credentials", help="file holding USER:PASSWORD of the admin, chmod 600")
+    p.add_argument("--auth-dir", default=str(Path("~/jdnas/auth").expanduser()),
+                   help="users and permissions database (default ~/jdnas/auth, kept 0700)")
     p.set_defaults(func=cmd_tracking_server)
 
     p = sub.add_parser("local-cluster", help="a multi-node Ray cluster on this machine, to try cluster commands")

@@ -27,9 +27,18 @@ def tracking_server_argv(backend_store_uri: str, artifacts_destination: str, hos
             "--port", str(port), "--workers", str(workers)]
 
 
+def shell_word(part: str) -> str:
+    """One shell word; a leading ~/ stays unquoted so the head's shell expands it (`~/'my dir'`)."""
+    if part.startswith("~/") and part[2:]:
+        return "~/" + shlex.quote(part[2:])
+    return part if part in ("~", "~/") else shlex.quote(part)
+
+
 def run_command(sweep: str, preset: str, sets: list[str], *, tracking_uri: str | None, storage: str | None,
-                s3_endpoint: str | None, workdir: str, scheduler: str | None, allow_local_storage: bool) -> str:
-    """The `jdnas run` command line the job executes on the cluster (driver on the head node)."""
+                s3_endpoint: str | None, workdir: str, scheduler: str | None, allow_local_storage: bool,
+                name: str | None = None) -> str:
+    """The `jdnas run` command line the job executes on the cluster (driver on the head node); every part
+    quoted, no credential in it (those travel in the job's environment, see job_env)."""
     parts = ["jdnas", "run", sweep, "--address", "auto", "--preset", preset, "--workdir", workdir]
     for item in sets or []:
         parts += ["--set", item]
@@ -39,7 +48,17 @@ def run_command(sweep: str, preset: str, sets: list[str], *, tracking_uri: str |
             parts += [flag, value]
     if allow_local_storage:
         parts.append("--allow-local-storage")
-    return " ".join(shlex.quote(p) if not p.startswith("~") else p for p in parts)
+    if name:
+        parts += ["--name", name]
+    return " ".join(shell_word(p) for p in parts)
+
+
+# credentials a job's driver needs, handed on through the job's environment, never its command line
+JOB_CREDENTIALS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
+
+
+def job_env() -> dict[str, str]:
+    return {key: os.environ[key] for key in JOB_CREDENTIALS if os.environ.get(key)}
 
 
 def submit(address: str, entrypoint: str, name: str, working_dir: str | None = None) -> str:
@@ -47,9 +66,11 @@ def submit(address: str, entrypoint: str, name: str, working_dir: str | None = N
     from ray.job_submission import JobSubmissionClient  # lazy: Ray (~1.5 s); the CLI imports this module
 
     client = JobSubmissionClient(address)
-    runtime_env = {"working_dir": working_dir} if working_dir else None
+    runtime_env = {"working_dir": working_dir} if working_dir else {}
+    if job_env():
+        runtime_env["env_vars"] = job_env()
     submission_id = f"jdnas-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    return client.submit_job(entrypoint=entrypoint, submission_id=submission_id, runtime_env=runtime_env,
+    return client.submit_job(entrypoint=entrypoint, submission_id=submission_id, runtime_env=runtime_env or None,
                              metadata={"jdnas.sweep": name})
 
 

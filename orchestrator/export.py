@@ -25,6 +25,7 @@ from trainables.export.runtime_model import RuntimeModel
 from trainables.models import build_model
 
 from .mlflow_models import log_onnx_model
+from .mlflow_filters import literal
 
 CHECK_IMAGES = 32
 
@@ -39,7 +40,7 @@ def find_run(client: MlflowClient, run_id: str | None = None, experiment: str | 
             raise ValueError(f"no MLflow run {run_id!r} in {client.tracking_uri}; pass the store with "
                              "--tracking-uri or --workdir") from None
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()],
-                              f"tags.`jdnas.experiment` = '{experiment}' and tags.`jdnas.trial_id` = '{trial_id}'",
+                              f"tags.`jdnas.experiment` = {literal(experiment)} and tags.`jdnas.trial_id` = {literal(trial_id)}",
                               max_results=2)
     if not runs:
         raise ValueError(f"no MLflow run for trial {trial_id!r} of experiment {experiment!r}; "

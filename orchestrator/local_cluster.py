@@ -20,6 +20,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .ray_auth import LOOPBACK_ENV, TOKEN_ENV, auth_header, token_env
+
 
 def stop_process_groups(processes: list[subprocess.Popen], grace: float = 5.0) -> None:
     """SIGTERM each process group, SIGKILL whatever is left after `grace` seconds; never raises for
@@ -41,6 +43,11 @@ def stop_process_groups(processes: list[subprocess.Popen], grace: float = 5.0) -
             process.wait(timeout=30)
 
 
+def without_loopback_switch(env) -> dict:
+    """`ray start --address` (a worker node) refuses to run under Ray's single-machine switch."""
+    return {k: v for k, v in env.items() if k != LOOPBACK_ENV}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -58,6 +65,19 @@ class LocalCluster:
     dashboard_port: int = field(default_factory=free_port)
     processes: list = field(default_factory=list)
     temp_dirs: list = field(default_factory=list)
+
+    def __post_init__(self):
+        """Token auth always on: the caller's token in `env`, else the user's own, else a fresh one."""
+        self.env = {**self.env, **token_env(self.env.get(TOKEN_ENV))}
+
+    @property
+    def token(self) -> str:
+        return self.env[TOKEN_ENV]
+
+    @property
+    def client_env(self) -> dict[str, str]:
+        """Environment for a driver or job client of this cluster."""
+        return token_env(self.token)
 
     @property
     def address(self) -> str:
@@ -97,14 +117,12 @@ class LocalCluster:
         # like a real node (cluster.yaml puts the venv on PATH): job entrypoints find `jdnas`
         path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
         return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                env={**os.environ, "PATH": path, **self.env})
+                                env={**without_loopback_switch(os.environ), "PATH": path, **self.env})
 
     def alive_nodes(self) -> list[dict]:
         """Nodes the head sees alive (state API over the dashboard)."""
-        request = urllib.request.Request(f"{self.dashboard_url}/api/v0/nodes?limit=100")
-        token = self.env.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN")
-        if token:
-            request.add_header("Authorization", f"Bearer {token}")
+        request = urllib.request.Request(f"{self.dashboard_url}/api/v0/nodes?limit=100",
+                                         headers=auth_header(self.token))
         with urllib.request.urlopen(request, timeout=5) as response:
             nodes = json.load(response)["data"]["result"]["result"]
         return [n for n in nodes if n["state"] == "ALIVE"]

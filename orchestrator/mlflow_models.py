@@ -24,6 +24,8 @@ from mlflow import MlflowClient
 from mlflow.models import Model, ModelSignature
 from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 from mlflow.types import Schema, TensorSpec
+
+from .mlflow_filters import literal
 from torch import nn
 
 from trainables.models import build_model
@@ -83,7 +85,7 @@ def logged_model(client, run_id: str, name: str = MODEL_NAME):
     """The READY logged model `name` of a run, or None."""
     run = client.get_run(run_id)
     found = client.search_logged_models([run.info.experiment_id],
-                                        filter_string=f"source_run_id = '{run_id}' AND name = '{name}'")
+                                        filter_string=f"source_run_id = {literal(run_id)} AND name = {literal(name)}")
     return next((m for m in found if str(m.status) in ("READY", "LoggedModelStatus.READY")), None)
 
 

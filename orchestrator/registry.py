@@ -16,6 +16,7 @@ from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
 from .mlflow_models import MODEL_NAME, log_trial_model, logged_model
 from .report import pareto_front
+from .mlflow_filters import literal
 
 QUALITY = {"acc": "test_acc", "psnr": "test_psnr"}
 COST = {"latency": "latency_ms", "flops": "flops"}
@@ -36,7 +37,7 @@ def finished_trial_runs(client: MlflowClient, sweep_name: str, experiment_name: 
     if experiment is None:
         return []
     return client.search_runs([experiment.experiment_id],
-                              f"tags.`jdnas.experiment` = '{experiment_name}' and tags.`jdnas.role` = 'trial' "
+                              f"tags.`jdnas.experiment` = {literal(experiment_name)} and tags.`jdnas.role` = 'trial' "
                               "and attributes.status = 'FINISHED'", max_results=10000)
 
 
@@ -85,8 +86,8 @@ def ensure_logged_model(client: MlflowClient, tracking_uri: str, run_id: str) ->
 def register(client: MlflowClient, tracking_uri: str, model_name: str, trials: list[BestTrial], sweep_name: str,
              experiment_name: str) -> list[BestTrial]:
     """A registry version per trial that has none yet (found by run id); fills each trial's version."""
-    if client.search_registered_models(f"name = '{model_name}'"):
-        existing = {v.run_id: v for v in client.search_model_versions(f"name = '{model_name}'")}
+    if client.search_registered_models(f"name = {literal(model_name)}"):
+        existing = {v.run_id: v for v in client.search_model_versions(f"name = {literal(model_name)}")}
     else:
         client.create_registered_model(model_name, tags={"sweep": sweep_name, "experiment": experiment_name},
                                        description=f"Pareto-best trials of the jdnas sweep {experiment_name}")

@@ -28,6 +28,8 @@ from . import exclusive_latency
 from .data_prep import prepare_data
 from .plan import estimate_for_run
 from .progress import ProgressCallback
+from .ray_auth import loopback_only, use_token_auth
+from .secrets_masking import mask_uri
 from .pending import PendingTrialsReporter
 from .report import best_rows, write_report
 from .results import export_parquet, rows_from_experiment
@@ -113,10 +115,11 @@ def start_ray(options: RunOptions, workdir: Path, data_bytes: int) -> bool:
     if ray.is_initialized():
         return False
     if options.is_local:
-        os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a private single-machine cluster
+        use_token_auth()  # the job API and every Ray port ask for this run's token (orchestrator.ray_auth)
         object_store = int(min(max(256e6, 3 * data_bytes), 8e9))
-        ray.init(_temp_dir=ray_temp_dir(workdir), include_dashboard=False, object_store_memory=object_store,
-                 log_to_driver=options.verbose > 1, logging_level="warning", num_gpus=options.num_gpus)
+        with loopback_only():
+            ray.init(_temp_dir=ray_temp_dir(workdir), include_dashboard=False, object_store_memory=object_store,
+                     log_to_driver=options.verbose > 1, logging_level="warning", num_gpus=options.num_gpus)
     else:
         ray.init(address=options.address, log_to_driver=options.verbose > 1, logging_level="warning")
     stop_on_sigterm_like_ctrl_c()  # ray.init's own handler would abort the driver, Tune's state unsaved
@@ -306,9 +309,9 @@ def print_summary(outcome: SweepOutcome, resolved: ResolvedSweep, seconds: float
     print(f"  results: {outcome.results_uri}\n  parquet: {outcome.parquet_uri}")
     if outcome.report_path:
         print(f"  report : {outcome.report_path}")
-    print(f"  MLflow : {outcome.tracking_uri} (experiment {resolved.sweep.name!r}, parent run {outcome.parent_run_id})")
-    ui = outcome.tracking_uri if outcome.tracking_uri.startswith("http") else \
-        f"jdnas ui {resolved.sweep.name} --tracking-uri {outcome.tracking_uri}"
+    shown = mask_uri(outcome.tracking_uri)  # a password in the URI never reaches the summary
+    print(f"  MLflow : {shown} (experiment {resolved.sweep.name!r}, parent run {outcome.parent_run_id})")
+    ui = shown if shown.startswith("http") else f"jdnas ui {resolved.sweep.name} --tracking-uri {shown}"
     print(f"  UI     : {ui}")
     if unsent or not outcome.tracked:
         print(f"  WARNING: {unsent} results could not be sent to MLflow; run `jdnas sync-mlflow {resolved.sweep.name}"

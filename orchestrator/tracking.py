@@ -34,6 +34,7 @@ from trainables.models import model_label
 from trainables.tasks import TASKS
 
 from .mlflow_models import log_trial_model
+from .mlflow_filters import literal
 
 log = logging.getLogger("jdnas.tracking")
 
@@ -109,7 +110,7 @@ class SweepTracker:
 
     def parent_run(self, params: Mapping[str, Any], tags: Mapping[str, str], reopen: bool = True) -> str:
         """The parent run of this sweep invocation, created on first use and reused on resume."""
-        run = self._find(f"tags.`jdnas.experiment` = '{self.experiment_name}' and tags.`jdnas.role` = 'parent'")
+        run = self._find(f"tags.`jdnas.experiment` = {literal(self.experiment_name)} and tags.`jdnas.role` = 'parent'")
         if run is not None:
             if reopen:
                 self.client.update_run(run.info.run_id, status="RUNNING")
@@ -121,7 +122,8 @@ class SweepTracker:
 
     def child_run(self, parent_id: str, trial_id: str, run_name: str, config: Mapping[str, Any],
                   tags: Mapping[str, str]) -> str:
-        run = self._find(f"tags.`jdnas.trial_id` = '{trial_id}' and tags.`jdnas.experiment` = '{self.experiment_name}'")
+        run = self._find(f"tags.`jdnas.trial_id` = {literal(trial_id)} and tags.`jdnas.experiment` = "
+                         f"{literal(self.experiment_name)}")
         if run is not None:
             return run.info.run_id
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags={

@@ -193,10 +193,25 @@ def without_inapplicable(config: Mapping, variant: dict) -> dict:
     return variant
 
 
+# a sweep's name and `--name` become folder names and values in MLflow filter strings: no '/', '..' or quotes
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._+=@,-]{0,199}")
+
+
+def check_name(kind: str, value: str) -> str:
+    """`value`, or a SweepError saying what a `kind` (e.g. "--name") may hold."""
+    if not isinstance(value, str) or not SAFE_NAME.fullmatch(value) or ".." in value or value != value.strip():
+        raise SweepError(f"{kind} {value!r}: use 1-200 letters, digits, spaces and . _ - + = @ , starting with a "
+                         "letter or digit (no '/', '..' or quotes)")
+    return value
+
+
 def resolve(sweep: Sweep, preset: str = "quick", overrides: Mapping[str, Any] | None = None,
             name: str | None = None, check_models: bool = True) -> ResolvedSweep:
     """Merge, expand and validate a sweep. Raises SweepError; touches neither Ray nor MLflow.
     `check_models=False` skips building and costing every trial's model (a listing needs only the counts)."""
+    check_name("sweep name", sweep.name)
+    if name is not None:
+        check_name("--name", name)
     if preset not in PRESETS:
         raise SweepError(f"sweep {sweep.name!r}: unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
     if sweep.table not in TABLES:

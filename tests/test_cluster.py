@@ -104,6 +104,7 @@ def test_cluster_yaml_validates_against_rays_schema_and_holds_no_secrets():
     head = " ".join(config["head_start_ray_commands"])
     assert "--dashboard-host=127.0.0.1" in head and "RAY_AUTH_MODE=token" in head and "jdnas tracking-server" in head
     assert "--host" not in head.split("jdnas tracking-server")[1]  # the tracking server keeps its loopback default
+    assert "tracking-server --auth --admin-credentials ~/.jdnas/tracking-admin" in head  # users, from a head file
     assert "gpu_worker" in config["available_node_types"] and config["available_node_types"]["gpu_worker"]["min_workers"] == 0
 
 

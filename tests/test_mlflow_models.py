@@ -24,6 +24,7 @@ from mlflow import MlflowClient
 
 from orchestrator.cli import main
 from orchestrator.runner import RunOptions, ray_temp_dir, run_sweep
+from orchestrator.ray_auth import loopback_only, use_token_auth
 from trainables.models import build_model
 
 from .browser import CHROMEDRIVER, CHROMIUM, Browser, free_port
@@ -50,9 +51,10 @@ def store(tmp_path_factory):
 
     workdir = tmp_path_factory.mktemp("mlflow-models")
     NAS["lut_cache_dir"] = str(workdir / "lut")
-    os.environ["RAY_AUTH_MODE"] = "disabled"
-    ray.init(_temp_dir=ray_temp_dir(workdir), include_dashboard=False, num_cpus=2, object_store_memory=256e6,
-             log_to_driver=False, logging_level="warning")
+    use_token_auth()
+    with loopback_only():
+        ray.init(_temp_dir=ray_temp_dir(workdir), include_dashboard=False, num_cpus=2, object_store_memory=256e6,
+                 log_to_driver=False, logging_level="warning")
     try:
         outcomes = {kind: run_sweep(sweep, "quick", overrides, RunOptions(workdir=workdir, verbose=0))
                     for kind, (sweep, overrides) in SWEEPS.items()}

@@ -66,7 +66,7 @@ def test_four_quarter_gpu_trials_share_the_gpu_then_latency_is_timed_alone(tmp_p
 @needs_fashion_mnist
 def test_cluster_driver_says_once_a_minute_what_pending_trials_wait_for(tmp_path):
     with LocalCluster(tmp_path / "ray", nodes=1, cpus_per_node=1) as cluster:
-        env = dict(os.environ, JDNAS_PENDING_REPORT_S="3", RAY_AUTH_MODE="disabled")
+        env = dict(os.environ, JDNAS_PENDING_REPORT_S="3", **cluster.client_env)
         driver = subprocess.Popen(
             [sys.executable, "-m", "orchestrator.cli", "run", "classifier-scaling", "--set", "classifier=Conv-S",
              "--set", "gpus_per_trial=1", "--set", "train_size=64", "--address", cluster.address, "--workdir",

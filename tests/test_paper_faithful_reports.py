@@ -25,9 +25,13 @@ TINY_UNET = dict(train_size=200, val_size=50, test_size=50, epochs=1, seeds=1, e
 def ray_once():
     import ray
 
+    from orchestrator.ray_auth import loopback_only, use_token_auth
+
+    use_token_auth()
     temp = tempfile.mkdtemp(prefix="jdray9-")
-    ray.init(_temp_dir=temp, include_dashboard=False, num_cpus=2, object_store_memory=300_000_000,
-             logging_level="warning", log_to_driver=False)
+    with loopback_only():
+        ray.init(_temp_dir=temp, include_dashboard=False, num_cpus=2, object_store_memory=300_000_000,
+                 logging_level="warning", log_to_driver=False)
     yield
     ray.shutdown()
 

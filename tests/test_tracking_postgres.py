@@ -10,7 +10,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from orchestrator.local_cluster import LocalCluster, free_port, stop_process_groups
-from orchestrator.store_credentials import masked, split_password
+from orchestrator.secrets_masking import mask_uri, split_password
 
 from .conftest import needs_fashion_mnist
 from .postgres_server import PostgresServer, have_postgres
@@ -23,7 +23,7 @@ needs_postgres = pytest.mark.skipif(not have_postgres(), reason="needs root and 
 def test_the_password_leaves_the_uri_for_the_environment():
     uri, env = split_password("postgresql://ana:s%40cr%3At@db.lab:5433/mlflow?sslmode=require")
     assert uri == "postgresql://ana@db.lab:5433/mlflow?sslmode=require" and env == {"PGPASSWORD": "s@cr:t"}
-    assert masked("postgresql+psycopg2://ana:secret@db/mlflow") == "postgresql+psycopg2://ana:***@db/mlflow"
+    assert mask_uri("postgresql+psycopg2://ana:secret@db/mlflow") == "postgresql+psycopg2://ana:***@db/mlflow"
     assert split_password("postgresql://ana@db/mlflow") == ("postgresql://ana@db/mlflow", {})  # ~/.pgpass case
     with pytest.raises(ValueError, match="mysql://root:\\*\\*\\*@db/m"):
         split_password("mysql://root:secret@db/m")

@@ -22,6 +22,7 @@ from ..export.onnx_model import to_onnx
 from . import lut
 from .derive import reference_architectures
 from .macro import Macro
+from .probe_schema import read_probe
 
 BUNDLE_FORMAT = "jdnas-lut-bundle/1"
 PROBE_FORMAT = "jdnas-lut-probe/1"
@@ -95,8 +96,9 @@ def _reference_archs(macro: Macro, count: int) -> list[dict]:
 def import_probe(bundle_dir: str | Path, probe_file: str | Path, cache_dir: str | Path | None = None
                  ) -> tuple[lut.LatencyKey, Path]:
     """Check the probe JSON against the bundle, then cache it under its device's key."""
-    probe = json.loads(Path(probe_file).read_text())
-    table, key = table_from_probe(bundle_dir, probe)
+    if not (Path(bundle_dir) / "manifest.json").is_file():
+        raise ValueError(f"{bundle_dir} holds no manifest.json: pass the folder `jdnas lut bundle` wrote")
+    table, key = table_from_probe(bundle_dir, read_probe(probe_file))
     return key, lut.store_table(table, key, cache_dir)
 
 
