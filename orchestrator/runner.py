@@ -23,6 +23,7 @@ from search_spaces import ResolvedSweep, Sweep, get_sweep, resolve
 from trainables.stages import total_epochs
 from trainables.tune_trainables import TRAINABLES
 
+from .claims import parent_tags
 from .exits import failed_rows, failure_summary, run_exit_code
 from . import exclusive_latency
 from .data_prep import prepare_data
@@ -242,6 +243,8 @@ def run_sweep(sweep: Sweep | str, preset: str = "quick", overrides: Mapping[str,
     failed = len(failed_rows(rows))
     try:
         tracker.client.set_tag(parent_run_id, "jdnas.failed_trials", str(failed))
+        for key, value in parent_tags(report_path.parent).items():  # the report's claim verdicts
+            tracker.client.set_tag(parent_run_id, key, value)
         tracker.finish_parent(parent_run_id, "KILLED" if not complete else "FAILED" if failed else "FINISHED",
                               sorted(report_path.parent.glob("*")))
     except Exception as err:  # noqa: BLE001 - results are on disk; MLflow can be synced later
