@@ -28,6 +28,7 @@ from .exits import failed_rows, failure_summary, run_exit_code
 from . import exclusive_latency
 from .data_prep import prepare_data
 from .plan import estimate_for_run
+from .reachability import check_targets
 from .progress import ProgressCallback
 from .pending import PendingTrialsReporter
 from .report import best_rows, write_report
@@ -212,6 +213,8 @@ def run_sweep(sweep: Sweep | str, preset: str = "quick", overrides: Mapping[str,
           f"({sweep.description or sweep.name}); data {sources} "
           f"{next(iter(data.values())).image_shape}, {data_bytes / 1e6:.0f} MB", flush=True)
     print(estimate_for_run(resolved, data, options.is_local), flush=True)  # what `jdnas plan` would say
+    for line in check_targets(resolved, data):  # a NAS target out of reach fails here, before Ray starts
+        print(line, flush=True)
 
     # num_to_keep forces a state snapshot per checkpoint: cheap here, and what makes a resume exact
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
