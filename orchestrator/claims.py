@@ -131,8 +131,9 @@ def _paper(claim: Claim) -> str:
         return "no number" + (f" (margin {claim.margin:g} {claim.unit}, {claim.margin_source})" if claim.margin_source else "")
     if isinstance(effect, tuple):
         return f"spreads {effect[0]:g} vs {effect[1]:g} {claim.unit}"
-    unit = "M MACs" if claim.unit == "MACs" else claim.unit
-    return f"{_number(effect, claim)} {unit}"
+    if claim.unit == "MACs":  # the paper's FLOP columns as printed (Table 7 in K, Table 8 in M)
+        return f"{effect / 1e6:.1f} M (as printed)" if abs(effect) >= 1e6 else f"{effect / 1e3:.0f} K (as printed)"
+    return f"{_number(effect, claim)} {claim.unit}"
 
 
 def _ours(v: Verdict) -> str:
