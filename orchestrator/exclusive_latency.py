@@ -42,7 +42,7 @@ LATENCY_KEYS = ("latency_ms", "latency_iqr_ms", "latency_batch_size", "latency_t
                 "latency_device", "latency_backend", "latency_backend_version")
 
 
-ROUNDS = 3  # interleaved rounds per network (its latency: the median of its rounds)
+ROUNDS = 5  # interleaved rounds per network (its latency: the median of its rounds; 3 left 2 loaded cores noisy)
 
 
 def wanted(resolved: ResolvedSweep) -> bool:

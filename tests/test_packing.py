@@ -40,7 +40,7 @@ def test_four_quarter_gpu_trials_share_the_gpu_then_latency_is_timed_alone(tmp_p
     outcome = run_sweep("classifier-scaling", "quick", overrides, RunOptions(workdir=tmp_path, num_gpus=1))
     rows, printed = outcome.rows, capsys.readouterr().out.splitlines()
     assert printed[1].startswith("[jdnas] estimate:")  # before Ray starts, right after the sweep's first line
-    assert any(line.startswith("[jdnas] exclusive latency phase: timing 4 networks in 3 interleaved rounds")
+    assert any(line.startswith("[jdnas] exclusive latency phase: timing 4 networks in 5 interleaved rounds")
                for line in printed)
     assert outcome.complete and len(rows) == 4 and {r["status"] for r in rows} == {"TERMINATED"}
     # all four ran at once on the one (virtual) GPU: every trial started before any trial ended
