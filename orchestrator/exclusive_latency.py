@@ -5,8 +5,8 @@ networks alone, so the report only reads rows and never times anything itself.
   measured in its own process at its own moment, beside its neighbours' training (on a GPU it shares, or on
   the same cores), and two seeds of one network read up to 50 % apart on 2 CPU cores. Every trial's network
   is timed again in interleaved rounds (round r times every network once, in turn; each network's latency is
-  the median of its rounds), so drift on the machine reaches every network alike and seeds of one network
-  agree within a few percent.
+  its fastest round, the median of its rounds kept beside it), so drift on the machine reaches every network
+  alike; on a quiet machine seeds of one network then agree within a few percent.
 - Sweeps whose trials derive their network (NAS): each derived network, its target's reference model and
   the manual joint models of the NAS plot, with the trial's own batch, threads and precision, on a machine
   that has the trial's device (orchestrator.retime says why in-trial timings read high even on a CPU).
@@ -42,7 +42,7 @@ LATENCY_KEYS = ("latency_ms", "latency_iqr_ms", "latency_batch_size", "latency_t
                 "latency_device", "latency_backend", "latency_backend_version")
 
 
-ROUNDS = 5  # interleaved rounds per network (its latency: the median of its rounds; 3 left 2 loaded cores noisy)
+ROUNDS = 5  # interleaved rounds per network (its latency: its fastest round; the median of rounds is kept)
 
 
 def wanted(resolved: ResolvedSweep) -> bool:
@@ -55,7 +55,8 @@ def wanted(resolved: ResolvedSweep) -> bool:
 def time_networks(configs: list[dict], input_shape: tuple, num_classes: int, threads: int,
                   rounds: int = ROUNDS) -> list[dict]:
     """Latency of each config's network on this process's device: `rounds` rounds, each timing every network
-    once in turn; per network the round whose median is the median of its rounds, and the rounds' spread."""
+    once in turn; per network its fastest round (as the team's timing comparisons take fastest-of: on a loaded
+    machine the rounds' medians still differed by 100-800 %), with the median of rounds and their spread."""
     torch.set_num_threads(threads)
     device = torch.device("cuda" if ray.get_gpu_ids() and torch.cuda.is_available() else "cpu")
     models = []
@@ -72,11 +73,12 @@ def time_networks(configs: list[dict], input_shape: tuple, num_classes: int, thr
     timed = []
     for model, latencies in zip(models, per_round):
         medians = sorted(lat.median_ms for lat in latencies)
-        middle = next(lat for lat in latencies if lat.median_ms == medians[len(medians) // 2])
-        metrics = cost_and_latency_metrics(count_cost(model, input_shape), middle)
+        fastest = min(latencies, key=lambda lat: lat.median_ms)  # the round least disturbed by other load
+        metrics = cost_and_latency_metrics(count_cost(model, input_shape), fastest)
         timed.append({k: metrics[k] for k in LATENCY_KEYS} | {
             "latency_measured_at": time.time(), "latency_rounds": len(medians),
-            "latency_round_spread": (medians[-1] - medians[0]) / medians[len(medians) // 2]})
+            "latency_rounds_median_ms": medians[len(medians) // 2],
+            "latency_round_spread": (medians[-1] - medians[0]) / medians[0]})
     return timed
 
 
