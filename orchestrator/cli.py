@@ -97,6 +97,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     resolved = _resolved(args)
     plan = make_plan(resolved, gpus=args.gpus, cpus=args.cpus, steps=args.steps)
     print(json.dumps(plan.as_dict()) if args.json else format_plan(plan))
+    if resolved.sweep.trainable == "nas_search" and not args.json:
+        from .data_prep import prepare_data  # lazy: torch
+        from .reachability import check_targets  # lazy: torch
+
+        print("\n".join(check_targets(resolved, prepare_data(resolved))))  # SweepError: exit 2, the range named
     return 0
 
 

@@ -1,9 +1,12 @@
 """The exclusive latency phase: the runner's one step between the last trial and the report that times
 networks alone, so the report only reads rows and never times anything itself.
 
-- Sweeps with a fixed network per grid point, when trials share a GPU (fractional `gpus_per_trial`, or
-  `exclusive_latency=true`): the latency each trial timed after training was measured beside its
-  neighbours' training and reads high and noisy, so every distinct network of the sweep is timed again.
+- Sweeps with a fixed network per grid point, by default: the latency each trial timed after training was
+  measured in its own process at its own moment, beside its neighbours' training (on a GPU it shares, or on
+  the same cores), and two seeds of one network read up to 50 % apart on 2 CPU cores. Every trial's network
+  is timed again in interleaved rounds (round r times every network once, in turn; each network's latency is
+  its fastest round, the median of its rounds kept beside it), so drift on the machine reaches every network
+  alike; on a quiet machine seeds of one network then agree within a few percent.
 - Sweeps whose trials derive their network (NAS): each derived network, its target's reference model and
   the manual joint models of the NAS plot, with the trial's own batch, threads and precision, on a machine
   that has the trial's device (orchestrator.retime says why in-trial timings read high even on a CPU).
@@ -39,27 +42,43 @@ LATENCY_KEYS = ("latency_ms", "latency_iqr_ms", "latency_batch_size", "latency_t
                 "latency_device", "latency_backend", "latency_backend_version")
 
 
+ROUNDS = 5  # interleaved rounds per network (its latency: its fastest round; the median of rounds is kept)
+
+
 def wanted(resolved: ResolvedSweep) -> bool:
-    """The fixed-network phase: `exclusive_latency` if set, else whenever trials share a GPU; only sweeps with
-    a fixed network per grid point (networks NAS trials derive are re-timed per trial, see run_phase)."""
-    choice, gpus = resolved.run.get("exclusive_latency"), resolved.run["gpus_per_trial"]
-    return resolved.sweep.trainable in MODEL_TASKS and (choice if choice is not None else 0 < gpus < 1)
+    """The fixed-network phase: `exclusive_latency` if set, else on (every sweep with a fixed network per grid
+    point; networks NAS trials derive are re-timed per trial, see run_phase)."""
+    choice = resolved.run.get("exclusive_latency")
+    return resolved.sweep.trainable in MODEL_TASKS and (choice if choice is not None else True)
 
 
-def time_networks(configs: list[dict], input_shape: tuple, num_classes: int, threads: int) -> list[dict]:
-    """Latency of each config's network, one after the other, on this process's device."""
+def time_networks(configs: list[dict], input_shape: tuple, num_classes: int, threads: int,
+                  rounds: int = ROUNDS) -> list[dict]:
+    """Latency of each config's network on this process's device: `rounds` rounds, each timing every network
+    once in turn; per network its fastest round (as the team's timing comparisons take fastest-of: on a loaded
+    machine the rounds' medians still differed by 100-800 %), with the median of rounds and their spread."""
     torch.set_num_threads(threads)
     device = torch.device("cuda" if ray.get_gpu_ids() and torch.cuda.is_available() else "cpu")
-    timed = []
+    models = []
     for config in configs:
         torch.manual_seed(config["seed"])
-        model = build_model(config, input_shape[0], num_classes).to(device)
-        latency = measure_latency(model, input_shape, device=str(device), threads=threads,
-                                  batch_size=default_latency_batch(config, device),
-                                  precision=config["latency_precision"], min_run_time=config["latency_min_run_time"],
-                                  backend=config["latency_backend"])
-        metrics = cost_and_latency_metrics(count_cost(model, input_shape), latency)
-        timed.append({k: metrics[k] for k in LATENCY_KEYS} | {"latency_measured_at": time.time()})
+        models.append(build_model(config, input_shape[0], num_classes).to(device))
+    per_round: list[list] = [[] for _ in configs]
+    for _ in range(rounds):
+        for i, (config, model) in enumerate(zip(configs, models)):
+            per_round[i].append(measure_latency(
+                model, input_shape, device=str(device), threads=threads, batch_size=default_latency_batch(config, device),
+                precision=config["latency_precision"], min_run_time=config["latency_min_run_time"],
+                backend=config["latency_backend"]))
+    timed = []
+    for model, latencies in zip(models, per_round):
+        medians = sorted(lat.median_ms for lat in latencies)
+        fastest = min(latencies, key=lambda lat: lat.median_ms)  # the round least disturbed by other load
+        metrics = cost_and_latency_metrics(count_cost(model, input_shape), fastest)
+        timed.append({k: metrics[k] for k in LATENCY_KEYS} | {
+            "latency_measured_at": time.time(), "latency_rounds": len(medians),
+            "latency_rounds_median_ms": medians[len(medians) // 2],
+            "latency_round_spread": (medians[-1] - medians[0]) / medians[0]})
     return timed
 
 
@@ -97,12 +116,14 @@ def run_phase(resolved: ResolvedSweep, rows: list[dict], storage: Storage, data:
         return None
     if fixed:
         splits = next(iter(data.values()))
-        configs = [{**resolved.base, **variant, "seed": 0} for variant in resolved.variants]
+        points = resolved.trial_points  # every trial's network: one per grid point and seed
+        configs = [{**resolved.base, **point} for point in points]
         task, holds, threads = alone(resolved, local, time_networks)
-        print(f"[jdnas] exclusive latency phase: timing {len(configs)} networks one at a time "
+        print(f"[jdnas] exclusive latency phase: timing {len(configs)} networks in {ROUNDS} interleaved rounds "
               f"({holds}, nothing else running)", flush=True)
         timed = ray.get(task.remote(configs, splits.image_shape, splits.num_classes, threads))
-        phase = [{"variant": variant, **latency} for variant, latency in zip(resolved.variants, timed)]
+        phase = [{"variant": {k: v for k, v in point.items() if k != "seed"}, "seed": point["seed"], **latency}
+                 for point, latency in zip(points, timed)]
     else:
         manual, rounds = manual_networks(storage, derived)
         task, holds, _ = alone(resolved, local, time_derived)
@@ -113,8 +134,10 @@ def run_phase(resolved: ResolvedSweep, rows: list[dict], storage: Storage, data:
     return phase
 
 
-def _matches(row: dict, variant: dict) -> bool:
-    return all(row.get(f"config_{k}", row.get(k)) == v for k, v in variant.items())
+def _matches(row: dict, entry: dict) -> bool:
+    """The phase entry of the row's network: its grid point, and its seed where the phase timed each trial."""
+    same_seed = "seed" not in entry or int(row.get("seed") or 0) == entry["seed"]
+    return same_seed and all(row.get(f"config_{k}", row.get(k)) == v for k, v in entry["variant"].items())
 
 
 def apply_to_rows(rows: list[dict], phase: list[dict] | None) -> list[dict]:
@@ -126,13 +149,13 @@ def apply_to_rows(rows: list[dict], phase: list[dict] | None) -> list[dict]:
         if row.get("latency_ms") is not None:
             row.setdefault("latency_source", "in-trial")
         entry = by_trial.get(row["trial_id"]) or next(
-            (e for e in phase or [] if "variant" in e and _matches(row, e["variant"])), None)
+            (e for e in phase or [] if "variant" in e and _matches(row, e)), None)
         if entry is None or row.get("latency_ms") is None:
             continue
         row["latency_in_trial_ms"], row["latency_in_trial_device"] = row["latency_ms"], row.get("latency_device")
         if entry.get("reference_latency_ms") is not None:
             row["reference_latency_in_trial_ms"] = row.get("reference_latency_ms")
-        row.update({k: v for k, v in entry.items() if k not in ("variant", "trial_id")}, latency_source="exclusive")
+        row.update({k: v for k, v in entry.items() if k not in ("variant", "trial_id", "seed")}, latency_source="exclusive")
     return rows
 
 

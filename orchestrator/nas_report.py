@@ -16,12 +16,15 @@ from pathlib import Path
 
 from trainables.paper import PAPER_TARGET_RATIO, TABLE8, TABLE10, TABLE10_TARGET_MS
 
-from .formatting import PAPER_SHORT, fmt, markdown_table, short_label
+from .formatting import PAPER_LATENCY, PAPER_SHORT, PAPER_UNET_RATIO, fmt, markdown_table, short_label
 from .results import joint_sweep_rows
 from .retime import same_setting
 from .storage import resolve_storage
 
 BETA_ORDER = {"removed": 0, "learned": 1, "fixed": 2}
+# How jdnas reads Table 10 (docs/design.md, `search_kind`): clean images and accuracy only, so the classifier alone
+# was searched; and its input is the 96 px RGB that Table 8's FLOPs pin down.
+PAPER_SEARCH_KIND, PAPER_INPUT = "classifier", "3x96x96"
 PAPER_SPREAD = {"removed": (0.04, 0.2), "learned": (0.57, 1.4)}  # Appendix C: between the two searches
 
 
@@ -50,9 +53,8 @@ def target_text(row: dict) -> str:
 
 def paper_counterpart(row: dict) -> tuple[tuple | None, str]:
     """(Table 10's (LAT ms, Acc %), '') when the row ran the paper's configuration (8 ops, removed or learned
-    β, the 6 ms target read as 6 / 7.10 of the UNet on the trial's device, clean training, search 1 or 2;
-    either search kind, as the appendix does not say whether its search carried the decoder), else
-    (None, what differs)."""
+    β, the 6 ms target read as 6 / 7.10 of the UNet on the trial's device, clean training, search 1 or 2, the
+    classifier-only search, a 3x96x96 input), else (None, what differs)."""
     beta, search_id = row.get("beta_mode"), int(row.get("seed") or 0) + 1
     differs = []
     if row.get("op_set") != 8:
@@ -65,9 +67,26 @@ def paper_counterpart(row: dict) -> tuple[tuple | None, str]:
         differs.append(f"target {target_text(row)} (paper: {PAPER_TARGET_RATIO:.3f} × UNet)")
     if not _trained_clean(row):
         differs.append("noisy training (paper: clean)")
+    if row.get("search_kind", "joint") != PAPER_SEARCH_KIND:
+        differs.append("joint search (paper, as jdnas reads Table 10: classifier only)")
+    if row.get("image_shape") not in (None, PAPER_INPUT):
+        differs.append(f"input {row.get('image_shape')} (paper: {PAPER_INPUT}, inferred from Table 8)")
     if search_id not in (1, 2):
         differs.append(f"search {search_id} (paper: 1, 2)")
     return (None, "; ".join(differs)) if differs else (TABLE10[(beta, search_id)], "")
+
+
+def nas_title(rows: list[dict]) -> str:
+    """Table 10's layout, titled by what the sweep's rows vary (β, op set, target), not always "β"."""
+    varied = []
+    for key, words in (("beta_mode", lambda v: " vs ".join(f"{b}" for b in v) + " β"),
+                       ("op_set", lambda v: " vs ".join(str(o) for o in v) + " ops (Table 9 spaces)"),
+                       ("target_fraction", lambda v: " vs ".join(f"{t:g}" for t in v) + " of the range as target")):
+        values = sorted({r.get(key) for r in rows if r.get(key) is not None}, key=lambda v: BETA_ORDER.get(v, v)
+                        if isinstance(v, str) else v)
+        if len(values) > 1:
+            varied.append(words(values))
+    return f"### Table 10 layout: searched models ({'; '.join(varied) or 'one setting'})"
 
 
 def nas_table(rows: list[dict]) -> str:
@@ -97,16 +116,17 @@ def nas_table(rows: list[dict]) -> str:
     header = ["Type", "Search id", "search", "ops", "target ms", "target × ref.", "LUT ms", f"LAT ms ({ours})",
               "LAT × ref.", f"Acc % σ=0 ({ours})", "Acc % (mean σ)", "PSNR σ=0.8",
               *(["LAT in trial ms"] if retimed else []), "depths", "ops per stage (Table 9 index)",
-              f"LAT ms ({PAPER_SHORT}, target {TABLE10_TARGET_MS:g} ms)", f"Acc % σ=0 ({PAPER_SHORT})",
-              "paper LAT × UNet", "paper counterpart"]
-    parts = ["### Table 10: searched models (removed vs learned vs fixed β)", markdown_table(header, body),
+              f"LAT ms ({PAPER_LATENCY}, target {TABLE10_TARGET_MS:g} ms)", f"Acc % σ=0 ({PAPER_SHORT})",
+              PAPER_UNET_RATIO, "paper counterpart"]
+    parts = [nas_title(rows), markdown_table(header, body),
              f"ref. = the reference model of the row's target (timed in the trial on its device with the latency "
              f"table's batch, threads and precision, which set the target; LAT × ref. divides by it re-timed beside "
              f"LAT when LAT was re-timed). The paper's numbers appear only beside rows that ran "
              f"its configuration: 8 ops, removed or learned β, a target of {PAPER_TARGET_RATIO:.3f} × UNet (its "
              f"{TABLE10_TARGET_MS:g} ms against its UNet's {TABLE8['UNet'][1]:.2f} ms), clean training, searches 1 "
-             f"and 2. The appendix does not say whether its search carried the denoising decoder, so both search "
-             f"kinds are matched and the `search` column says which one each row ran."]
+             f"and 2, the classifier-only search (Table 10 trained on clean images and reports accuracy only: jdnas's "
+             f"reading, the appendix does not say whether the decoder was searched) and a 3x96x96 input (inferred "
+             f"from Table 8's FLOPs)."]
     spread = []
     for beta in sorted({r.get("beta_mode") for r in rows}, key=lambda b: BETA_ORDER.get(b, 9)):
         members = [r for r in rows if r.get("beta_mode") == beta]

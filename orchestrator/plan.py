@@ -29,6 +29,7 @@ from trainables.precision import TrainingPrecision
 from .data_prep import prepare_data
 
 RAY_START_S = 8.0         # import, init, shutdown of a local Ray, the Parquet export and the report
+EXCLUSIVE_OVERHEAD_S = 0.3  # latency phase: per network and round beyond its timed forwards (warm-up, export)
 TRIAL_OVERHEAD_S = 2.0    # scheduling, reporting, MLflow logging, actor reuse per trial
 PACKINGS = (1, 2, 4, 8)   # trials per GPU considered
 CUDA_CONTEXT_MB = 500     # what each trial process holds on a GPU before it allocates anything
@@ -193,7 +194,7 @@ def make_plan(resolved: ResolvedSweep, *, gpus: int | None = None, cpus: int | N
               steps: int = 4) -> Plan:
     """Measure every distinct network on this machine's device and price the sweep on N devices."""
     # lazy: exclusive_latency's imports (results, tracking) load Ray and MLflow, which `jdnas plan` never uses
-    from .exclusive_latency import wanted as exclusive_phase
+    from .exclusive_latency import ROUNDS, wanted as exclusive_phase
 
     started = time.perf_counter()
     run, sweep = resolved.run, resolved.sweep
@@ -235,8 +236,8 @@ def make_plan(resolved: ResolvedSweep, *, gpus: int | None = None, cpus: int | N
         durations, slots = per_trial, packing
     measure_s = time.perf_counter() - started
     wall = measure_s + RAY_START_S + list_schedule(durations, slots)
-    if exclusive_phase(resolved):
-        wall += len(rates) * (1.5 * resolved.base["latency_min_run_time"] + 0.5)
+    if exclusive_phase(resolved):  # every trial's network, ROUNDS interleaved rounds (warm-up and export each)
+        wall += resolved.num_trials * ROUNDS * (resolved.base["latency_min_run_time"] + EXCLUSIVE_OVERHEAD_S)
     return Plan(sweep.name, resolved.preset, resolved.num_trials, str(device), device_name(device), devices,
                 packing if want_gpu else packing / devices, rates, per_trial, wall, recommended, note, measure_s)
 

@@ -20,8 +20,9 @@ from trainables.paper import TABLE7, TABLE8
 from trainables.tasks import MODEL_TASKS
 
 from .atomic import write_atomic
+from .claims import claims_section, judge_sweep, smoke_test_line, write_claims
 from .nas_report import latency_plot, nas_table
-from .formatting import PAPER_SHORT, device_note, fmt, markdown_table, short_label
+from .formatting import PAPER_LATENCY, PAPER_SHORT, device_note, fmt, markdown_table, short_label
 from .setting import setting_block
 
 PAPER_SHAPE = (3, 96, 96)
@@ -90,7 +91,7 @@ def table7(rows: list[dict]) -> str:
                      fmt(stat(members, "test_acc"), 1), f"{acc:.1f}", str(len(members))])
     ours = short_label(rows)
     header = ["Exp.", "Model", "Size", "Exp. rate", f"MACs (M, {ours})", "ratio", "MACs 3x96x96 (M)", "ratio",
-              f"FLOPs (K, {PAPER_SHORT})", "paper ratio", f"Lat. ms ({ours})", f"Lat. ms ({PAPER_SHORT})",
+              f"FLOPs (K, {PAPER_SHORT}, as printed)", "paper ratio", f"Lat. ms ({ours})", f"Lat. ms ({PAPER_LATENCY})",
               f"Acc % ({ours})", f"Acc % ({PAPER_SHORT})", "seeds"]
     return ("### Table 7: classifier scaling (accuracy averaged over the 11 noise levels)\n\n"
             + markdown_table(header, body)
@@ -117,7 +118,8 @@ def table8(rows: list[dict]) -> str | None:
         body.append([name, fmt(macs96 / 1e6 if macs96 else None, 1), f"{flops_m}",
                      fmt(stat(members, "latency_ms"), 3), f"{lat:.2f}", *cells])
     ours = short_label(rows)
-    header = ["Model", "MACs 3x96x96 (M)", f"FLOPs (M, {PAPER_SHORT})", f"Lat. ms ({ours})", f"Lat. ms ({PAPER_SHORT})",
+    header = ["Model", "MACs 3x96x96 (M)", f"FLOPs (M, {PAPER_SHORT}; our count meets it at 3x96x96)", f"Lat. ms ({ours})",
+              f"Lat. ms ({PAPER_LATENCY})",
               *[f"PSNR / SSIM σ={s:g} ({ours})" for s in PSNR_SIGMAS]]
     return ("### Table 8: baseline vs reduced UNet\n\n" + markdown_table(header, body)
             + "\n\nRows are the trials whose (d, b, c, m) and Conv blocks equal UNet {d4 b32 c2 m2} or UNet-S "
@@ -196,6 +198,14 @@ def generic_table(rows: list[dict], metric: str) -> str:
     return "### Results\n\n" + markdown_table(["trial", metric, "test_acc", "test_psnr", "MACs", "Lat. ms", "seeds"], body)
 
 
+def accuracy_label(rows: list[dict]) -> str:
+    """The accuracy axis says over which evaluation noise levels the rows averaged (not always 11)."""
+    counts = sorted({len(levels) for r in rows if isinstance(levels := r.get("eval_noise_levels"), list)})
+    if not counts:
+        return "accuracy (%, mean over the evaluated σ)"
+    return f"accuracy (%, mean of {'/'.join(map(str, counts))} σ)"
+
+
 def pareto_plots(rows: list[dict], out_dir: Path, paper_table7: bool = False) -> list[Path]:
     """Scatter + Pareto front for each (x, y) pair the rows have; Table 7's own points beside ours."""
     import matplotlib  # lazy (~0.45 s with pyplot): only drawing needs it; `jdnas best` imports pareto_front
@@ -203,8 +213,9 @@ def pareto_plots(rows: list[dict], out_dir: Path, paper_table7: bool = False) ->
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # after the Agg backend is chosen
 
-    specs = [("macs", "test_acc", "MACs (M)", "accuracy (%, mean of 11 σ)", "acc_vs_flops.png", 1e6),
-             ("latency_ms", "test_acc", "latency (ms)", "accuracy (%, mean of 11 σ)", "acc_vs_latency.png", 1),
+    acc = accuracy_label(rows)
+    specs = [("macs", "test_acc", "MACs (M)", acc, "acc_vs_flops.png", 1e6),
+             ("latency_ms", "test_acc", "latency (ms)", acc, "acc_vs_latency.png", 1),
              ("macs", "test_psnr_s0.8", "MACs (M)", "PSNR at σ=0.8 (dB)", "psnr_vs_flops.png", 1e6)]
     written = []
     for x_key, y_key, x_label, y_label, filename, scale in specs:
@@ -252,6 +263,7 @@ class Layout:
 
 LAYOUTS: dict[str, Layout] = {
     "table7": Layout(lambda sweep, rows: table7(finished(rows)), paper_points=True),
+    "table8": Layout(lambda sweep, rows: table8(finished(rows)) or "### Table 8\n\nNo finished UNet or UNet-S trial."),
     "unet": Layout(lambda sweep, rows: unet_table(finished(rows), f"UNet study: {sweep.description}")),
     "joint": Layout(lambda sweep, rows: joint_table(finished(rows))),
     "tuning": Layout(lambda sweep, rows: tuning_table(finished(rows), tuple(sweep.optimize.metrics))),
@@ -268,10 +280,13 @@ def layout_of(sweep: Sweep) -> Layout:
 def build_markdown(resolved, rows: list[dict]) -> str:
     sweep = resolved.sweep
     done = finished(rows)
-    parts = [f"# {resolved.name}: {sweep.description or sweep.name}",
+    verdicts = judge_sweep(sweep.name, rows)
+    parts = [f"# {resolved.name}: {sweep.description or sweep.name}", smoke_test_line(verdicts),
              f"{len(done)} of {len(rows)} trials finished; preset `{resolved.preset}`; data "
              f"{done[0].get('dataset') if done else '?'} at {done[0].get('image_shape') if done else '?'}.",
-             setting_block(done or rows, resolved.preset), layout_of(sweep).table(sweep, rows)]
+             setting_block(done or rows, resolved.preset), layout_of(sweep).table(sweep, rows),
+             claims_section(verdicts)]
+    parts = [p for p in parts if p]
     failed = [r for r in rows if r.get("status") == "ERROR"]
     if failed:
         parts.append("### Failed trials\n\n" + "\n".join(
@@ -284,6 +299,7 @@ def write_report(resolved, rows: list[dict], out_dir: Path, storage=None) -> Pat
     out_dir.mkdir(parents=True, exist_ok=True)
     layout = layout_of(resolved.sweep)
     text = build_markdown(resolved, rows)
+    write_claims(judge_sweep(resolved.sweep.name, rows), out_dir)  # beside report.md: an MLflow artifact too
     plots = pareto_plots(finished(rows), out_dir, paper_table7=layout.paper_points)
     if layout.extra_plot:
         plot, note = layout.extra_plot(rows, out_dir, storage)

@@ -23,10 +23,12 @@ from search_spaces import ResolvedSweep, Sweep, get_sweep, resolve
 from trainables.stages import total_epochs
 from trainables.tune_trainables import TRAINABLES
 
+from .claims import parent_tags
 from .exits import BadInput, InternalError, failed_rows, failure_summary, run_exit_code, stop_on_sigterm_like_ctrl_c
 from . import exclusive_latency
 from .data_prep import prepare_data
 from .plan import estimate_for_run
+from .reachability import check_targets
 from .progress import ProgressCallback
 from .ray_auth import loopback_only, use_token_auth
 from .secrets_masking import mask_uri
@@ -233,6 +235,8 @@ def run_held(resolved: ResolvedSweep, options: RunOptions, workdir: Path, tracki
           f"({sweep.description or sweep.name}); data {sources} "
           f"{next(iter(data.values())).image_shape}, {data_bytes / 1e6:.0f} MB", flush=True)
     print(estimate_for_run(resolved, data, options.is_local), flush=True)  # what `jdnas plan` would say
+    for line in check_targets(resolved, data):  # a NAS target out of reach fails here, before Ray starts
+        print(line, flush=True)
 
     # num_to_keep forces a state snapshot per checkpoint: cheap here, and what makes a resume exact
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
@@ -283,6 +287,8 @@ def close_tracking(tracker: SweepTracker, callback: MLflowCallback, rows: list[d
             exclusive_latency.log_to_mlflow(rows, tracker, parent_run_id)
         tracker.client.set_tag(parent_run_id, "jdnas.failed_trials", str(failed))
         tracker.client.set_tag(parent_run_id, "jdnas.unsent_results", str(callback.unsent))
+        for key, value in parent_tags(report_path.parent).items():  # the report's claim verdicts
+            tracker.client.set_tag(parent_run_id, key, value)
         tracker.finish_parent(parent_run_id, status, sorted(report_path.parent.glob("*")))
         return True
     except Exception as err:  # noqa: BLE001 - results are on disk; MLflow can be synced later

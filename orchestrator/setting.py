@@ -2,8 +2,8 @@
 numbers are never read against the paper's without the differences in view (the short names the tables'
 column headers carry, "(ours: fashion-mnist 32 px)" vs "(paper: 96 px)", live in orchestrator.formatting).
 
-The paper's column holds only what its appendix states or what its numbers pin down (96 x 96 from Table 8's
-FLOPs; the latency protocol of the authors' TF-NAS-derived code); the rest is marked as not given.
+The paper's column marks each cell: read (with its place in the appendix), inferred (with the inference), or
+not given.
 """
 from __future__ import annotations
 
@@ -11,14 +11,17 @@ import json
 
 from .formatting import joined, markdown_table, values_of
 
+# Each paper cell says whether it is read (and where in the appendix) or inferred (and from what).
 PAPER_SETTING = {
-    "dataset": "not named in the available text",
-    "image size": "96 x 96 (Table 8's FLOPs are met only at 96 px)",
+    "dataset": "not given (the appendix names no dataset)",
+    "image size": "inferred: 96 x 96 RGB, the only size at which Table 8's FLOPs come out (docs/paper.md §9.1)",
     "training images": "not given",
     "epochs": "not given",
-    "training noise": "11 levels σ = 0 ... 1 (Table 10: clean)",
-    "latency device": "one GPU, not named",
-    "latency batch / threads / precision": "32 / - / fp32 (the authors' timing code)",
+    "training noise": "read: 11 noise levels (A.1); inferred: σ = 0, 0.1 ... 1, the only 11-value grid holding "
+                      "Table 8's 0.2, 0.4, 0.8, 1; read: Table 10 trained on clean images (its caption)",
+    "latency device": "not given (no device is named; a GPU if timed as TF-NAS's code does: inferred)",
+    "latency batch / threads / precision": "inferred: 32 / - / fp32, TF-NAS's timing code (the appendix gives no "
+                                           "timing protocol)",
 }
 
 
@@ -66,5 +69,6 @@ def setting_block(rows: list[dict], preset: str) -> str:
     ours = our_setting(rows)
     body = [[name, value, PAPER_SETTING[name]] for name, value in ours.items()]
     return ("### Setting\n\n" + markdown_table(["", f"this run (preset `{preset}`)", "paper"], body)
-            + "\n\nColumns marked *ours* come from this run, columns marked *paper* from the paper's appendix; "
-              "they were measured in different settings, so compare orderings and ratios, not absolute values.")
+            + "\n\nColumns marked *ours* come from this run; in the *paper* column, *read* cells are stated by the "
+              "appendix, *inferred* cells are jdnas's reading of it. The two were measured in different settings, so "
+              "compare orderings and ratios, not absolute values.")

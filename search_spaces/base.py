@@ -39,7 +39,7 @@ class Optimize:
 
 
 # the report layouts a sweep may name (orchestrator.report.LAYOUTS holds one builder for each)
-TABLES = ("table7", "unet", "joint", "tuning", "nas", "generic")
+TABLES = ("table7", "table8", "unet", "joint", "tuning", "nas", "generic")
 
 
 @dataclass(frozen=True)
@@ -75,16 +75,23 @@ RUN_FIELDS: dict[str, Field] = {
     "num_samples": Field(None, int, "Optuna trials (optimize sweeps only)", optional=True,
                          **at_least_one),
     "search_seed": Field(0, int, "seed of the Optuna sampler", **non_negative),
-    "exclusive_latency": Field(None, bool, "time every distinct network alone after the trials (default: when "
-                                           "trials share a GPU, gpus_per_trial < 1)", optional=True),
+    "exclusive_latency": Field(None, bool, "time every trial's network again after the trials, alone, in interleaved "
+                                           "rounds (default: on; false keeps the in-trial timing)", optional=True),
 }
 
 PRESETS: dict[str, dict[str, Any]] = {
     # minutes on a laptop CPU with real data: Fashion-MNIST padded to 32x32, a subset, a few epochs
     # (2 CPUs per trial: on 2 cores, 2 torch threads train ~1.7x faster, as fast as two 1-thread trials side
     # by side, without leaving a core idle while the last trial finishes; more cores run trials in parallel)
-    "quick": dict(dataset="fashion-mnist", image_size=32, fit="pad", train_size=8000, val_size=1000,
-                  test_size=2000, epochs=4, batch_size=64, lr=3e-3, latency_min_run_time=0.2,
+    "quick": dict(dataset="fashion-mnist", image_size=32, fit="pad", grey_as_rgb=True, train_size=8000,
+                  val_size=1000, test_size=2000, epochs=4, batch_size=64, lr=3e-3, latency_min_run_time=0.2,
+                  cpus_per_trial=2, gpus_per_trial=0),
+    # the cheapest CPU setting where Table 7's gaps (0.4-1.7 pp) can resolve: all 54,000 training images, the
+    # whole test set (10,000 images), 7 epochs, 4 seeds; per trial about 8x a quick trial (training ~12x, test
+    # 5x), so about 90 minutes of classifier-scaling on 2 quiet cores (`jdnas plan classifier-scaling --preset
+    # repro` prices it on this machine's current load)
+    "repro": dict(dataset="fashion-mnist", image_size=32, fit="pad", grey_as_rgb=True, val_size=1000,
+                  epochs=7, batch_size=64, lr=3e-3, latency_min_run_time=0.5, seeds=4,
                   cpus_per_trial=2, gpus_per_trial=0),
     # the paper's inferred setting (docs/paper.md §2, §4): STL-10 at 96x96, full schedule, one GPU per trial
     "paper": dict(dataset="stl10", image_size=96, epochs=200, batch_size=64, lr=1e-3, latency_batch_size=32,
@@ -179,10 +186,11 @@ def _check_model(sweep: Sweep, config: dict) -> int | None:
         with torch.device("meta"):
             model = build_model(config, channels)
         check_model_input(model, size)
-    except ValueError as err:
+        return count_cost(model, (channels, size, size)).macs
+    except (ValueError, RuntimeError) as err:  # RuntimeError: a searched network built for other channels
         axes = {k: config[k] for k in config if k in {a for p in sweep.products for a in p}}
-        raise SweepError(f"sweep {sweep.name!r}: trial {axes or config.get('task')}: {err}") from None
-    return count_cost(model, (channels, size, size)).macs
+        raise SweepError(f"sweep {sweep.name!r}: trial {axes or config.get('task')} on {channels}x{size}x{size} "
+                         f"inputs: {err}") from None
 
 
 def without_inapplicable(config: Mapping, variant: dict) -> dict:
@@ -228,7 +236,7 @@ def resolve(sweep: Sweep, preset: str = "quick", overrides: Mapping[str, Any] | 
     merged = {**PRESETS[preset], **sweep.fixed, **sweep.presets.get(preset, {}),
               **{k: v for k, v in overrides.items() if k not in axis_names}}
     run = {k: merged.pop(k, RUN_FIELDS[k].default) for k in RUN_FIELDS}
-    if "seeds" not in overrides and "seeds" not in sweep.fixed:
+    if "seeds" not in overrides and "seeds" not in sweep.fixed and "seeds" not in PRESETS[preset]:
         run["seeds"] = sweep.seeds
     base = {**defaults(), **{k: f.default for k, f in sweep.extra_fields.items()}, **merged}
     if sweep.trainable in MODEL_TASKS:  # the trainable decides what is trained

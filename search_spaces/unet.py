@@ -33,4 +33,18 @@ UNET_MBCONV = Sweep(
     table="unet",
 )
 
-SWEEPS = [UNET_WIDTH, UNET_DEPTH, UNET_BLOCKS, UNET_MULTIPLIER, UNET_MBCONV]
+# Table 8: the baseline and the reduced UNet side by side, evaluated at the table's noise levels, 3 seeds, so
+# "the reduced model has ... similar denoising performance" is judged inside one report.
+TABLE8_SWEEP = Sweep(
+    name="table8",
+    trainable="denoiser",
+    description="Table 8: UNet {d4 b32 c2 m2} vs UNet-S {d4 b8 c2 m1.5}, PSNR/SSIM at σ 0.2, 0.4, 0.8, 1",
+    grid={"unet": ["UNet", "UNet-S"]},
+    fixed={"eval_noise_levels": [0.2, 0.4, 0.8, 1.0]},
+    presets=QUICK_UNET,
+    seeds=3,
+    metric="val_psnr",
+    table="table8",
+)
+
+SWEEPS = [UNET_WIDTH, UNET_DEPTH, UNET_BLOCKS, UNET_MULTIPLIER, UNET_MBCONV, TABLE8_SWEEP]

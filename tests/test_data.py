@@ -170,3 +170,20 @@ def test_the_command_a_missing_dataset_points_to_exists(tmp_path, name):
     command = re.search(r"`(jdnas [^`]+)`", str(missing.value)).group(1)
     args = build_parser().parse_args(shlex.split(command)[1:])  # argparse exits on an unknown command
     assert args.func is cmd_data_download and args.name == name and args.dir == str(tmp_path)
+
+
+def test_grey_as_rgb_replicates_the_channel_and_noise_is_drawn_per_channel():
+    from trainables.data.registry import dataset_input_shape
+    from trainables.data.splits import splits_for_config
+
+    config = dict(dataset="synthetic", image_size=16, channels=1, train_size=40, val_size=8, test_size=8)
+    grey = splits_for_config(config)
+    rgb = splits_for_config({**config, "grey_as_rgb": True})
+    assert grey.image_shape == (1, 16, 16) and rgb.image_shape == (3, 16, 16) and rgb.meta["channels"] == 3
+    for name in ("train_images", "val_images", "test_images"):
+        g, c = getattr(grey, name), getattr(rgb, name)
+        assert all((c[:, i] == g[:, 0]).all() for i in range(3))  # R = G = B = the grey image
+    assert dataset_input_shape({**config, "grey_as_rgb": True}) == (3, 16, 16)
+    noise = eval_noise((4, 3, 16, 16), 5, 0, 0)  # one draw per pixel and channel: the channels differ
+    pair = torch.stack([noise[:, 0].flatten(), noise[:, 1].flatten()])
+    assert not torch.equal(noise[:, 0], noise[:, 1]) and abs(float(torch.corrcoef(pair)[0, 1])) < 0.1

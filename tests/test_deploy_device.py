@@ -136,7 +136,8 @@ SWEEPS = {  # sweep -> its --set, one trial each (joint: sequential and integrat
     "unet-width": dict(base_width=4),
     "joint": dict(unet="UNet-S", joint_mode="sequential,integrated"),
     "nas-beta": dict(beta_mode="removed", width_mult=0.1, image_size=16, search_epochs=2, warmup_epochs=1,
-                     search_batch_size=32, retrain_epochs=1, epochs=3, train_noise_levels="[0.0]", lut_device="pi"),
+                     search_batch_size=32, retrain_epochs=1, epochs=3, train_noise_levels="[0.0]", lut_device="pi",
+                     search_kind="joint"),  # the joint reading: the export carries both outputs
 }
 
 

@@ -20,7 +20,8 @@ def test_nas_sweeps_resolve_with_their_presets():
     assert paper.base["target_reference"] == "UNet" and paper.base["target_ratio"] == pytest.approx(6 / 7.10)
     assert (paper.base["dataset"], paper.base["image_size"], paper.base["search_epochs"], paper.base["warmup_epochs"]) \
         == ("stl10", 96, 90, 10)
-    assert resolve(get_sweep("nas-opset"), "quick").products[0] == {"op_set": [4, 6, 8], "search_kind": ["joint"]}
+    assert resolve(get_sweep("nas-opset"), "quick").products[0] == {"op_set": [4, 6, 8], "search_kind": ["classifier"]}
+    assert resolve(get_sweep("nas-beta-joint"), "quick").products[0]["search_kind"] == ["joint"]
     targets = resolve(get_sweep("nas-targets"), "paper")
     assert targets.base["target_range"] == "manual" and targets.base["target_latency_ms"] is None
     assert targets.base["target_ratio"] is None
@@ -51,6 +52,7 @@ def test_table10_layout_beside_the_papers_numbers():
     that other settings get no paper numbers is test_paper_faithful_reports.py."""
     rows = [dict(status="TERMINATED", beta_mode=beta, seed=seed, op_set=8, target_latency_ms=4.0,
                  target_ratio=6 / 7.10, target_reference="UNet", train_noise_levels=[0.0], target_vs_reference=0.845,
+                 search_kind="classifier", image_shape="3x96x96",
                  reference_latency_ms=4.0 / 0.845,
                  predicted_latency_ms=3.9 - seed * 0.1, latency_ms=4.0 - seed * 0.2, test_acc_s0=80.0 + seed,
                  test_acc=60.0, **{"test_psnr_s0.8": 20.0}, depths="2-3-4-4-4-1", arch="00|000|0000|0000|0000|0",
@@ -59,14 +61,18 @@ def test_table10_layout_beside_the_papers_numbers():
     text = nas_table(rows)
     lines = [l for l in text.splitlines() if l.startswith("| ")]
     assert lines[0].startswith("| Type | Search id | search | ops | target ms | target × ref. | LUT ms | LAT ms (ours: ")
-    assert "| Acc % σ=0 (paper: 96 px) |" in lines[0]
+    assert "| Acc % σ=0 (paper) |" in lines[0] and "| paper LAT ÷ its UNet (same device as Table 8 assumed) |" in lines[0]
     assert [l.split(" | ")[0] for l in lines[1:7]] == ["| Removed β"] * 2 + ["| Learned β"] * 2 + ["| Fixed β"] * 2
     assert f"| {TABLE10[('removed', 1)][0]:.2f} | {TABLE10[('removed', 1)][1]:.1f} | 0.824 | same setting |" in lines[1]
     assert "| 0.845 × UNet |" in lines[1]
     assert lines[5].endswith("| - | - | - | none: fixed β (paper: removed, learned) |")
-    assert "ΔLAT ms" in text and "| Removed β | joint | 8 | 0.845 × UNet | 2 | 3.900 | 0.200 | 80.5 | 1.0 | 0.04 / 0.2 |" in text
+    assert "ΔLAT ms" in text and "| Removed β | classifier only | 8 | 0.845 × UNet | 2 | 3.900 | 0.200 | 80.5 | 1.0 | 0.04 / 0.2 |" in text
     absolute = nas_table([{**rows[0], "config_target_latency_ms": 6.0}])
     assert "none: target absolute 6 ms (paper: 0.845 × UNet)" in absolute and "| 5.85 |" not in absolute
+    joint = nas_table([{**rows[0], "search_kind": "joint", "image_shape": "3x32x32"}])
+    assert "joint search (paper, as jdnas reads Table 10: classifier only)" in joint
+    assert "input 3x32x32 (paper: 3x96x96, inferred from Table 8)" in joint and "| 5.85 |" not in joint
+    assert "### Table 10 layout: searched models (removed vs learned vs fixed β)" in text
     assert "median error" in text
 
 
@@ -112,7 +118,7 @@ def test_tiny_nas_beta_sweep_end_to_end(tmp_path):
         assert {"architecture.json", "latency_table.json", "model.pt"} <= names
         local = client.download_artifacts(run.info.run_id, "architecture.json", str(tmp_path / run.info.run_id))
         arch = load_architecture(local)
-        assert SearchedNet(arch).macro.input_shape == (1, 32, 32)
+        assert SearchedNet(arch).macro.input_shape == (3, 32, 32)  # quick: grey replicated to RGB
         assert run.data.tags["arch"] == arch_code(arch)  # the string metric became a tag
         phases = [m.value for m in client.get_metric_history(run.info.run_id, "phase")]
         assert phases == [0.0, 0.0, 1.0]
@@ -127,12 +133,15 @@ def test_a_nas_retrain_sweep_checks_its_architecture_before_ray(tmp_path):
     from trainables.nas.derive import random_architecture
     from trainables.nas.macro import Macro
 
-    arch = random_architecture(Macro.build((1, 32, 32), 10, 0.25), 6, random.Random(0))
+    arch = random_architecture(Macro.build((3, 32, 32), 10, 0.25), 6, random.Random(0))  # quick: grey as RGB
     sweep = Sweep(name="retrain-mine", trainable="nas_retrain", fixed={"task": "joint", "joint_mode": "searched",
                   "architecture": arch}, seeds=1, extra_fields=NAS_FIELDS)
     assert resolve(sweep, "quick").trial_configs[0]["architecture"] == arch
     with pytest.raises(SweepError, match="derived for 32x32 inputs, got 64"):
         resolve(sweep, "quick", {"image_size": 64})
+    grey = random_architecture(Macro.build((1, 32, 32), 10, 0.25), 6, random.Random(0))
+    with pytest.raises(SweepError, match="on 3x32x32 inputs: "):  # derived for 1 channel
+        resolve(Sweep(**{**sweep.__dict__, "fixed": {**sweep.fixed, "architecture": grey}}), "quick")
     (tmp_path / "a.json").write_text(json.dumps(arch))
     assert resolve(sweep, "quick", {"architecture": str(tmp_path / "a.json")}).num_trials == 1
 

@@ -38,13 +38,14 @@ def test_four_quarter_gpu_trials_share_the_gpu_then_latency_is_timed_alone(tmp_p
     outcome = run_sweep("classifier-scaling", "quick", overrides, RunOptions(workdir=tmp_path, num_gpus=1))
     rows, printed = outcome.rows, capsys.readouterr().out.splitlines()
     assert printed[1].startswith("[jdnas] estimate:")  # before Ray starts, right after the sweep's first line
-    assert any(line.startswith("[jdnas] exclusive latency phase: timing 2 networks") for line in printed)
+    assert any(line.startswith("[jdnas] exclusive latency phase: timing 4 networks in 5 interleaved rounds")
+               for line in printed)
     assert outcome.complete and len(rows) == 4 and {r["status"] for r in rows} == {"TERMINATED"}
     # all four ran at once on the one (virtual) GPU: every trial started before any trial ended
     assert max(r["trial_started_at"] for r in rows) < min(r["reported_at"] for r in rows)
-    # the exclusive phase: after the last trial, one network at a time (Conv-S, then MB1-S)
+    # the exclusive phase: after the last trial, every trial's network in interleaved rounds
     measured = sorted({r["latency_measured_at"] for r in rows})
-    assert len(measured) == 2 and measured[0] > max(r["reported_at"] for r in rows)
+    assert len(measured) == 4 and measured[0] > max(r["reported_at"] for r in rows)
     table = pq.read_table(outcome.parquet_uri).to_pylist()
     client = MlflowClient(outcome.tracking_uri)
     children = {r.data.tags["jdnas.trial_id"]: r for r in client.search_runs(
@@ -52,7 +53,8 @@ def test_four_quarter_gpu_trials_share_the_gpu_then_latency_is_timed_alone(tmp_p
     for row in table:
         assert row["latency_source"] == "exclusive" and row["latency_in_trial_ms"] > 0 and row["latency_ms"] > 0
         same_net = [r for r in table if r["classifier"] == row["classifier"]]
-        assert len({r["latency_ms"] for r in same_net}) == 1  # one timing per distinct network
+        lats = [r["latency_ms"] for r in same_net]  # each seed timed on its own, in interleaved rounds
+        assert len(lats) == 2 and max(lats) / min(lats) < 1.05
         run = children[row["trial_id"]]
         assert run.data.tags["jdnas.latency_source"] == "exclusive"
         assert run.data.metrics["latency_ms"] == pytest.approx(row["latency_ms"])

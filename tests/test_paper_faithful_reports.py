@@ -50,8 +50,8 @@ def table8_rows(report: str) -> dict[str, list[str]]:
 
 def check_setting_block(report: str) -> None:
     assert "### Setting" in report.split("### Table", 1)[0]  # before any table
-    assert "| dataset | fashion-mnist | not named in the available text |" in report
-    assert "| image size | 32 x 32 (1 ch) | 96 x 96" in report
+    assert "| dataset | fashion-mnist | not given (the appendix names no dataset) |" in report
+    assert "| image size | 32 x 32 (3 ch) | inferred: 96 x 96 RGB" in report
 
 
 def test_unet_studies_render_table8_from_their_grid_points(ray_once, tmp_path):
@@ -99,6 +99,8 @@ def test_nas_opset_report_keeps_the_papers_numbers_away_from_other_op_sets(ray_o
     assert outcome.complete and {r["op_set"] for r in outcome.rows} == {4, 6}
     report = outcome.report_path.read_text()
     check_setting_block(report)
+    assert "### Table 10 layout: searched models (4 vs 6 ops (Table 9 spaces))" in report  # not "β": β is fixed
+    assert "| paper LAT ÷ its UNet (same device as Table 8 assumed) |" in report
     table = report.split("### Table 10", 1)[1]
     lines = [line for line in table.splitlines() if line.startswith("| Removed β")]
     assert len(lines) == 2
@@ -107,7 +109,7 @@ def test_nas_opset_report_keeps_the_papers_numbers_away_from_other_op_sets(ray_o
         cells = [c.strip() for c in line.strip("|").split("|")]
         assert cells[-4:-1] == ["-", "-", "-"] and cells[-1].startswith("none: ")
         assert "ops (paper: 8)" in cells[-1] and not paper_cells & set(cells[-4:])
-        assert "| joint |" in line and "× UNet" in line  # search kind, target as a fraction of the UNet
+        assert "| classifier only |" in line and "× UNet" in line  # search kind, target as a fraction of the UNet
     for run in children(tmp_path, "nas-opset"):
         assert set(MODEL_CHOICES) | set(NAS_CHOICES) <= set(run.data.params)
-        assert run.data.params["search_kind"] == "joint"
+        assert run.data.params["search_kind"] == "classifier"

@@ -48,7 +48,8 @@ def test_plan_command_prices_a_tiny_sweep_on_this_machine(capsys):
     # 4 CPUs at 2 per trial: two slots; trials in launch order, both seeds of the costlier network first
     t = plan["trial_s"]
     assert t[0] == t[1] and t[2] == t[3]
-    assert plan["wall_s"] == pytest.approx(plan["measure_s"] + 8.0 + max(t[0] + t[2], t[1] + t[3]))
+    phase = 4 * 5 * (0.2 + 0.3)  # the latency phase: 4 trials' networks x 5 rounds x (0.2 s timed + 0.3 s)
+    assert plan["wall_s"] == pytest.approx(plan["measure_s"] + 8.0 + max(t[0] + t[2], t[1] + t[3]) + phase)
     assert cli.main(args) == 0
     text = capsys.readouterr().out
     assert "4 trials" in text and "[jdnas] estimate:" in text and "wall time about" in text

@@ -92,6 +92,9 @@ FIELDS: dict[str, Field] = {
                         check=lambda v: 1 <= v <= 4096, rule="in [1, 4096]"),
     "fit": Field("pad", str, "how images are fitted to image_size", choices=("pad", "resize")),
     "channels": Field(3, int, "image channels (imagefolder and synthetic only)", choices=(1, 3)),
+    "grey_as_rgb": Field(False, bool, "replicate a grey dataset's channel into three (R = G = B), so models see "
+                                      "the paper's RGB input shape and FLOPs; noise is then drawn independently per "
+                                      "channel, as on a colour image"),
     "val_fraction": Field(0.1, float, "share of the train images held out for validation",
                           check=lambda v: 0 < v < 1, rule="in (0, 1)"),
     "train_size": Field(None, int, "subsample the train split", optional=True, **at_least_one),
@@ -134,7 +137,7 @@ FIELDS: dict[str, Field] = {
                            optional=True, **at_least_one),
 }
 
-DATA_FIELDS = ("dataset", "data_dir", "image_size", "fit", "channels", "val_fraction", "train_size", "val_size",
+DATA_FIELDS = ("dataset", "data_dir", "image_size", "fit", "channels", "grey_as_rgb", "val_fraction", "train_size", "val_size",
                "test_size", "split_seed")
 
 

@@ -16,6 +16,7 @@ MODEL_CHOICES = {
     "noise_clip": "clipping of the noisy input",
     "train_noise_levels": "training noise levels",
     "latency_batch_size": "latency batch",
+    "grey_as_rgb": "grey datasets fed as RGB (R = G = B)",
 }
 NAS_CHOICES = {
     "search_kind": "decoder in the NAS (joint or classifier-only search)",

@@ -164,7 +164,8 @@ def dataset_input_shape(config) -> tuple[int, int, int]:
     """(channels, size, size) the trial's model will see, known without reading the data."""
     name = config["dataset"]
     size = config.get("image_size") or NATIVE_SIZES.get(name, 32)
-    return NATIVE_CHANNELS.get(name, config.get("channels", 3)), size, size
+    channels = NATIVE_CHANNELS.get(name, config.get("channels", 3))
+    return (3 if channels == 1 and config.get("grey_as_rgb") else channels), size, size
 
 
 def check_dataset_name(name: str) -> None:

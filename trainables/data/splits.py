@@ -101,6 +101,14 @@ def prepare_splits(dataset: ImageDataset, *, image_size: int | None = None, fit:
                       num_classes=len(dataset.classes), meta=meta)
 
 
+def grey_as_rgb(data: DataSplits) -> DataSplits:
+    """One-channel splits with the channel replicated three times (R = G = B); colour splits unchanged."""
+    if data.image_shape[0] != 1:
+        return data
+    arrays = {name: np.repeat(getattr(data, name), 3, axis=1) for name in ("train_images", "val_images", "test_images")}
+    return replace(data, **arrays, meta={**data.meta, "channels": 3, "grey_as_rgb": True})
+
+
 def splits_for_config(config) -> DataSplits:
     """Load the dataset named in a trial config and prepare its splits (cached loading per process)."""
     name, size, channels = config["dataset"], config.get("image_size"), config.get("channels", 3)
@@ -110,7 +118,8 @@ def splits_for_config(config) -> DataSplits:
     elif name == "synthetic":
         options = dict(image_size=size or 32, channels=channels)
     dataset = load_dataset(name, config.get("data_dir"), **options)
-    return prepare_splits(dataset, image_size=size, fit=config.get("fit", "pad"),
-                          val_fraction=config.get("val_fraction", 0.1), train_size=config.get("train_size"),
-                          val_size=config.get("val_size"), test_size=config.get("test_size"),
-                          seed=config.get("split_seed", 0))
+    splits = prepare_splits(dataset, image_size=size, fit=config.get("fit", "pad"),
+                            val_fraction=config.get("val_fraction", 0.1), train_size=config.get("train_size"),
+                            val_size=config.get("val_size"), test_size=config.get("test_size"),
+                            seed=config.get("split_seed", 0))
+    return grey_as_rgb(splits) if config.get("grey_as_rgb") else splits
