@@ -157,7 +157,7 @@ def test_generic_table_cell_by_cell():
 
 
 def test_nas_table_cell_by_cell_with_the_papers_numbers_only_beside_its_setting():
-    paper_setting = dict(beta_mode="removed", op_set=8, target_ratio=6.0 / 7.10, target_reference="UNet",
+    paper_setting = dict(search_kind="classifier", image_shape="3x96x96", beta_mode="removed", op_set=8, target_ratio=6.0 / 7.10, target_reference="UNet",
                          train_noise_levels=[0.0], seed=0)
     rows = [row("n0", task="nas", arch="01-23", depths="2-3", **paper_setting, target_latency_ms=1.5,
                 target_vs_reference=0.845, predicted_latency_ms=2.2, latency_ms=2.0, reference_latency_ms=4.0,
@@ -171,13 +171,14 @@ def test_nas_table_cell_by_cell_with_the_papers_numbers_only_beside_its_setting(
     got = by_column(header, body)
     cols = ["Type", "Search id", "ops", "target ms", "target × ref.", "LUT ms", column(header, "LAT ms (ours"),
             "LAT × ref.", column(header, "Acc % σ=0 (ours"), "Acc % (mean σ)", "PSNR σ=0.8", "depths",
-            column(header, "LAT ms (paper"), column(header, "Acc % σ=0 (paper"), "paper LAT × UNet"]
+            column(header, "LAT ms (paper"), column(header, "Acc % σ=0 (paper"), column(header, "paper LAT ÷ its UNet"),
+            "search"]
     assert [got[0][c] for c in cols] == [
         "Removed β", "1", "8", "1.500", "0.845 × UNet", "2.200", "2.000", "0.500", "80.4", "70.6", "24.68", "2-3",
-        "5.85", "86.2", f"{5.85 / 7.10:.3f}"]
+        "5.85", "86.2", f"{5.85 / 7.10:.3f}", "classifier only"]
     assert [got[1][c] for c in cols] == [
         "Learned β", "2", "4", "2.500", "0.500 × UNet", "3.300", "3.000", "0.600", "66.6", "55.4", "21.09", "1-1",
-        "-", "-", "-"]
+        "-", "-", "-", "joint"]
     assert got[1]["paper counterpart"].startswith("none: 4 ops (paper: 8)")
     assert got[0]["paper counterpart"] == "same setting"
     assert "median error 10.0%" in text  # |2.2 - 2| / 2 and |3.3 - 3| / 3
