@@ -152,6 +152,8 @@ def _tune_config(resolved: ResolvedSweep, options: RunOptions):
     search_alg, num_samples = None, 1
     if sweep.optimize:
         search_alg = search_algorithm(sweep.optimize, run, resolved.base.get("max_latency_ms"))
+        # latency_ms (an objective) comes with the last epoch only: Tune must not demand it from every epoch
+        os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
         num_samples = resolved.num_trials
     return tune.TuneConfig(num_samples=num_samples, search_alg=search_alg, scheduler=scheduler,
                            max_concurrent_trials=run["max_concurrent"], reuse_actors=True,
