@@ -65,7 +65,7 @@ def front_record(rows: list[Mapping], optimize, cap: float | None) -> dict:
     keys = ("trial_id", "variant_label", *optimize.params, *optimize.metrics, "test_acc", "test_psnr", "macs",
             "latency_device", "latency_backend")
     return {"metrics": list(optimize.metrics), "modes": list(optimize.modes), "max_latency_ms": cap,
-            "reference": dict(zip(optimize.metrics, [abs(v) if m == "max" else v for v, m in
+            "reference": dict(zip(optimize.metrics, [-v if m == "max" else v for v, m in
                                                       zip(reference_point(optimize, cap), optimize.modes)])),
             "hypervolume": score(rows, optimize, cap),
             "front": [{k: r.get(k) for k in keys if r.get(k) is not None} for r in front(rows, optimize, cap)]}

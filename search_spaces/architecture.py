@@ -21,9 +21,10 @@ from __future__ import annotations
 from .base import Optimize, Sweep, param_values
 
 # cheap but still ranking (a grid of 48 in minutes on a shared 2-core machine): Fashion-MNIST resized to 16 px,
-# 1024 training images, 2 epochs; the accuracy is still the mean over all 11 noise levels
+# 1024 training images, 2 epochs, 1 thread per trial (torch threads spin-wait on a busy machine); the accuracy is
+# still the mean over all 11 noise levels
 QUICK_ARCH = {"quick": dict(image_size=16, fit="resize", train_size=1024, val_size=256, test_size=256, epochs=2,
-                            lr=3e-3, latency_min_run_time=0.1, examples=False)}
+                            lr=3e-3, latency_min_run_time=0.1, examples=False, cpus_per_trial=1)}
 QUICK_ARCH_IMAGE = {"quick": dict(train_size=1500, val_size=300, test_size=300, epochs=2, lr=2e-3,
                                   latency_min_run_time=0.2, examples=False)}
 
