@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import optuna
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -100,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.export:
         export(args.export, args.wall_s, args.table)
         return 0
+    torch.set_num_threads(1)  # GPSampler's torch: spinning threads only slow a shared machine down
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     logging.getLogger("optuna").setLevel(logging.ERROR)
     record = json.loads(args.table.read_text())

@@ -10,8 +10,8 @@ the sampler as an Optuna constraint.
 Hypervolume reference point (the rule): the worst value still worth something on each axis, fixed here so
 that runs of one sweep are comparable: accuracy at chance (10 % for the 10-class datasets), PSNR at 10 dB
 (below any denoiser of these spaces at the preset's noise levels: the noisy input itself scores about 13 dB
-averaged over σ 0..1) and the latency bound below (about 1.5 x the slowest network of the space on a 2-core
-CPU at the quick preset); with a cap the latency reference is the cap.
+averaged over σ 0..1) and the latency bound below (about 1.5 x the slowest network of the space at the quick
+preset, ONNX Runtime on one core of a 2-core CPU); with a cap the latency reference is the cap.
 
 `classifier-grid` is the classifier space as a full grid (48 networks, 1 seed): the tabular benchmark
 that `benchmarks/searcher_replay.py` replays the searchers on.
@@ -21,10 +21,10 @@ from __future__ import annotations
 from .base import Optimize, Sweep, param_values
 
 # cheap but still ranking (a grid of 48 in minutes on a shared 2-core machine): Fashion-MNIST resized to 16 px,
-# 1024 training images, 2 epochs, 1 thread per trial (torch threads spin-wait on a busy machine); the accuracy is
-# still the mean over all 11 noise levels
-QUICK_ARCH = {"quick": dict(image_size=16, fit="resize", train_size=1024, val_size=256, test_size=256, epochs=2,
-                            lr=3e-3, latency_min_run_time=0.1, examples=False, cpus_per_trial=1)}
+# 1024 training images, 3 epochs of batch 32, 1 thread per trial (torch threads spin-wait on a busy machine);
+# the accuracy is still the mean over all 11 noise levels
+QUICK_ARCH = {"quick": dict(image_size=16, fit="resize", train_size=1024, val_size=256, test_size=256, epochs=3,
+                            batch_size=32, lr=5e-3, latency_min_run_time=0.1, examples=False, cpus_per_trial=1)}
 QUICK_ARCH_IMAGE = {"quick": dict(train_size=1500, val_size=300, test_size=300, epochs=2, lr=2e-3,
                                   latency_min_run_time=0.2, examples=False)}
 
@@ -47,7 +47,7 @@ def _search(name: str, trainable: str, space: dict, metrics: tuple, modes: tuple
 
 
 CLASSIFIER_SEARCH = _search(
-    "classifier-search", "classifier", CLASSIFIER_SPACE, ("val_acc", "latency_ms"), ("max", "min"), 3.0,
+    "classifier-search", "classifier", CLASSIFIER_SPACE, ("val_acc", "latency_ms"), ("max", "min"), 0.3,
     "Pareto search of the classifier family (expansion rate x width): accuracy up, latency down", 16, QUICK_ARCH)
 UNET_SEARCH = _search(
     "unet-search", "denoiser", UNET_SPACE, ("val_psnr", "latency_ms"), ("max", "min"), 30.0,

@@ -3,9 +3,10 @@ the curve follows the finishing order, and the values are computed by hand."""
 import pytest
 
 from orchestrator import search_score
-from search_spaces import get_sweep
+from search_spaces import Optimize
 
-OPTIMIZE = get_sweep("classifier-search").optimize  # val_acc up, latency_ms down; reference: 10 %, 3 ms
+OPTIMIZE = Optimize(params={"width": ("int", 8, 64, 8)}, metrics=("val_acc", "latency_ms"), modes=("max", "min"),
+                    reference={"val_acc": 10.0, "latency_ms": 3.0}, constraint="latency_ms")
 
 
 def row(acc, latency, finished_at, status="TERMINATED"):
