@@ -40,7 +40,7 @@ def test_capped_search_scores_every_trial_and_keeps_infeasible_points_off_the_fr
     assert feasible, [r["latency_ms"] for r in rows]  # the searcher finds networks under the cap
     assert len(feasible) < len(rows), (cap, [r["latency_ms"] for r in rows])  # and the cap did exclude some
 
-    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db", registry_uri=f"sqlite:///{tmp_path}/mlflow.db")
     parent = client.get_run(outcome.parent_run_id)
     history = sorted(client.get_metric_history(parent.info.run_id, "hypervolume"), key=lambda m: m.step)
     assert [m.step for m in history] == list(range(1, 8))  # one point per finished trial
@@ -75,3 +75,10 @@ def test_capped_search_scores_every_trial_and_keeps_infeasible_points_off_the_fr
     rebuilt = json.loads((report_dir / "front.json").read_text())
     assert rebuilt["hypervolume"] == pytest.approx(values[-1]) and rebuilt["front"] == logged["front"]
     assert f"Pareto-optimal of {len(feasible)} feasible / 7 finished" in (report_dir / "report.md").read_text()
+
+    # `jdnas best` registers exactly that front (the search's own objectives and cap)
+    assert jdnas(["best", "classifier-search", "--workdir", str(tmp_path), *sum(
+        (["--set", f"{k}={v}"] for k, v in overrides.items()), [])]) == 0
+    versions = client.search_model_versions(f"name = '{outcome.name}'")
+    assert {client.get_run(v.run_id).data.tags["jdnas.trial_id"] for v in versions} == \
+        {p["trial_id"] for p in logged["front"]}
