@@ -20,6 +20,7 @@ import logging
 import statistics
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import optuna
@@ -58,6 +59,8 @@ def key(params: dict) -> tuple:
 
 def replay(kind: str, seed: int, table: dict, budget: int, settings: dict | None) -> list[float]:
     """Hypervolume after each of `budget` trials of one searcher on the table."""
+    torch.set_num_threads(1)  # GPSampler's torch: spinning threads only slow a shared machine down
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     optimize = CLASSIFIER_SEARCH.optimize
     reference = to_minimised([optimize.reference[m] for m in optimize.metrics], optimize.modes)
     points, curve = [], []
@@ -94,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--table", type=Path, default=TABLE)
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--searchers", default=",".join(SEARCHERS))
+    parser.add_argument("--jobs", type=int, default=1, help="processes for the repetitions (default 1)")
     parser.add_argument("--optuna-defaults", action="store_true", help="Optuna's own sampler settings, not ours")
     parser.add_argument("--export", type=Path, help="write the table from this results.parquet and stop")
     parser.add_argument("--wall-s", type=float, help="the grid run's wall time, stored with --export")
@@ -101,8 +105,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.export:
         export(args.export, args.wall_s, args.table)
         return 0
-    torch.set_num_threads(1)  # GPSampler's torch: spinning threads only slow a shared machine down
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
     logging.getLogger("optuna").setLevel(logging.ERROR)
     record = json.loads(args.table.read_text())
     table = {key(r): r for r in record["rows"]}
@@ -116,8 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     for kind in args.searchers.split(","):
         t0 = time.perf_counter()
         repeats = 1 if kind == "grid" else args.repeats
-        curves = [replay(kind, seed, table, budgets["half"], {} if args.optuna_defaults else None)
-                  for seed in range(repeats)]
+        settings = {} if args.optuna_defaults else None
+        with ProcessPoolExecutor(args.jobs) as pool:  # repetitions are independent: one process each
+            curves = list(pool.map(replay, [kind] * repeats, range(repeats), [table] * repeats,
+                                   [budgets["half"]] * repeats, [settings] * repeats))
         seconds[kind] = round(time.perf_counter() - t0, 1)
         results[kind] = {name: quartiles([c[n - 1] / full for c in curves]) for name, n in budgets.items()}
         print(f"{kind:>7} ({seconds[kind]:.0f} s): " + "  ".join(
