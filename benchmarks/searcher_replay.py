@@ -119,9 +119,12 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         repeats = 1 if kind == "grid" else args.repeats
         settings = {} if args.optuna_defaults else None
-        with ProcessPoolExecutor(args.jobs) as pool:  # repetitions are independent: one process each
-            curves = list(pool.map(replay, [kind] * repeats, range(repeats), [table] * repeats,
-                                   [budgets["half"]] * repeats, [settings] * repeats))
+        calls = ([kind] * repeats, range(repeats), [table] * repeats, [budgets["half"]] * repeats, [settings] * repeats)
+        if args.jobs > 1:  # repetitions are independent: one process each
+            with ProcessPoolExecutor(args.jobs) as pool:
+                curves = list(pool.map(replay, *calls))
+        else:
+            curves = list(map(replay, *calls))
         seconds[kind] = round(time.perf_counter() - t0, 1)
         results[kind] = {name: quartiles([c[n - 1] / full for c in curves]) for name, n in budgets.items()}
         print(f"{kind:>7} ({seconds[kind]:.0f} s): " + "  ".join(

@@ -257,7 +257,10 @@ def resolve(sweep: Sweep, preset: str = "quick", overrides: Mapping[str, Any] | 
             for value in param_values(spec):
                 _check_values(sweep, {param: value}, schema)
     costs = []
-    for variant in variants or [{}]:
+    # an optimize sweep's model is checked at the first value of every parameter (an architecture search has no
+    # network in its base config)
+    first = {p: param_values(spec)[0] for p, spec in sweep.optimize.params.items()} if sweep.optimize else {}
+    for variant in variants or [first]:
         config = {**base, **variant}
         _check_values(sweep, variant, schema)
         macs = _check_model(sweep, config) if check_models else None
