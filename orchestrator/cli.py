@@ -38,6 +38,8 @@ from .slurm_cli import add_slurm_parser
 def _resolved(args: argparse.Namespace, check_models: bool = True):
     from .user_sweeps import resolve_args  # lazy, as every search_spaces import here: it loads torch (~1 s)
 
+    if getattr(args, "max_latency_ms", None) is not None and args.command == "run":
+        args.set = [*(args.set or []), f"max_latency_ms={args.max_latency_ms}"]
     return resolve_args(args, check_models)
 
 
@@ -232,7 +234,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def cmd_best(args: argparse.Namespace) -> int:
-    from .registry import finished_trial_runs, pareto_best, quality_metrics, register  # lazy: MLflow, torch
+    from .registry import finished_trial_runs, pareto_best, quality_metrics, register, search_front  # lazy
     from .locations import tracking_for  # lazy: pyarrow (~0.1 s)
 
     resolved = _resolved(args)
@@ -246,7 +248,13 @@ def cmd_best(args: argparse.Namespace) -> int:
         print(f"no finished trials of {resolved.name} with {args.objective} metrics in {mask_uri(uri)}; run "
               f"`jdnas run {args.sweep} --preset {args.preset}` first", file=sys.stderr)
         return 1
-    best = pareto_best(runs, quality, args.cost, args.max_latency_ms)
+    optimize = resolved.sweep.optimize
+    if optimize and optimize.reference:  # an architecture search registers the front its hypervolume scored
+        quality = [m for m in optimize.metrics if m != optimize.constraint]
+        cap = args.max_latency_ms if args.max_latency_ms is not None else resolved.base.get("max_latency_ms")
+        best = search_front(runs, optimize, cap)
+    else:
+        best = pareto_best(runs, quality, args.cost, args.max_latency_ms)
     if not best:
         print(f"none of the {len(runs)} finished trials of {resolved.name} is under {args.max_latency_ms} ms",
               file=sys.stderr)
@@ -301,6 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="accept a path as storage on a cluster (an NFS mount shared by every node)")
     p.add_argument("--verbose", type=int, default=1, help="Tune verbosity 0-3 (default 1)")
     p.add_argument("--num-gpus", type=float, help="GPUs the local Ray offers (default: those torch sees)")
+    p.add_argument("--max-latency-ms", type=float, help="architecture searches: hard latency cap (= --set "
+                                                        "max_latency_ms=X)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("plan", help="price a sweep before running it: measured rates, time per trial, wall time")

@@ -60,6 +60,17 @@ def pareto_best(runs: list, quality: list[str], cost: str, max_latency_ms: float
     return [BestTrial(r.info.run_id, r.info.run_name, dict(r.data.metrics), dict(r.data.tags)) for r in chosen]
 
 
+def search_front(runs: list, optimize, cap: float | None) -> list[BestTrial]:
+    """An architecture search's own front (its objectives, feasible under the cap), cheapest first: what its
+    `hypervolume` scored, so `jdnas best` registers exactly that front."""
+    from .search_score import front  # lazy: only architecture searches need it
+
+    by_row = [(dict(r.data.metrics, status="TERMINATED"), r) for r in runs]
+    kept = {id(row) for row in front([row for row, _ in by_row], optimize, cap)}
+    chosen = sorted((r for row, r in by_row if id(row) in kept), key=lambda r: r.data.metrics.get("latency_ms", 0))
+    return [BestTrial(r.info.run_id, r.info.run_name, dict(r.data.metrics), dict(r.data.tags)) for r in chosen]
+
+
 def version_tags(trial: BestTrial, sweep_name: str, experiment_name: str) -> dict[str, str]:
     m, t = trial.metrics, trial.tags
     counts = {k: f"{m[k]:.0f}" for k in ("flops", "macs", "params", "latency_batch_size", "latency_threads") if k in m}

@@ -259,6 +259,19 @@ class Layout:
     table: Callable[[Sweep, list[dict]], str]
     paper_points: bool = False
     extra_plot: Callable[..., tuple[Path | None, str]] | None = None
+    sweep_plots: Callable[..., list[Path]] | None = None  # (sweep, rows, out_dir, storage, experiment name)
+
+
+def _search_table(sweep: Sweep, rows: list[dict]) -> str:
+    from .search_report import search_table  # lazy: search_score imports pareto_front from here
+
+    return search_table(sweep, rows)
+
+
+def _search_plots(sweep: Sweep, rows: list[dict], out_dir: Path, storage, name: str) -> list[Path]:
+    from .search_report import search_plots  # lazy, as _search_table
+
+    return search_plots(sweep, rows, out_dir, storage, name)
 
 
 LAYOUTS: dict[str, Layout] = {
@@ -268,6 +281,7 @@ LAYOUTS: dict[str, Layout] = {
     "joint": Layout(lambda sweep, rows: joint_table(finished(rows))),
     "tuning": Layout(lambda sweep, rows: tuning_table(finished(rows), tuple(sweep.optimize.metrics))),
     "nas": Layout(lambda sweep, rows: nas_table(rows), extra_plot=latency_plot),
+    "search": Layout(_search_table, sweep_plots=_search_plots),
     "generic": Layout(lambda sweep, rows: generic_table(finished(rows), sweep.metric)),
 }
 
@@ -304,6 +318,8 @@ def write_report(resolved, rows: list[dict], out_dir: Path, storage=None) -> Pat
     if layout.extra_plot:
         plot, note = layout.extra_plot(rows, out_dir, storage)
         plots, text = ([plot] if plot else []) + plots, text + (f"\n{note}\n" if note else "")
+    if layout.sweep_plots:
+        plots = layout.sweep_plots(resolved.sweep, rows, out_dir, storage, resolved.name) + plots
     if plots:
         text += "\n" + "\n".join(f"![{p.stem}]({p.name})" for p in plots) + "\n"
     path = out_dir / "report.md"

@@ -17,7 +17,6 @@ from typing import Any, Mapping
 
 import ray
 from ray import tune
-from ray.tune.search.optuna import OptunaSearch
 
 from search_spaces import ResolvedSweep, Sweep, get_sweep, resolve
 from trainables.stages import total_epochs
@@ -27,6 +26,7 @@ from .claims import parent_tags
 from .exits import BadInput, InternalError, failed_rows, failure_summary, run_exit_code, stop_on_sigterm_like_ctrl_c
 from . import exclusive_latency
 from .data_prep import prepare_data
+from .optuna_search import search_algorithm
 from .plan import estimate_for_run
 from .reachability import check_targets
 from .progress import ProgressCallback
@@ -34,6 +34,7 @@ from .ray_auth import loopback_only, use_token_auth
 from .secrets_masking import mask_uri
 from .pending import PendingTrialsReporter
 from .report import best_rows, write_report
+from .search_score import HypervolumeCallback
 from .results import export_parquet, rows_from_experiment
 from .resources import check_local_resources
 from .locations import artifact_root_for, run_locations
@@ -141,11 +142,7 @@ def _param_space(resolved: ResolvedSweep) -> dict:
     optimize = resolved.sweep.optimize
     if optimize is None:  # one grid axis of (grid point + seed) dicts, in launch order (costliest first)
         return {**resolved.base, "variant": tune.grid_search(resolved.trial_points)}
-    space = dict(resolved.base)
-    for name, (kind, *args) in optimize.params.items():
-        space[name] = {"loguniform": tune.loguniform, "uniform": tune.uniform,
-                       "choice": lambda values: tune.choice(values)}[kind](*args)
-    return space
+    return dict(resolved.base)  # the searcher holds the space (orchestrator.optuna_search)
 
 
 def max_epochs(resolved: ResolvedSweep) -> int:
@@ -164,8 +161,9 @@ def _tune_config(resolved: ResolvedSweep, options: RunOptions):
         raise ValueError(f"unknown scheduler {options.scheduler!r}; choose asha or fifo")
     search_alg, num_samples = None, 1
     if sweep.optimize:
-        search_alg = OptunaSearch(metric=list(sweep.optimize.metrics), mode=list(sweep.optimize.modes),
-                                  seed=run["search_seed"])
+        search_alg = search_algorithm(sweep.optimize, run, resolved.base.get("max_latency_ms"))
+        # latency_ms (an objective) comes with the last epoch only: Tune must not demand it from every epoch
+        os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
         num_samples = resolved.num_trials
     return tune.TuneConfig(num_samples=num_samples, search_alg=search_alg, scheduler=scheduler,
                            max_concurrent_trials=run["max_concurrent"], reuse_actors=True,
@@ -246,6 +244,9 @@ def run_held(resolved: ResolvedSweep, options: RunOptions, workdir: Path, tracki
         warn_if_trials_cannot_fit(resolved, options)
         tracker, callback = open_tracking(resolved, tracking_uri, workdir)
         callbacks = [callback]
+        if sweep.optimize and sweep.optimize.reference:  # an architecture search: its score after every trial
+            callbacks.append(HypervolumeCallback(sweep.optimize, resolved.base["max_latency_ms"], tracking_uri,
+                                                 callback.binding["parent_run_id"]))
         if options.verbose == 1:
             callbacks.append(ProgressCallback(resolved.num_trials, sweep.metric, max_epochs(resolved)))
         if not options.is_local:

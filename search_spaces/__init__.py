@@ -6,7 +6,7 @@
 """
 from __future__ import annotations
 
-from . import classifier, joint, nas, unet
+from . import architecture, classifier, joint, nas, unet
 from .base import PRESETS, RUN_FIELDS, Optimize, ResolvedSweep, Sweep, SweepError, parse_override, resolve
 
 _REGISTRY: dict[str, Sweep] = {}
@@ -27,7 +27,7 @@ def all_sweeps() -> list[Sweep]:
     return list(_REGISTRY.values())
 
 
-for _module in (classifier, unet, joint, nas):
+for _module in (classifier, unet, joint, nas, architecture):
     for _sweep in _module.SWEEPS:
         register(_sweep)
 

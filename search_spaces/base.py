@@ -31,15 +31,21 @@ class SweepError(ValueError):
 
 @dataclass(frozen=True)
 class Optimize:
-    """Optuna search over `params` (name -> ("loguniform" | "uniform", low, high) or ("choice", [values]))."""
+    """Optuna search over `params` (name -> ("loguniform" | "uniform", low, high), ("int", low, high, step) or
+    ("choice", [values])). `sampler` is tpe, nsga2, gp or random (`--set sampler=...` picks another);
+    `reference` (metric -> worst value counted) makes the sweep's score the hypervolume of its front
+    (orchestrator.search_score), and `constraint` names the metric `max_latency_ms` caps."""
     params: Mapping[str, tuple]
     metrics: tuple[str, ...]
     modes: tuple[str, ...]
     num_samples: int = 8
+    sampler: str = "tpe"
+    reference: Mapping[str, float] | None = None
+    constraint: str | None = None
 
 
 # the report layouts a sweep may name (orchestrator.report.LAYOUTS holds one builder for each)
-TABLES = ("table7", "table8", "unet", "joint", "tuning", "nas", "generic")
+TABLES = ("table7", "table8", "unet", "joint", "tuning", "nas", "search", "generic")
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,8 @@ RUN_FIELDS: dict[str, Field] = {
     "num_samples": Field(None, int, "Optuna trials (optimize sweeps only)", optional=True,
                          **at_least_one),
     "search_seed": Field(0, int, "seed of the Optuna sampler", **non_negative),
+    "sampler": Field(None, str, "Optuna sampler of an optimize sweep (default: the sweep's)", optional=True,
+                     choices=("tpe", "nsga2", "gp", "random")),
     "exclusive_latency": Field(None, bool, "time every trial's network again after the trials, alone, in interleaved "
                                            "rounds (default: on; false keeps the in-trial timing)", optional=True),
 }
@@ -193,6 +201,19 @@ def _check_model(sweep: Sweep, config: dict) -> int | None:
                          f"inputs: {err}") from None
 
 
+def param_values(spec: tuple) -> list:
+    """The values an Optuna parameter spec can take: its choices, every step of an int range, or its bounds."""
+    kind, *args = spec
+    if kind == "choice":
+        return list(args[0])
+    if kind == "int":
+        low, high, step = (*args, 1)[:3]
+        return list(range(low, high + 1, step))
+    if kind in ("uniform", "loguniform"):
+        return list(args[:2])
+    raise SweepError(f"unknown parameter kind {kind!r}; choose choice, int, uniform or loguniform")
+
+
 def without_inapplicable(config: Mapping, variant: dict) -> dict:
     """The grid point without axes its model ignores (sequential training options of an integrated model),
     so `joint_mode x sequential_training` runs the integrated model once, not once per unused option."""
@@ -261,11 +282,16 @@ def resolve(sweep: Sweep, preset: str = "quick", overrides: Mapping[str, Any] | 
                 variants.append(variant)
     if sweep.optimize:
         variants = []
-        for param in sweep.optimize.params:
+        for param, spec in sweep.optimize.params.items():
             if param not in schema:
                 raise _unknown(sweep, [param], schema)
+            for value in param_values(spec):
+                _check_values(sweep, {param: value}, schema)
     costs = []
-    for variant in variants or [{}]:
+    # an optimize sweep's model is checked at the first value of every parameter (an architecture search has no
+    # network in its base config)
+    first = {p: param_values(spec)[0] for p, spec in sweep.optimize.params.items()} if sweep.optimize else {}
+    for variant in variants or [first]:
         config = {**base, **variant}
         _check_values(sweep, variant, schema)
         macs = _check_model(sweep, config) if check_models else None

@@ -132,6 +132,9 @@ FIELDS: dict[str, Field] = {
     "latency_min_run_time": Field(1.0, float, "seconds of timed forwards per latency measurement",
                                   check=lambda v: 0 < v <= 600, rule="in (0, 600] seconds"),
     "examples": Field(True, bool, "save a PNG of noisy / denoised / clean test images at the end"),
+    "max_latency_ms": Field(None, float, "hard latency cap of an architecture search (an Optuna constraint: trials "
+                                         "over it steer the search and never join the front)", optional=True,
+                            **positive),
     # testing the fault tolerance
     "fail_at_epoch": Field(None, int, "raise once at this epoch unless resumed from a checkpoint (retry tests)",
                            optional=True, **at_least_one),
