@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
 from .mlflow_models import MODEL_NAME, log_trial_model, logged_model
-from .report import pareto_front
+from .pareto import pareto_front
 from .mlflow_filters import literal
 
 QUALITY = {"acc": "test_acc", "psnr": "test_psnr"}

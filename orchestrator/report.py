@@ -22,6 +22,8 @@ from trainables.tasks import MODEL_TASKS
 from .atomic import write_atomic
 from .claims import claims_section, judge_sweep, smoke_test_line, write_claims
 from .nas_report import latency_plot, nas_table
+from .pareto import pareto_front
+from .search_report import search_plots, search_table
 from .formatting import PAPER_LATENCY, PAPER_SHORT, device_note, fmt, markdown_table, short_label
 from .setting import setting_block
 
@@ -173,13 +175,6 @@ def joint_table(rows: list[dict]) -> str:
             + device_note(rows))
 
 
-def pareto_front(points: list[tuple[float, ...]], maximize: tuple[bool, ...]) -> list[int]:
-    """Indices of the non-dominated points (any number of objectives)."""
-    keyed = [tuple(v if m else -v for v, m in zip(p, maximize)) for p in points]
-    return [i for i, p in enumerate(keyed)
-            if not any(all(a >= b for a, b in zip(q, p)) and q != p for q in keyed)]
-
-
 def tuning_table(rows: list[dict], metrics: tuple[str, str] = ("val_acc", "val_psnr_s0.8")) -> str:
     scored = [r for r in rows if all(isinstance(r.get(m), (int, float)) for m in metrics)]
     front = set(pareto_front([(r[metrics[0]], r[metrics[1]]) for r in scored], (True, True)))
@@ -208,7 +203,7 @@ def accuracy_label(rows: list[dict]) -> str:
 
 def pareto_plots(rows: list[dict], out_dir: Path, paper_table7: bool = False) -> list[Path]:
     """Scatter + Pareto front for each (x, y) pair the rows have; Table 7's own points beside ours."""
-    import matplotlib  # lazy (~0.45 s with pyplot): only drawing needs it; `jdnas best` imports pareto_front
+    import matplotlib  # lazy (~0.45 s with pyplot): only drawing needs it
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # after the Agg backend is chosen
@@ -262,18 +257,6 @@ class Layout:
     sweep_plots: Callable[..., list[Path]] | None = None  # (sweep, rows, out_dir, storage, experiment name)
 
 
-def _search_table(sweep: Sweep, rows: list[dict]) -> str:
-    from .search_report import search_table  # lazy: search_score imports pareto_front from here
-
-    return search_table(sweep, rows)
-
-
-def _search_plots(sweep: Sweep, rows: list[dict], out_dir: Path, storage, name: str) -> list[Path]:
-    from .search_report import search_plots  # lazy, as _search_table
-
-    return search_plots(sweep, rows, out_dir, storage, name)
-
-
 LAYOUTS: dict[str, Layout] = {
     "table7": Layout(lambda sweep, rows: table7(finished(rows)), paper_points=True),
     "table8": Layout(lambda sweep, rows: table8(finished(rows)) or "### Table 8\n\nNo finished UNet or UNet-S trial."),
@@ -281,7 +264,7 @@ LAYOUTS: dict[str, Layout] = {
     "joint": Layout(lambda sweep, rows: joint_table(finished(rows))),
     "tuning": Layout(lambda sweep, rows: tuning_table(finished(rows), tuple(sweep.optimize.metrics))),
     "nas": Layout(lambda sweep, rows: nas_table(rows), extra_plot=latency_plot),
-    "search": Layout(_search_table, sweep_plots=_search_plots),
+    "search": Layout(search_table, sweep_plots=search_plots),
     "generic": Layout(lambda sweep, rows: generic_table(finished(rows), sweep.metric)),
 }
 

@@ -17,7 +17,7 @@ from typing import Mapping
 from ray import tune
 
 from .hypervolume import hypervolume, to_minimised
-from .report import pareto_front
+from .pareto import pareto_front
 
 
 def reference_point(optimize, cap: float | None) -> tuple[float, ...]:

@@ -3,7 +3,8 @@ import re
 
 import pytest
 
-from orchestrator.report import build_markdown, pareto_front, pareto_plots
+from orchestrator.pareto import pareto_front
+from orchestrator.report import build_markdown, pareto_plots
 from search_spaces import get_sweep, resolve
 from trainables.paper import TABLE7
 
