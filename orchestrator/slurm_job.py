@@ -148,14 +148,31 @@ def start_workers(job: SlurmJob, address: str) -> list[subprocess.Popen]:
     return [subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)]
 
 
+def job_admin_credentials(job: SlurmJob) -> Path:
+    """The job's tracking admin (USER:PASSWORD, mode 0600 in the job's folder): made once, so a requeued run
+    logs in to the users database its first run created."""
+    path = job.folder / f"{job.name}-tracking-admin"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(f"jdnas:{secrets.token_hex(24)}\n")
+    return path
+
+
 def start_tracking_server(job: SlurmJob) -> tuple[str, list[subprocess.Popen]]:
-    """The job's MLflow server on the head, loopback only (the driver, on this node, is its one writer)."""
+    """The job's MLflow server on the head, loopback only (the driver, on this node, is its one writer), with
+    MLflow's basic auth (docs/security.md): other users of the node get a 401."""
     if job.tracking_uri:
         return job.tracking_uri, []
     port = free_port()
     store = job.backend_store_uri or f"sqlite:///{Path(job.workdir).resolve() / 'mlflow.db'}"
+    credentials = job_admin_credentials(job)
     argv = [job.python, "-m", "orchestrator.cli", "tracking-server", "--backend-store-uri", store,
-            "--artifacts-destination", str(Path(job.workdir).resolve() / "mlartifacts"), "--port", str(port)]
+            "--artifacts-destination", str(Path(job.workdir).resolve() / "mlartifacts"), "--port", str(port),
+            "--auth", "--auth-dir", str(job.folder / f"{job.name}-tracking-auth"), "--admin-credentials",
+            str(credentials)]
+    user, _, password = credentials.read_text().strip().partition(":")
+    os.environ.update(MLFLOW_TRACKING_USERNAME=user, MLFLOW_TRACKING_PASSWORD=password)  # the driver's, never argv
     log = open(job.folder / f"{job.name}-tracking-server.log", "a")
     server = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     uri = f"http://127.0.0.1:{port}"
