@@ -54,15 +54,15 @@ def test_plan_on_a_gpu_prices_packing_from_memory_and_throughput(monkeypatch, me
     plan = make_plan(resolved, gpus=2)
     assert (plan.device, plan.device_name, plan.note) == ("cuda", fake_cuda.FAKE_GPU, "")
     assert plan.recommended_packing == recommended and plan.devices == 2
-    # gpus_per_trial 0.5 packs 2 per GPU, each trial 2 / 1.9 slower, 4 slots over the two GPUs; trials sharing
-    # a GPU bring the exclusive latency phase: 2 networks x (1.5 x latency_min_run_time + 0.5 s)
+    # gpus_per_trial 0.5 packs 2 per GPU, each trial 2 / 1.9 slower, 4 slots over the two GPUs; then the
+    # exclusive latency phase: every trial's network, 5 interleaved rounds of (latency_min_run_time + 0.3 s)
     sizes = dict(train=256, val=64, test=64)
     one = trial_seconds({**resolved.base, "classifier": "Conv-S"}, measured(peak_mb)(
         {**resolved.base, "classifier": "Conv-S"}, None, None, torch.device("cuda"), packing=True), sizes)
     assert plan.trial_seconds == pytest.approx([one] * len(plan.trial_seconds))
     assert plan.wall_s == pytest.approx(plan.measure_s + plan_module.RAY_START_S +
                                         list_schedule([one * 2 / 1.9] * resolved.num_trials, 4)
-                                        + 2 * (1.5 * resolved.base["latency_min_run_time"] + 0.5))
+                                        + resolved.num_trials * 5 * (resolved.base["latency_min_run_time"] + 0.3))
     assert f"recommended packing: {recommended} trials per GPU (--set gpus_per_trial={1 / recommended:g})" \
         in format_plan(plan)
 
