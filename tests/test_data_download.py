@@ -1,11 +1,14 @@
 """`jdnas data download` against a real HTTP server on 127.0.0.1 (a cut transfer resumes with Range, a
 corrupt file is refused), `jdnas data list`, and a real run on the downloaded copy."""
 import gzip
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -248,3 +251,35 @@ def test_a_payload_file_it_wrote_that_is_no_gzip_is_fetched_again(tmp_path, monk
     with FileServer(tmp_path / "mirror") as server:
         folder = download_dataset("tiny", tmp_path / "data", mirror=server.url)
     assert gzip.decompress((folder / "labels.gz").read_bytes()) == payload and len(server.requests) == 1
+
+
+@pytest.mark.parametrize("tarfile_has_data_filter", [True, False] if hasattr(tarfile, "data_filter") else [False])
+def test_an_archive_member_outside_its_folder_or_a_link_is_refused(tmp_path, monkeypatch, tarfile_has_data_filter):
+    """Both ways of unpacking (tarfile's 'data' filter, or Debian 12's Python without it) refuse a member that
+    climbs out of the target and a symlink, and unpack plain files."""
+    from trainables.data.download import extract_data_only
+
+    if not tarfile_has_data_filter:
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
+
+    def archive(*members: tarfile.TarInfo) -> Path:
+        path = tmp_path / f"a{len(list(tmp_path.glob('*.tar')))}.tar"
+        with tarfile.open(path, "w") as tar:
+            for member in members:
+                tar.addfile(member, io.BytesIO(b"x" * member.size) if member.isfile() else None)
+        return path
+
+    def file(name: str) -> tarfile.TarInfo:
+        info = tarfile.TarInfo(name)
+        info.size = 1
+        return info
+
+    link = tarfile.TarInfo("d/link")
+    link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+    for bad in (file("../evil"), link):
+        with tarfile.open(archive(bad)) as tar, pytest.raises(tarfile.TarError):
+            extract_data_only(tar, tmp_path / "out")
+    assert not (tmp_path / "evil").exists() and not (tmp_path / "out" / "d" / "link").exists()
+    with tarfile.open(archive(file("d/ok.bin"))) as tar:
+        extract_data_only(tar, tmp_path / "good")
+    assert (tmp_path / "good" / "d" / "ok.bin").read_bytes() == b"x"

@@ -210,12 +210,26 @@ def fetch_verified(remote: RemoteFile, path: Path, mirror: str | None) -> None:
             print(f"  {path.name} was corrupt or truncated; fetching it again", file=sys.stderr, flush=True)
 
 
+def extract_data_only(tar: tarfile.TarFile, into: Path) -> None:
+    """Plain files and folders only, each inside `into`: tarfile's 'data' filter where this Python has it
+    (3.11.4+), else the same refusal by hand (Debian 12's 3.11.2 lacks it)."""
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(into, filter="data")
+        return
+    root = into.resolve()
+    for member in tar.getmembers():
+        target = (root / member.name).resolve()
+        if not (member.isfile() or member.isdir()) or (target != root and root not in target.parents):
+            raise tarfile.TarError(f"refusing {member.name!r}: not a plain file inside the archive's folder")
+    tar.extractall(into)
+
+
 def unpack(archive: Path, data_dir: Path, unpacks_to: str) -> Path:
     """Unpack into a temporary folder beside the target, renamed into place once complete."""
     temp = Path(tempfile.mkdtemp(prefix=".unpacking-", dir=data_dir))
     try:
         with tarfile.open(archive) as tar:
-            tar.extractall(temp, filter="data")
+            extract_data_only(tar, temp)
         os.replace(temp / unpacks_to, data_dir / unpacks_to)
     except OSError as err:
         if err.errno in (errno.ENOSPC, errno.EDQUOT):
