@@ -129,8 +129,9 @@ def test_a_table_from_another_bundle_or_cut_short_is_refused(device, capsys):
 
 
 # --- jdnas export of a trial of every trainable, from tiny real sweeps -----------------------------------
-TINY_DATA = dict(dataset="synthetic", image_size=32, channels=1, train_size=64, val_size=32, test_size=32, epochs=1,
-                 batch_size=32, seeds=1, latency_min_run_time=0.02, eval_noise_levels="[0.0,0.4]", examples=False)
+TINY_DATA = dict(dataset="synthetic", image_size=32, channels=1, grey_as_rgb=False,  # the probe's 1-channel table
+                 train_size=64, val_size=32, test_size=32, epochs=1, batch_size=32, seeds=1,
+                 latency_min_run_time=0.02, eval_noise_levels="[0.0,0.4]", examples=False)
 SWEEPS = {  # sweep -> its --set, one trial each (joint: sequential and integrated)
     "classifier-scaling": dict(classifier="MB1-S", latency_backend="onnxruntime"),
     "unet-width": dict(base_width=4),

@@ -35,7 +35,7 @@ pytestmark = [pytest.mark.slow, needs_fashion_mnist]
 NAS = dict(train_size=96, val_size=32, test_size=32, width_mult=0.1, search_epochs=2, warmup_epochs=1,
            search_batch_size=32, batch_size=32, retrain_epochs=1, epochs=3, seeds=1, beta_mode="removed",
            eval_noise_levels=[0.0, 0.5], lut_rounds=1, lut_min_run_time=0.001, latency_min_run_time=0.02,
-           examples=False)
+           examples=False, search_kind="joint")  # the joint reading: the searched model carries both outputs
 SWEEPS = {  # trainable -> (sweep, overrides)
     "classifier": ("classifier-scaling", dict(TINY, classifier=["Conv-S", "MB1-S", "Conv-M"], seeds=1)),
     "denoiser": ("unet-width", dict(TINY, base_width=[4], seeds=1, examples=False)),
@@ -85,8 +85,8 @@ def test_each_trainables_child_run_is_a_pyfunc_model_equal_to_its_pytorch_networ
     for kind, outcome in outcomes.items():
         run = child_runs(client, outcome)[0]
         net, config = eager_network(client, run.info.run_id, tmp_path / run.info.run_id)
-        size = config["data"]["image_size"]
-        batch = np.random.default_rng(1).random((5, 1, size, size), dtype=np.float32)  # 5: not the example's 2
+        size, channels = config["data"]["image_size"], config["data"]["channels"]  # quick: grey fed as 3 channels
+        batch = np.random.default_rng(1).random((5, channels, size, size), dtype=np.float32)  # 5: not the example's 2
         with _use_tracking_uri(uri):
             model = mlflow.pyfunc.load_model(f"runs:/{run.info.run_id}/model")
         predicted = model.predict(batch)
@@ -99,10 +99,10 @@ def test_each_trainables_child_run_is_a_pyfunc_model_equal_to_its_pytorch_networ
             np.testing.assert_allclose(predicted["logits"], reference.logits.numpy(), atol=1e-5)
         else:
             np.testing.assert_allclose(predicted, reference.numpy(), atol=1e-5)
-            assert predicted.shape == ((5, 10) if kind == "classifier" else (5, 1, size, size))
+            assert predicted.shape == ((5, 10) if kind == "classifier" else (5, channels, size, size))
         signature = model.metadata.signature
         assert model.metadata.saved_input_example_info["type"] == "ndarray"
-        assert signature.inputs.inputs[0].shape == (-1, 1, size, size)
+        assert signature.inputs.inputs[0].shape == (-1, channels, size, size)
         assert model.metadata.flavors["pytorch"]["pytorch_version"] == torch.__version__
         logged = client.search_logged_models([run.info.experiment_id],
                                              filter_string=f"source_run_id = '{run.info.run_id}'")
@@ -155,7 +155,8 @@ def test_best_registers_the_pareto_trials_once_with_their_tags(store, capsys):
         assert run.info.run_name in printed
         with _use_tracking_uri(uri):
             model = mlflow.pyfunc.load_model(f"models:/{outcome.name}/{version.version}")
-        assert model.predict(np.zeros((1, 1, 32, 32), np.float32)).shape == (1, 10)
+        channels = model.metadata.signature.inputs.inputs[0].shape[1]  # quick feeds grey images as 3 channels
+        assert channels == 3 and model.predict(np.zeros((1, channels, 32, 32), np.float32)).shape == (1, 10)
 
     assert main(args) == 0  # a second time: nothing new
     assert len(versions_of(client, outcome.name)) == len(expected)
