@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -28,7 +29,7 @@ AuthType=auth/munge
 CredType=cred/munge
 AuthInfo=socket={root}/munge/munge.socket
 StateSaveLocation={root}/state
-SlurmdSpoolDir={root}/spool/%n
+SlurmdSpoolDir={spool}/%n
 SlurmctldPidFile={root}/slurmctld.pid
 SlurmdPidFile={root}/slurmd.pid
 SlurmctldLogFile={root}/slurmctld.log
@@ -62,6 +63,8 @@ class SlurmCluster(Started):
     def __init__(self, root: Path, cpus: int | None = None):
         self.root, self.cpus = Path(root), cpus or os.cpu_count() or 1
         self.processes: list[subprocess.Popen] = []
+        # slurmstepd's sockets live in the spool: under pytest's deep tmp_path they pass the 108-byte limit
+        self.spool = Path(tempfile.mkdtemp(prefix="slurm-", dir="/tmp"))
 
     @property
     def env(self) -> dict[str, str]:
@@ -83,11 +86,10 @@ class SlurmCluster(Started):
         self._wait(lambda: (munge / "munge.socket").exists(), "munged's socket")
 
     def start(self) -> "SlurmCluster":
-        for folder in ("state", "spool"):
-            (self.root / folder).mkdir(parents=True, exist_ok=True)
+        (self.root / "state").mkdir(parents=True, exist_ok=True)
         self._start_munge()
         (self.root / "slurm.conf").write_text(SLURM_CONF.format(
-            node=NODE, host=socket.gethostname().split(".")[0], root=self.root, cpus=self.cpus,
+            node=NODE, host=socket.gethostname().split(".")[0], root=self.root, spool=self.spool, cpus=self.cpus,
             ctld_port=free_port(), slurmd_port=free_port()))
         self._spawn("slurmctld", ["slurmctld", "-D", "-c", "-f", str(self.root / "slurm.conf")])
         self._spawn("slurmd", ["slurmd", "-D", "-N", NODE, "-f", str(self.root / "slurm.conf")])
@@ -128,6 +130,7 @@ class SlurmCluster(Started):
             self._wait_quietly(lambda: not subprocess.run(["squeue", "-h"], capture_output=True, text=True,
                                                           env=self.env).stdout.strip(), 60)
         stop_process_groups(list(reversed(self.processes)), grace=10)
+        shutil.rmtree(self.spool, ignore_errors=True)
 
     @staticmethod
     def _wait_quietly(predicate, timeout: float) -> None:
