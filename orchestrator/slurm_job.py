@@ -34,6 +34,7 @@ from typing import IO
 from .exits import EXIT_INTERRUPTED
 from .local_cluster import free_port, stop_process_groups
 from .slurm import SlurmJob
+from .tracking_auth import admin_credentials
 
 PORT_LOCKS = Path(tempfile.gettempdir()) / "jdnas-ray-ports"
 WORKER_PORT_BLOCKS = 20      # 1,000-port worker ranges from 11000 up, below the kernel's ephemeral ports
@@ -171,7 +172,7 @@ def start_tracking_server(job: SlurmJob) -> tuple[str, list[subprocess.Popen]]:
             "--artifacts-destination", str(Path(job.workdir).resolve() / "mlartifacts"), "--port", str(port),
             "--auth", "--auth-dir", str(job.folder / f"{job.name}-tracking-auth"), "--admin-credentials",
             str(credentials)]
-    user, _, password = credentials.read_text().strip().partition(":")
+    user, password = admin_credentials(credentials)
     os.environ.update(MLFLOW_TRACKING_USERNAME=user, MLFLOW_TRACKING_PASSWORD=password)  # the driver's, never argv
     log = open(job.folder / f"{job.name}-tracking-server.log", "a")
     server = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
