@@ -246,16 +246,21 @@ def in_context_fit(features: list[tuple[float, int]], network_ms: list[float]) -
     fitted by least squares after dropping outliers (> 3 MADs: a burst of load), and the one with the
     smallest leave-one-out error on the references is kept (a richer one only if it is >= 10 % better): on a
     noisy machine that is the simple one, where the references show the structure the richer one. A scale
-    outside [0.5, 2] is not accepted."""
+    outside [0.5, 2] is not accepted. The base is held >= 0 (least squares under that bound: where the free
+    fit's intercept is negative, the fit with base 0): stems, head and decoder cost time, and a negative
+    intercept, an extrapolation of noise, would put the shallow end of the reachable range below its cost."""
     x = np.array([[1.0, s, n] for s, n in features])
     y = np.array(network_ms, dtype=float)
     candidates = [[0], [0, 1], [0, 1, 2]]
 
     def fit(columns, rows):
         if len(columns) == 1:  # base only: entries enter with scale 1
-            return np.array([np.median(y[rows] - x[rows, 1]), 1.0, 0.0])
+            return np.array([max(0.0, np.median(y[rows] - x[rows, 1])), 1.0, 0.0])
         coef = np.zeros(3)
         coef[columns] = np.linalg.lstsq(x[np.ix_(rows, columns)], y[rows], rcond=None)[0]
+        if coef[0] < 0:  # the bound is active: the constrained optimum has base 0
+            coef[:] = 0.0
+            coef[columns[1:]] = np.linalg.lstsq(x[np.ix_(rows, columns[1:])], y[rows], rcond=None)[0]
         return coef
 
     def robust(columns, rows):
