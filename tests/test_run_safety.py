@@ -46,7 +46,11 @@ def runs(tmp_path):
 @pytest.mark.slow
 def test_second_driver_refused_then_sigterm_then_the_same_command_resumes_without_duplicates(tmp_path):
     (tmp_path / "edge.py").write_text(SWEEP.format(lrs=[0.001, 0.002, 0.003]))
-    args = command(tmp_path, "--set", "epochs=3", "--set", "max_concurrent=1")
+    # long enough that the first driver still runs after the second's refusal (up to 60 s below): 8 epochs
+    # after the first, ~8 s each on a 2-core machine (Conv-S on 256 images: 0.3 s, and in CI the whole run had
+    # ended before the SIGTERM)
+    args = command(tmp_path, "--set", "epochs=3", "--set", "max_concurrent=1", "--set", "train_size=4000",
+                   "--set", "classifier=Conv-L", "--set", "image_size=64")
     log = tmp_path / "first.log"
     first = subprocess.Popen(args, stdout=open(log, "w"), stderr=subprocess.STDOUT, env=ENV)
     try:
@@ -57,6 +61,7 @@ def test_second_driver_refused_then_sigterm_then_the_same_command_resumes_withou
         line, = second.stderr.strip().splitlines()  # one line, no traceback
         assert f"host {socket.gethostname()}, pid {first.pid}" in line and "being run by another driver" in line, line
 
+        assert first.poll() is None, "the first driver ended before the test could interrupt it: " + log.read_text()[-800:]
         first.send_signal(signal.SIGTERM)  # what `ray job stop` or a scheduler's preemption sends
         assert first.wait(timeout=180) == EXIT_INTERRUPTED, log.read_text()[-3000:]
     finally:
