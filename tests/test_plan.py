@@ -19,12 +19,14 @@ def test_trial_time_adds_training_validation_checkpoints_test_and_latency():
     rate = NetworkRate("net", {}, step_s=0.1, eval_chunk_s=2.0, checkpoint_s=0.05, peak_memory_mb=None, batch_size=64)
     config = dict(batch_size=64, epochs=3, latency_min_run_time=0.2)
     sizes = dict(train=640, val=300, test=600)
-    # per epoch: 10 steps x 0.1 + ceil(300/256)=2 chunks x 2.0 + 0.05 = 5.05; final: 3 chunks x 2.0 + 1.5 x 0.2 + 0.3
-    expected = 3 * 5.05 + (6.0 + 0.3 + 0.3) + 2.0
+    # per epoch: 10 steps x 0.1 + 300/256 chunks x 2.0 + 0.05 = 3.39375 (evaluation by the image, a partial
+    # chunk at its share); final: 600/256 chunks x 2.0 + 1.5 x 0.2 + 0.3; plus the 2 s per-trial overhead
+    epoch = 1.0 + 2.34375 + 0.05
+    expected = 3 * epoch + (4.6875 + 0.3 + 0.3) + 2.0
     assert trial_seconds(config, rate, sizes) == pytest.approx(expected)
     # a two-stage sequential trial trains the denoiser, then the classifier (3 + 3 epochs), then 1 fine-tuning
     two_stage = dict(config, task="joint", joint_mode="sequential", sequential_training="two-stage", finetune_epochs=1)
-    assert trial_seconds(two_stage, rate, sizes) == pytest.approx(expected + 4 * 5.05)
+    assert trial_seconds(two_stage, rate, sizes) == pytest.approx(expected + 4 * epoch)
 
 
 def test_packing_recommendation_follows_throughput_gain_and_memory():
