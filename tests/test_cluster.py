@@ -5,6 +5,7 @@ stopped tracking server)."""
 import copy
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -36,8 +37,8 @@ def jdnas(*args, timeout=900, env=None, **kwargs):
 class TrackingServer:
     """`jdnas tracking-server` on a free port; stop() and start() again keep the same store."""
 
-    def __init__(self, root):
-        self.root, self.port, self.process = root, free_port(), None
+    def __init__(self, root, *extra):
+        self.root, self.port, self.process, self.extra = root, free_port(), None, list(extra)
 
     @property
     def uri(self):
@@ -47,13 +48,14 @@ class TrackingServer:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "orchestrator.cli", "tracking-server", "--backend-store-uri",
              f"sqlite:///{self.root}/mlflow.db", "--artifacts-destination", str(self.root / "artifacts"),
-             "--port", str(self.port), "--workers", "1"],
-            stdout=open(self.root / "server.log", "a"), stderr=subprocess.STDOUT, start_new_session=True)
+             "--port", str(self.port), "--workers", "1", *self.extra],
+            stdout=open(self.root / "server.log", "a"), stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, **AWS_ENV})
         wait_http(f"{self.uri}/health", timeout)
         return self
 
     def stop(self):
-        stop_process_groups([self.process], grace=10)
+        stop_process_groups([self.process], grace=30)  # a --snapshot-to server snapshots after the stop
 
 
 @pytest.fixture
@@ -103,19 +105,26 @@ def test_cluster_yaml_validates_against_rays_schema_and_holds_no_secrets():
     assert "aws_secret_access_key" not in lowered and "aws_access_key_id" not in lowered and "password" not in lowered
     head = " ".join(config["head_start_ray_commands"])
     assert "--dashboard-host=127.0.0.1" in head and "RAY_AUTH_MODE=token" in head and "jdnas tracking-server" in head
-    assert "--host" not in head.split("jdnas tracking-server")[1]  # the tracking server keeps its loopback default
+    assert "--host" not in head[head.index("nohup"):]  # the tracking server keeps its loopback default
     assert "tracking-server --auth --admin-credentials ~/.jdnas/tracking-admin" in head  # users, from a head file
+    # the store outlives `ray down`: restored before the server starts, snapshotted by it
+    restore_at, serve_at = head.index("jdnas tracking-restore --if-missing --from s3://"), head.index("nohup")
+    assert restore_at < serve_at and "--snapshot-to s3://" in head[serve_at:]
     assert "gpu_worker" in config["available_node_types"] and config["available_node_types"]["gpu_worker"]["min_workers"] == 0
 
 
 @pytest.mark.slow
 @pytest.mark.cluster
 @needs_fashion_mnist
-def test_sweep_on_two_nodes_with_s3_storage_and_a_tracking_server(cluster, tracking_server, tmp_path):
+def test_sweep_on_two_nodes_with_s3_storage_and_a_tracking_server_whose_store_outlives_the_head(cluster, tmp_path):
+    (tmp_path / "tracking").mkdir()
     with moto_s3("sweeps") as (endpoint, s3):
-        result = jdnas("run", "classifier-scaling", "--address", cluster.address, "--storage", "s3://sweeps/jdnas",
+        tracking_server = TrackingServer(tmp_path / "tracking", "--snapshot-to", "s3://sweeps/tracking",
+                                         "--s3-endpoint", endpoint, "--snapshot-every", "3600").start()
+        sweep = ["classifier-scaling", "--set", "classifier=Conv-S,MB1-S", "--set", "epochs=2", *TINY_SETS]
+        result = jdnas("run", *sweep, "--address", cluster.address, "--storage", "s3://sweeps/jdnas",
                        "--s3-endpoint", endpoint, "--tracking-uri", tracking_server.uri, "--workdir", str(tmp_path),
-                       "--set", "classifier=Conv-S,MB1-S", "--set", "epochs=2", *TINY_SETS, env=AWS_ENV)
+                       env=AWS_ENV)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
         client, parents, children = child_runs(tracking_server.uri, "classifier-scaling")
@@ -129,6 +138,34 @@ def test_sweep_on_two_nodes_with_s3_storage_and_a_tracking_server(cluster, track
         s3.download_file("sweeps", parquet, str(tmp_path / "r.parquet"))
         assert [r["status"] for r in pq.read_table(tmp_path / "r.parquet").to_pylist()] == ["TERMINATED"] * 2
         assert not (tmp_path / "results").exists()  # nothing went to a head-local path
+
+        # the head is destroyed after `jdnas best` registered the front: the documented restore brings it back
+        best = jdnas("best", *sweep, "--tracking-uri", tracking_server.uri, "--workdir", str(tmp_path))
+        assert best.returncode == 0 and " new " in best.stdout, best.stdout + best.stderr
+        versions = {(v.name, v.version, v.run_id) for v in client.search_model_versions()}
+        runs = {c.info.run_id: c.data.metrics["test_acc"] for c in children}
+        assert versions and {v[2] for v in versions} <= set(runs)
+        tracking_server.stop()  # `ray down`: the server's last act is a snapshot
+        assert "tracking snapshot to s3://sweeps/tracking: mlflow.db" in (tmp_path / "tracking" / "server.log").read_text()
+        (tmp_path / "tracking" / "mlflow.db").unlink()
+        shutil.rmtree(tmp_path / "tracking" / "artifacts")
+
+        restored = jdnas("tracking-restore", "--from", "s3://sweeps/tracking", "--s3-endpoint", endpoint,
+                         "--backend-store-uri", f"sqlite:///{tmp_path}/tracking/mlflow.db",
+                         "--artifacts-destination", str(tmp_path / "tracking" / "artifacts"), env=AWS_ENV)
+        assert restored.returncode == 0 and "restored the tracking snapshot" in restored.stdout, restored.stderr
+        tracking_server.start()
+        client, parents, children = child_runs(tracking_server.uri, "classifier-scaling")
+        assert len(parents) == 1 and {c.info.run_id: c.data.metrics["test_acc"] for c in children} == runs
+        assert_complete_and_unique(client, children, trials=2, epochs=2)
+        assert {(v.name, v.version, v.run_id) for v in client.search_model_versions()} == versions
+        name, version, run_id = sorted(versions)[0]
+        model_dir = client.download_artifacts(run_id, "model.pt", str(tmp_path))  # the artifacts came back too
+        assert Path(model_dir).stat().st_size > 0
+        again = jdnas("best", *sweep, "--tracking-uri", tracking_server.uri, "--workdir", str(tmp_path))
+        assert again.returncode == 0 and " new " not in again.stdout, again.stdout  # lists them, registers none
+        assert f"models:/{name}/" in again.stdout
+        tracking_server.stop()
 
 
 @pytest.mark.slow
