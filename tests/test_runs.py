@@ -1,4 +1,5 @@
 """End-to-end sweeps on a real local Ray with a real SQLite MLflow store and real Fashion-MNIST."""
+import json
 import os
 import signal
 import subprocess
@@ -84,9 +85,19 @@ def test_tiny_sweep_gives_one_parent_and_a_child_per_trial_with_all_metrics(tmp_
     took = {r["variant_label"]: r["reported_at"] - r["trial_started_at"] for r in table}
     assert all(0.25 < took[name] / priced[name] < 8 for name in took), (took, priced)  # 8: a busy 2-core box
 
-    # the same command again: the sweep is complete, nothing runs and no MLflow run is added
+    # the same command again: the sweep is complete, nothing runs and no MLflow run is added; the exclusive
+    # latency phase's file is reused, not re-timed (a value planted in it is what the rows then carry)
+    phase_file = tmp_path / "results" / outcome.name / "exclusive_latency.json"
+    phase = json.loads(phase_file.read_text())
+    assert len(phase) == 3 and {r["latency_source"] for r in table} == {"exclusive"}
+    assert {e["variant"]["classifier"]: e["latency_ms"] for e in phase} == \
+        {r["variant_label"]: r["latency_ms"] for r in table}
+    for number, entry in enumerate(phase):
+        entry["latency_ms"] = 100.0 + number
+    phase_file.write_text(json.dumps(phase))
     again = run_sweep("classifier-scaling", "quick", overrides, RunOptions(workdir=tmp_path))
     assert again.complete and sorted(r["trial_id"] for r in again.rows) == sorted(r["trial_id"] for r in table)
+    assert sorted(r["latency_ms"] for r in again.rows) == [100.0, 101.0, 102.0]
     _, parents_after, children_after = runs_of(tmp_path, "classifier-scaling")
     assert ({r.info.run_id for r in parents_after}, {r.info.run_id for r in children_after}) == \
         ({parent.info.run_id}, {c.info.run_id for c in children})
