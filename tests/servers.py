@@ -35,10 +35,12 @@ class LoopbackServer:
 class FileServer(LoopbackServer):
     """Serves the files of `root`; `requests` records (name, Range header, bytes sent) of every GET.
     A name in `cut_once` gets half its bytes on the first GET, under a Content-Length for all of them,
-    then the connection drops: what a flaky network does."""
+    then the connection drops: what a flaky network does. `ignore_range`: answer every GET with the whole
+    file (200), as servers without Range support do."""
 
-    def __init__(self, root: Path, cut_once: set[str] = frozenset()):
+    def __init__(self, root: Path, cut_once: set[str] = frozenset(), ignore_range: bool = False):
         self.root, self.cut_once, self.requests = Path(root), set(cut_once), []
+        self.ignore_range = ignore_range
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -52,7 +54,7 @@ class FileServer(LoopbackServer):
                     return
                 data, start = path.read_bytes(), 0
                 ranged = self.headers.get("Range")
-                if ranged:
+                if ranged and not server.ignore_range:
                     start = int(ranged.removeprefix("bytes=").split("-")[0])
                     if start >= len(data):
                         self.send_error(416)

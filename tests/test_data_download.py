@@ -70,6 +70,20 @@ def test_download_resumes_cut_and_partial_files_and_gets_the_published_bytes(tmp
 
 
 @needs_fashion_mnist
+def test_a_server_that_ignores_range_sends_the_whole_file_and_it_is_not_appended_to_the_part(tmp_path, mirror):
+    target = tmp_path / "data" / "fashion-mnist"
+    target.mkdir(parents=True)
+    name = "t10k-labels-idx1-ubyte.gz"
+    (target / f"{name}.part").write_bytes((mirror / name).read_bytes()[:1000])  # a cut earlier transfer
+    with FileServer(mirror, ignore_range=True) as server:
+        result = jdnas("data", "download", "fashion-mnist", "--dir", str(tmp_path / "data"), "--mirror", server.url)
+    assert result.returncode == 0, result.stderr
+    assert served(server, name) == [("bytes=1000-", (mirror / name).stat().st_size)]  # asked for the rest, got all
+    for each in NAMES:
+        assert (target / each).read_bytes() == (mirror / each).read_bytes(), each
+
+
+@needs_fashion_mnist
 def test_a_corrupt_file_is_refused_and_removed(tmp_path, mirror):
     rng = np.random.default_rng(0)
     with gzip.open(mirror / "train-labels-idx1-ubyte.gz", "wb") as f:  # right name, wrong payload
