@@ -297,3 +297,56 @@ def test_an_archive_member_outside_its_folder_or_a_link_is_refused(tmp_path, mon
     with tarfile.open(archive(file("d/ok.bin"))) as tar:
         extract_data_only(tar, tmp_path / "good")
     assert (tmp_path / "good" / "d" / "ok.bin").read_bytes() == b"x"
+
+
+def stl10_layout(root):
+    """STL-10's binary layout (each channel column-major, labels 1..10); returns (train images, labels)."""
+    images = np.random.default_rng(1).integers(0, 256, (4, 3, 96, 96), dtype=np.uint8)
+    folder = root / "stl10_binary"
+    folder.mkdir()
+    for split in ("train", "test"):
+        images.transpose(0, 1, 3, 2).tofile(folder / f"{split}_X.bin")
+        np.array([1, 2, 10, 3], dtype=np.uint8).tofile(folder / f"{split}_y.bin")
+    return images, [0, 1, 9, 2]
+
+
+def cifar10_layout(root):
+    """CIFAR-10's python batches (rows of 3072 bytes, the red plane first); returns (train images, labels)."""
+    import pickle
+
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir()
+    rows = np.random.default_rng(2).integers(0, 256, (6, 2, 3072), dtype=np.uint8)
+    for index, name in enumerate([f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]):
+        with open(folder / name, "wb") as f:
+            pickle.dump({b"data": rows[index], b"labels": [index % 10, 9]}, f)
+    return rows[:5].reshape(10, 3, 32, 32), [i % 10 if j == 0 else 9 for i in range(5) for j in range(2)]
+
+
+@pytest.mark.parametrize("name,layout", [("stl10", stl10_layout), ("cifar10", cifar10_layout)])
+def test_the_published_archive_layout_unpacks_where_the_reader_finds_it(tmp_path, monkeypatch, name, layout):
+    """The real sources' file names and unpack folders, with a small archive of the published layout (the real
+    ones are 163 MB and 2.6 GB) whose checksum stands in for theirs."""
+    import hashlib
+
+    from trainables.data import load_dataset
+    from trainables.data.download import RemoteFile, Source, download_dataset
+
+    real = SOURCES[name]
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    images, labels = layout(staging)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        tar.add(staging / real.unpacks_to, arcname=real.unpacks_to)
+    archive = buffer.getvalue()
+    remote, = real.files
+    (tmp_path / "mirror").mkdir()
+    (tmp_path / "mirror" / remote.filename).write_bytes(archive)
+    monkeypatch.setitem(SOURCES, name, Source(files=(RemoteFile(remote.url, "md5", hashlib.md5(archive).hexdigest()),),
+                                              folder=real.folder, size=real.size, unpacks_to=real.unpacks_to))
+    with FileServer(tmp_path / "mirror") as server:
+        folder = download_dataset(name, tmp_path / "data", mirror=server.url)
+    assert folder == tmp_path / "data" / real.unpacks_to
+    dataset = load_dataset(name, data_dir=tmp_path / "data")
+    assert np.array_equal(dataset.train_images, images) and dataset.train_labels.tolist() == labels
