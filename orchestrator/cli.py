@@ -30,7 +30,8 @@ from .secrets_masking import check_no_password, mask_uri, split_password
 from .tracking_auth import with_auth
 from .data_cli import add_data_parser
 from .deploy_cli import add_commands as add_deploy_commands  # export, lut bundle / import
-from .exits import (EXIT_BAD_INPUT, EXIT_CODES_HELP, EXIT_INTERNAL, EXIT_INTERRUPTED, SUBMIT_EXIT_CODES_HELP,
+from .exits import (EXIT_BAD_INPUT, EXIT_CODES_HELP, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_TIMEOUT,
+                    SUBMIT_EXIT_CODES_HELP,
                     BadInput, InternalError, save_traceback, stop_on_sigterm_like_ctrl_c)
 from .slurm_cli import add_slurm_parser
 
@@ -191,6 +192,8 @@ def cmd_tracking_restore(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
+    if args.timeout is not None and (not args.wait or args.timeout <= 0):
+        raise BadInput(f"--timeout {args.timeout:g}: give seconds > 0, together with --wait")
     resolved = _resolved(args)  # fail fast, locally
     check_no_password(args.tracking_uri)
     sweep_arg, staging = args.sweep, None
@@ -212,7 +215,11 @@ def cmd_submit(args: argparse.Namespace) -> int:
           f"  status : ray job status --address {args.address} {job_id}\n"
           f"  stop   : ray job stop --address {args.address} {job_id}   (submit again to resume)")
     if args.wait:
-        status = wait_for_job(args.address, job_id)
+        status = wait_for_job(args.address, job_id, timeout=args.timeout)
+        if status is None:
+            print(f"job {job_id}: still running after --timeout {args.timeout:g} s; it goes on "
+                  f"(ray job status --address {args.address} {job_id})")
+            return EXIT_TIMEOUT
         print(f"job {job_id}: {status}")
         if status != "SUCCEEDED":
             from ray.job_submission import JobSubmissionClient  # lazy: Ray (~1.5 s)
@@ -372,7 +379,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--remote-workdir", default="~/jdnas", help="run folder on the head (default ~/jdnas)")
     p.add_argument("--scheduler", choices=["fifo", "asha"])
     p.add_argument("--allow-local-storage", action="store_true")
-    p.add_argument("--wait", action="store_true", help="block until the job ends; exit 0 if it succeeded")
+    p.add_argument("--wait", action="store_true", help="block until the job ends, however long; exit 0 if it "
+                   "succeeded (an unanswering dashboard is asked again for up to 10 min)")
+    p.add_argument("--timeout", type=float, help="with --wait: stop waiting after this many seconds (exit 124; "
+                   "the job goes on)")
     p.set_defaults(func=cmd_submit)
 
     p = sub.add_parser("tracking-server", help="start an MLflow tracking server suited to a head node")

@@ -74,18 +74,42 @@ def submit(address: str, entrypoint: str, name: str, working_dir: str | None = N
                              metadata={"jdnas.sweep": name})
 
 
-def wait_for_job(address: str, job_id: str, timeout: float = 3600, poll: float = 2.0) -> str:
-    """Block until the job ends; returns its final status name."""
+def _transient(err: Exception) -> bool:
+    """A dashboard that does not answer for a while (head restarting, network blip, 5xx), not a wrong job."""
+    return isinstance(err, OSError) or (isinstance(err, RuntimeError) and "status code 5" in str(err))
+
+
+def wait_for_job(address: str, job_id: str, timeout: float | None = None, poll: float = 2.0,
+                 unreachable_s: float = 600.0) -> str | None:
+    """Block until the job ends and return its final status name, or None after `timeout` seconds (the job
+    runs on). Paper sweeps take days: no timeout by default. A dashboard that stops answering is asked again
+    with back-off for up to `unreachable_s` seconds in a row before the error is raised."""
     from ray.job_submission import JobStatus, JobSubmissionClient  # lazy: Ray (~1.5 s), off --help
 
-    client = JobSubmissionClient(address)
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        status = client.get_job_status(job_id)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    client, failing_since, backoff = None, None, poll
+    while deadline is None or time.monotonic() < deadline:
+        try:
+            client = client or JobSubmissionClient(address)
+            status = client.get_job_status(job_id)
+        except Exception as err:  # noqa: BLE001 - sorted below: transient ones are retried
+            if not _transient(err):
+                raise
+            failing_since = failing_since or time.monotonic()
+            if time.monotonic() - failing_since > unreachable_s:
+                raise ConnectionError(f"the Ray dashboard at {address} did not answer for {unreachable_s:g} s "
+                                      f"({type(err).__name__}: {str(err)[:200]}); the job may still run: "
+                                      f"ray job status --address {address} {job_id}") from None
+            print(f"jdnas: the dashboard does not answer ({type(err).__name__}); asking again in {backoff:.0f} s",
+                  file=sys.stderr, flush=True)
+            client, backoff = None, min(backoff * 2, 60.0)
+            time.sleep(backoff)
+            continue
+        failing_since, backoff = None, poll
         if status in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED):
             return status.value
         time.sleep(poll)
-    raise TimeoutError(f"job {job_id} still running after {timeout} s")
+    return None
 
 
 def server_env() -> dict[str, str]:

@@ -18,6 +18,7 @@ EXIT_BAD_INPUT = 2     # refused before any cluster work: unknown sweep/field/va
 EXIT_INTERNAL = 3      # an error of jdnas or its environment after the run started: traceback saved to a log
 EXIT_TRACKING = 4      # results and report written, but MLflow could not be brought up to date
 EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM: run the same command again to resume
+EXIT_TIMEOUT = 124     # submit --wait --timeout: the job still runs (timeout(1)'s code)
 
 # The one source of the table: `jdnas run --help` prints it, README.md holds `readme_table()` verbatim (a test checks)
 RUN_EXIT_CODES = (
@@ -99,9 +100,9 @@ def failure_summary(rows: list[dict]) -> list[str]:
         out.append(f"         full log: {row.get('error_log') or 'not saved'}")
     return out
 
-SUBMIT_EXIT_CODES_HELP = """exit codes:
-  0    the job was submitted (with --wait: it succeeded, i.e. `jdnas run` on the head exited 0)
-  1    with --wait: the job failed or stopped (a trial failed for good, or the run was interrupted)
-  2    bad input, refused before reaching the cluster
-  130  interrupted while waiting (the job goes on: `ray job stop` ends it)
-  124  with --wait --timeout: the job still runs after the timeout"""
+SUBMIT_EXIT_CODES_HELP = f"""exit codes:
+  {EXIT_OK:<4} the job was submitted (with --wait: it succeeded, i.e. `jdnas run` on the head exited 0)
+  {EXIT_FAILED:<4} with --wait: the job failed or stopped (a trial failed for good, or the run was interrupted)
+  {EXIT_BAD_INPUT:<4} bad input, refused before reaching the cluster
+  {EXIT_TIMEOUT:<4} with --wait --timeout: the job still runs after the timeout (it goes on)
+  {EXIT_INTERRUPTED:<4} interrupted while waiting (the job goes on: `ray job stop` ends it)"""

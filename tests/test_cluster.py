@@ -21,7 +21,7 @@ from orchestrator.exits import EXIT_TRACKING
 from orchestrator.local_cluster import LocalCluster, free_port, stop_process_groups
 
 from .conftest import needs_fashion_mnist
-from .servers import AWS_ENV, moto_s3, wait_http
+from .servers import AWS_ENV, FaultyProxy, moto_s3, wait_http
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_SETS = ["--set", "seeds=1", "--set", "cpus_per_trial=1", "--set", "train_size=512", "--set", "val_size=64", "--set", "test_size=128",
@@ -182,6 +182,41 @@ def test_submit_runs_the_sweep_as_a_ray_job(cluster, tracking_server, tmp_path):
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     assert_complete_and_unique(client, children, trials=1, epochs=1, metric="test_psnr_s0.8")
     assert list((tmp_path / "remote" / "reports").glob("*/report.md"))
+
+
+FAILING = ("from search_spaces import Sweep\n"
+           "FAILING = Sweep(name='fail-check', trainable='classifier', grid={'lr': [0.001]},\n"
+           "                fixed={'classifier': 'Conv-S', 'dataset': 'synthetic', 'fail_at_epoch': 1,\n"
+           "                       'max_failures': 0}, seeds=1)\n")
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+def test_submit_wait_rides_out_a_dashboard_outage_and_exits_1_for_a_failed_job_and_124_at_its_timeout(
+        cluster, tracking_server, tmp_path):
+    (tmp_path / "failing.py").write_text(FAILING)
+    common = [f"{tmp_path}/failing.py:FAILING", "--tracking-uri", tracking_server.uri, "--remote-workdir",
+              str(tmp_path / "remote"), "--set", "epochs=2", *TINY_SETS]
+    # the dashboard answers 503 or drops the connection for 15 s from the first status query on
+    with FaultyProxy(cluster.dashboard_url, trigger="/api/jobs/jdnas-", fault_s=15) as proxy:
+        failed = jdnas("submit", *common, "--address", proxy.url, "--wait", timeout=600)
+    assert failed.returncode == 1, failed.stdout[-3000:] + failed.stderr[-3000:]
+    assert proxy.refused >= 2 and "the dashboard does not answer" in failed.stderr
+    assert ": FAILED" in failed.stdout and "injected failure at epoch 1" in failed.stdout  # the job's log tail
+    assert "Traceback" not in failed.stderr
+
+    started = time.monotonic()
+    waiting = jdnas("submit", *common, "--name", "fail-check-timeout", "--address", cluster.dashboard_url,
+                    "--wait", "--timeout", "2", timeout=300)
+    assert waiting.returncode == 124 and "still running after --timeout 2 s; it goes on" in waiting.stdout, \
+        waiting.stdout[-2000:] + waiting.stderr[-2000:]
+    assert time.monotonic() - started < 120
+    job_id = waiting.stdout.split("still running")[0].split("job ")[-1].strip(" :")
+    from ray.job_submission import JobSubmissionClient
+
+    client = JobSubmissionClient(cluster.dashboard_url)
+    assert client.get_job_status(job_id).value in ("PENDING", "RUNNING")  # it went on
+    client.stop_job(job_id)
 
 
 def test_submit_refuses_bad_input_before_reaching_the_cluster(tmp_path):
