@@ -27,6 +27,16 @@ def test_nas_sweeps_resolve_with_their_presets():
     assert targets.base["target_ratio"] is None
 
 
+def test_asha_stops_a_nas_trial_at_its_search_plus_retraining_epochs_whatever_the_preset_writes():
+    from orchestrator.runner import max_epochs
+
+    assert max_epochs(resolve(get_sweep("nas-beta"), "quick")) == 4 + 4       # the quick preset's 4 + 4
+    assert max_epochs(resolve(get_sweep("nas-beta"), "paper")) == 90 + 200    # TF-NAS's 90, the paper's 200
+    # a longer retraining moves the end; the preset's own `epochs` (8) is not what a NAS trial reports
+    assert max_epochs(resolve(get_sweep("nas-beta"), "quick", {"retrain_epochs": 20})) == 24
+    assert max_epochs(resolve(get_sweep("classifier-scaling"), "quick", {"epochs": 3})) == 3
+
+
 def test_nas_beta_and_opset_run_either_search_kind():
     for name, trials in (("nas-beta", 12), ("nas-opset", 12)):
         both = resolve(get_sweep(name), "quick", dict(search_kind=["joint", "classifier"]))
