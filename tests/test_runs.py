@@ -103,6 +103,20 @@ def test_tiny_sweep_gives_one_parent_and_a_child_per_trial_with_all_metrics(tmp_
         ({parent.info.run_id}, {c.info.run_id for c in children})
 
 
+def test_a_retry_whose_latest_checkpoint_is_corrupt_resumes_from_the_one_before(tmp_path):
+    # epoch 2's checkpoint is written truncated, then the trial fails before epoch 3: the retry cannot load the
+    # latest and must go on from epoch 1's (Tune keeps two), not fail again on every retry
+    overrides = dict(TINY, dataset="synthetic", classifier="Conv-S", epochs=3, seeds=1, corrupt_checkpoint_at_epoch=2,
+                     fail_at_epoch=2, max_failures=1, latency_min_run_time=0.02)
+    outcome = run_sweep("classifier-scaling", "quick", overrides, RunOptions(workdir=tmp_path))
+    row, = outcome.rows
+    # resumed (restarts 1, so fail_at_epoch did not fire again) and finished: without the fallback the retry
+    # fails on the truncated file and the sweep ends with an errored trial
+    assert outcome.complete and row["status"] == "TERMINATED" and row["restarts"] == 1 and row["epoch"] == 3
+    client, parents, children = runs_of(tmp_path, "classifier-scaling")
+    assert len(children) == 1 and epochs_logged(client, children[0]) == [1, 2, 3]
+
+
 @needs_fashion_mnist
 def test_joint_trial_retried_from_its_checkpoint_keeps_one_run(tmp_path):
     overrides = dict(TINY, epochs=3, unet="UNet-S", joint_mode="sequential", sequential_training="end-to-end", seeds=1,

@@ -138,6 +138,9 @@ FIELDS: dict[str, Field] = {
     # testing the fault tolerance
     "fail_at_epoch": Field(None, int, "raise once at this epoch unless resumed from a checkpoint (retry tests)",
                            optional=True, **at_least_one),
+    "corrupt_checkpoint_at_epoch": Field(None, int, "write this epoch's checkpoint truncated unless resumed (retry "
+                                         "tests: the retry must fall back to the checkpoint before)",
+                                         optional=True, **at_least_one),
 }
 
 DATA_FIELDS = ("dataset", "data_dir", "image_size", "fit", "channels", "grey_as_rgb", "val_fraction", "train_size", "val_size",

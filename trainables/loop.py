@@ -157,6 +157,8 @@ def train(config: dict, data: DataSplits, report: Report, *, device: str | torch
         if task_spec(task).joint:
             metrics.update(train_ce=train_ce, train_charbonnier=train_charb)
         with checkpoint(run) as checkpoint_dir:
+            if config["corrupt_checkpoint_at_epoch"] == epoch + 1 and not run.resumed:  # the fault tests' damage
+                (checkpoint_dir / STATE_FILE).write_bytes(b"cut short by a full disk")
             if epoch == stages[-1].end - 1:
                 metrics.update(final_metrics(model, config, data, device, threads, checkpoint_dir))
             report(metrics, str(checkpoint_dir))

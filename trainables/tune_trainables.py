@@ -7,9 +7,11 @@ node, zero-copy numpy views in every trial, never re-read from disk per trial.
 from __future__ import annotations
 
 import functools
+import sys
 import time
 from typing import Callable, Mapping
 
+import pyarrow.fs as pafs
 import ray
 import torch
 from ray import tune
@@ -34,12 +36,29 @@ def _tune_report(metrics: dict, checkpoint_dir: str, started_at: float) -> None:
     tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(checkpoint_dir))
 
 
+def _older_checkpoints(latest: tune.Checkpoint) -> list[tune.Checkpoint]:
+    """The trial's other kept checkpoints (the checkpoint_NNNNNN folders beside the latest), newest first."""
+    parent, name = latest.path.rstrip("/").rsplit("/", 1)
+    found = latest.filesystem.get_file_info(pafs.FileSelector(parent, allow_not_found=True))
+    older = sorted((f.base_name for f in found if f.type == pafs.FileType.Directory
+                    and f.base_name.startswith("checkpoint_") and f.base_name < name), reverse=True)
+    return [tune.Checkpoint(f"{parent}/{n}", filesystem=latest.filesystem) for n in older]
+
+
 def _resume_state(loader: Callable[[str], dict]) -> dict | None:
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is None:
+    """The state of the trial's latest checkpoint; one that does not load (cut short by a full disk or a
+    kill during its upload) gives way to the kept one before it, instead of failing every retry alike."""
+    latest = tune.get_checkpoint()
+    if latest is None:
         return None
-    with checkpoint.as_directory() as directory:
-        return loader(directory)
+    for checkpoint in [latest, *_older_checkpoints(latest)]:
+        try:
+            with checkpoint.as_directory() as directory:
+                return loader(directory)
+        except Exception as err:  # noqa: BLE001 - any unreadable state: try the one before
+            print(f"[jdnas] checkpoint {checkpoint.path} does not load ({type(err).__name__}: {str(err)[:200]}); "
+                  "trying the one before it", file=sys.stderr, flush=True)
+    raise RuntimeError(f"none of this trial's kept checkpoints loads (the latest: {latest.path})")
 
 
 def _run(config: dict, data: Mapping[tuple, DataSplits], task: str | None, run: Callable = train,
