@@ -1,6 +1,5 @@
 """Dataset readers on real Fashion-MNIST and on small files written here in each format; noise model."""
 import gzip
-import pickle
 import struct
 
 import numpy as np
@@ -58,20 +57,26 @@ def test_stl10_binary(tmp_path):
     assert ds.train_labels.tolist() == [0, 1, 9, 2] and len(ds.classes) == 10
 
 
-def test_cifar10_pickles(tmp_path):
+def test_cifar10_binary(tmp_path):
     rng = np.random.default_rng(2)
-    folder = tmp_path / "cifar-10-batches-py"
+    folder = tmp_path / "cifar-10-batches-bin"
     folder.mkdir()
     batches = {}
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        data = rng.integers(0, 256, (3, 3072), dtype=np.uint8)
-        batches[name] = data
-        with open(folder / name, "wb") as f:
-            pickle.dump({b"data": data, b"labels": [1, 2, 3]}, f)
+    for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
+        records = rng.integers(0, 256, (3, 3073), dtype=np.uint8)
+        records[:, 0] = [1, 2, 3]  # each record: its label byte, then 3072 pixel bytes
+        batches[name] = records
+        records.tofile(folder / name)
     ds = load_dataset("cifar10", data_dir=tmp_path)
     assert ds.train_images.shape == (15, 3, 32, 32) and ds.test_images.shape == (3, 3, 32, 32)
-    # the red plane is the first 1024 bytes of each row
-    assert np.array_equal(ds.test_images[0, 0].ravel(), batches["test_batch"][0, :1024])
+    assert ds.test_labels.tolist() == [1, 2, 3]
+    # the red plane is the first 1024 pixel bytes of each record
+    assert np.array_equal(ds.test_images[0, 0].ravel(), batches["test_batch.bin"][0, 1:1025])
+    (folder / "test_batch.bin").write_bytes(batches["test_batch.bin"].tobytes()[:-5])  # a cut file
+    from trainables.data.readers import read_cifar_binary  # (load_dataset caches the good copy per process)
+
+    with pytest.raises(ValueError, match="not a whole number of CIFAR-10 records"):
+        read_cifar_binary([folder / "test_batch.bin"])
 
 
 def test_image_folder(tmp_path):

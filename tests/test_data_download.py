@@ -311,16 +311,14 @@ def stl10_layout(root):
 
 
 def cifar10_layout(root):
-    """CIFAR-10's python batches (rows of 3072 bytes, the red plane first); returns (train images, labels)."""
-    import pickle
-
-    folder = root / "cifar-10-batches-py"
+    """CIFAR-10's binary release (records of a label byte and 3072 pixel bytes); returns (train images, labels)."""
+    folder = root / "cifar-10-batches-bin"
     folder.mkdir()
-    rows = np.random.default_rng(2).integers(0, 256, (6, 2, 3072), dtype=np.uint8)
-    for index, name in enumerate([f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]):
-        with open(folder / name, "wb") as f:
-            pickle.dump({b"data": rows[index], b"labels": [index % 10, 9]}, f)
-    return rows[:5].reshape(10, 3, 32, 32), [i % 10 if j == 0 else 9 for i in range(5) for j in range(2)]
+    records = np.random.default_rng(2).integers(0, 256, (6, 2, 3073), dtype=np.uint8)
+    for index, name in enumerate([f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]):
+        records[index, :, 0] = [index % 10, 9]
+        records[index].tofile(folder / name)
+    return records[:5, :, 1:].reshape(10, 3, 32, 32), [i % 10 if j == 0 else 9 for i in range(5) for j in range(2)]
 
 
 @pytest.mark.parametrize("name,layout", [("stl10", stl10_layout), ("cifar10", cifar10_layout)])

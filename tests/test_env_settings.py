@@ -58,7 +58,7 @@ def test_s3_storage_and_its_endpoint_from_the_environment(tmp_path, monkeypatch)
 
 def test_data_folder_from_the_environment(tmp_path):
     """`jdnas data list` looks in $JDNAS_DATA (finding a dataset needs only its files to be there)."""
-    folder = tmp_path / "data" / "cifar10" / "cifar-10-batches-py"
+    folder = tmp_path / "data" / "cifar10" / "cifar-10-batches-bin"
     folder.mkdir(parents=True)
     for name in REQUIRED_FILES["cifar10"]:
         (folder / name).write_bytes(b"")

@@ -1,6 +1,6 @@
 """Untrusted input is data: names, imported latency tables and dataset files are checked before anything
 runs. Each bad input is one line on stderr and exit 2, before Ray starts; a crafted name cannot widen an
-MLflow search; a crafted data pickle cannot run code."""
+MLflow search; a data pickle is never loaded (CIFAR-10 from its binary release)."""
 import json
 import os
 import pickle
@@ -14,7 +14,6 @@ from mlflow import MlflowClient
 
 from orchestrator.runner import ray_temp_dir
 from orchestrator.tracking import SweepTracker
-from trainables.data.safe_pickle import load_data_pickle
 from trainables.nas.probe_schema import read_probe
 
 
@@ -134,16 +133,28 @@ class Payload:
         return os.system, (f"touch {self.marker}",)
 
 
-def test_a_data_pickle_that_would_run_code_is_refused(tmp_path):
+def test_cifar10_is_read_from_its_binary_release_and_a_pickle_in_the_data_folder_is_never_loaded(tmp_path):
+    from trainables.data import DatasetNotFound, load_dataset
+
     marker = tmp_path / "ran"
-    (tmp_path / "data_batch_1").write_bytes(pickle.dumps({b"data": Payload(marker), b"labels": [1]}))
-    with pytest.raises(ValueError, match="refused to load posix.system"):
-        load_data_pickle(tmp_path / "data_batch_1")
+    pickled = tmp_path / "cifar-10-batches-py"  # the python release's folder, holding a batch that runs code
+    pickled.mkdir()
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        (pickled / name).write_bytes(pickle.dumps({b"data": Payload(marker), b"labels": [1]}))
+    with pytest.raises(DatasetNotFound, match="holds the python release, whose batches are pickles"):
+        load_dataset("cifar10", data_dir=tmp_path)
     assert not marker.exists()
-    objects = np.array([1, "x"], dtype=object)  # arrays of Python objects are not image data either
-    (tmp_path / "data_batch_2").write_bytes(pickle.dumps({b"data": objects}))
-    with pytest.raises(ValueError):
-        load_data_pickle(tmp_path / "data_batch_2")
+
+    binary = tmp_path / "cifar-10-batches-bin"  # the binary release: plain records, label byte first
+    binary.mkdir()
+    records = np.random.default_rng(0).integers(0, 256, (6, 2, 3073), dtype=np.uint8)
+    records[:, :, 0] = [[3, 7]] * 6
+    for index, name in enumerate([f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]):
+        records[index].tofile(binary / name)
+    dataset = load_dataset("cifar10", data_dir=tmp_path)
+    assert dataset.train_images.shape == (10, 3, 32, 32) and dataset.train_labels.tolist() == [3, 7] * 5
+    assert np.array_equal(dataset.test_images[1, 0].ravel(), records[5, 1, 1:1025])  # the red plane first
+    assert not marker.exists()
 
 
 def test_a_store_password_stays_off_the_command_line_and_out_of_printed_uris():

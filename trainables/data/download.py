@@ -78,9 +78,10 @@ SOURCES: dict[str, Source] = {
     "stl10": Source(files=(RemoteFile("http://ai.stanford.edu/~acoates/stl10/stl10_binary.tar.gz", "md5",
                                       "91f7769df0f17e558f3565bffb0c7dfb"),),
                     folder=".", size="2.6 GB", unpacks_to="stl10_binary"),
-    "cifar10": Source(files=(RemoteFile("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", "md5",
-                                        "c58f30108f718f92721af3b95e74349a"),),
-                      folder=".", size="163 MB", unpacks_to="cifar-10-batches-py"),
+    # the binary release (plain records), not the python one (pickles): no data file is ever unpickled
+    "cifar10": Source(files=(RemoteFile("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz", "md5",
+                                        "c32a1d4ab5d03f1284b67883e8d87530"),),
+                      folder=".", size="162 MB", unpacks_to="cifar-10-batches-bin"),
 }
 
 

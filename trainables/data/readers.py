@@ -1,7 +1,7 @@
 """Readers for the on-disk dataset formats. Each returns uint8 arrays (N, C, H, W) and int64 labels.
 
-Formats are read directly (no torchvision): IDX (Fashion-MNIST), STL-10 binary, CIFAR-10 python
-pickles, and class-per-folder image trees.
+Formats are read directly (no torchvision): IDX (Fashion-MNIST), STL-10 binary, CIFAR-10 binary (never
+its python release's pickles), and class-per-folder image trees.
 """
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .safe_pickle import load_data_pickle
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"}
 
@@ -43,13 +42,17 @@ def read_stl10_split(folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(images), labels
 
 
-def read_cifar_batches(paths: list[Path]) -> tuple[np.ndarray, np.ndarray]:
-    """CIFAR-10 python pickles: b'data' is N x 3072 (R, G, B planes of 32x32), b'labels' a list."""
+def read_cifar_binary(paths: list[Path]) -> tuple[np.ndarray, np.ndarray]:
+    """CIFAR-10's binary release: records of 1 label byte and 3072 pixel bytes (R, G, B planes of 32x32).
+    Plain bytes, nothing to unpickle: the python release's pickles are never read."""
     images, labels = [], []
     for path in paths:
-        batch = load_data_pickle(path)  # a restricted unpickler: no code named by the file runs
-        images.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-        labels.append(np.asarray(batch[b"labels"], dtype=np.int64))
+        raw = np.fromfile(path, dtype=np.uint8)
+        if raw.size % 3073:
+            raise ValueError(f"{path}: {raw.size} bytes is not a whole number of CIFAR-10 records (1 + 3072 bytes)")
+        records = raw.reshape(-1, 3073)
+        labels.append(records[:, 0].astype(np.int64))
+        images.append(records[:, 1:].reshape(-1, 3, 32, 32))
     return np.concatenate(images), np.concatenate(labels)
 
 

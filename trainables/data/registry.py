@@ -56,14 +56,14 @@ REQUIRED_FILES = {
     "fashion-mnist": ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
                       "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"],
     "stl10": ["train_X.bin", "train_y.bin", "test_X.bin", "test_y.bin"],
-    "cifar10": [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"],
+    "cifar10": [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"],
 }
 
 
 def search_folders(name: str, data_dir: Path) -> list[Path]:
     return {"fashion-mnist": [data_dir / "fashion-mnist", data_dir, DEBIAN_FASHION_MNIST],
             "stl10": [data_dir / "stl10_binary", data_dir / "stl10" / "stl10_binary", data_dir],
-            "cifar10": [data_dir / "cifar-10-batches-py", data_dir / "cifar10" / "cifar-10-batches-py", data_dir],
+            "cifar10": [data_dir / "cifar-10-batches-bin", data_dir / "cifar10" / "cifar-10-batches-bin", data_dir],
             }[name]
 
 
@@ -105,10 +105,20 @@ def load_stl10(data_dir: Path) -> ImageDataset:
 
 
 def load_cifar10(data_dir: Path) -> ImageDataset:
-    found = located("cifar10", data_dir, "data_batch_1..5 and test_batch",
-                    f"`jdnas data download cifar10 --dir {data_dir}` (needs a network)")
-    train = readers.read_cifar_batches([found / f"data_batch_{i}" for i in range(1, 6)])
-    test = readers.read_cifar_batches([found / "test_batch"])
+    """CIFAR-10's binary release (cifar-10-batches-bin). A python release found instead is named, not read:
+    its batches are pickles, and jdnas never unpickles a data file."""
+    try:
+        found = located("cifar10", data_dir, "data_batch_1..5.bin and test_batch.bin (the binary release)",
+                        f"`jdnas data download cifar10 --dir {data_dir}` (needs a network)")
+    except DatasetNotFound as missing:
+        pickled = [d for d in (data_dir / "cifar-10-batches-py", data_dir / "cifar10" / "cifar-10-batches-py")
+                   if (d / "data_batch_1").is_file()]
+        if pickled:
+            raise DatasetNotFound(f"{missing} ({pickled[0]} holds the python release, whose batches are pickles: "
+                                  "jdnas reads only the binary release, cifar-10-binary.tar.gz)") from None
+        raise
+    train = readers.read_cifar_binary([found / f"data_batch_{i}.bin" for i in range(1, 6)])
+    test = readers.read_cifar_binary([found / "test_batch.bin"])
     return ImageDataset("cifar10", *train, *test, CIFAR10_CLASSES, str(found))
 
 
