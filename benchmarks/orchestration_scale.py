@@ -84,12 +84,16 @@ def one_side(args) -> None:
     """Child process: start the simulated cluster, run one side, print its wall time and peak RSS as JSON."""
     import ray
 
+    from orchestrator.ray_auth import loopback_only, use_token_auth
+
     workdir = Path(args.workdir)
-    os.environ.update(RAY_AUTH_MODE="disabled", TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S="0")
+    os.environ.update(TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S="0")
+    use_token_auth()  # as every Ray jdnas starts: a token, listeners on 127.0.0.1 (docs/security.md)
     for attempt in range(3):  # a loaded machine can miss Ray's fixed 30 s start-up limit
         try:
-            ray.init(num_cpus=2, num_gpus=args.gpus, include_dashboard=False, _temp_dir=args.ray_tmp,
-                     object_store_memory=200 * 1024 ** 2, logging_level="error", log_to_driver=False)
+            with loopback_only():
+                ray.init(num_cpus=2, num_gpus=args.gpus, include_dashboard=False, _temp_dir=args.ray_tmp,
+                         object_store_memory=200 * 1024 ** 2, logging_level="error", log_to_driver=False)
             break
         except Exception:  # noqa: BLE001 - Ray raises a bare Exception for it
             ray.shutdown()
