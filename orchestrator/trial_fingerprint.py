@@ -45,11 +45,18 @@ def changes(old: dict, new: dict, limit: int = 4) -> str:
     return "; ".join(words[:limit]) + (f"; {len(words) - limit} more" if len(words) > limit else "")
 
 
+def without_unset(fingerprint: dict) -> dict:
+    """Shared fields set to None are off: an upgrade that adds an optional field (default None) changes no
+    trial, so it must not refuse the experiments started before it."""
+    return {**fingerprint, "base": {k: v for k, v in fingerprint.get("base", {}).items() if v is not None}}
+
+
 def check_same_trials(storage: Storage, resolved: ResolvedSweep) -> None:
     """Refuse a resume whose trials are not the stored experiment's (before Ray starts)."""
     if not storage.exists(resolved.name, FILE):
         return  # a new experiment (or one from before this check: nothing to compare with)
-    stored, wanted = json.loads(storage.read_bytes(resolved.name, FILE)), trials_of(resolved)
+    stored = without_unset(json.loads(storage.read_bytes(resolved.name, FILE)))
+    wanted = without_unset(trials_of(resolved))
     if stored != wanted:
         raise BadInput(f"experiment {resolved.name} in {storage.uri} was run with other trials ({changes(stored, wanted)}); "
                        f"pass --name NEW to start a new experiment, or delete {storage.display(resolved.name)} to redo it")
