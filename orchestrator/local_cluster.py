@@ -59,6 +59,8 @@ class LocalCluster:
     root: Path
     nodes: int = 2
     cpus_per_node: int = 1
+    separate_hosts: bool = False    # node i on 127.0.0.(i+2): Ray then sees as many hosts as nodes, as on a
+                                    # real multi-machine cluster (still loopback only)
     object_store_bytes: int = 200 * 1024 ** 2
     env: dict = field(default_factory=dict)
     gcs_port: int = field(default_factory=free_port)
@@ -82,12 +84,17 @@ class LocalCluster:
     @property
     def address(self) -> str:
         """For `ray.init` / `jdnas run --address`."""
-        return f"127.0.0.1:{self.gcs_port}"
+        return f"{self.node_ip(0)}:{self.gcs_port}"
 
     @property
     def dashboard_url(self) -> str:
         """For the Jobs API / `jdnas submit --address`."""
         return f"http://127.0.0.1:{self.dashboard_port}"
+
+    def node_ip(self, index: int) -> str:
+        """A loopback address other than 127.0.0.1: `ray start` rewrites 127.0.0.1 (as a node address and in
+        --address) to the machine's LAN address, and the nodes then reach each other through it."""
+        return f"127.0.0.{index + 2}" if self.separate_hosts else "127.0.0.2"
 
     def _ray(self) -> str:
         """This Python's `ray` script; a venv that reuses the system's packages has none, PATH's then."""
@@ -104,7 +111,7 @@ class LocalCluster:
         # picks the other components' ports, so the two can never collide
         base = 12000 + 1000 * ((index + os.getpid()) % 20)
         args = [self._ray(), "start", "--block", "--disable-usage-stats", "--temp-dir", str(temp_dir),
-                "--num-cpus", str(self.cpus_per_node), "--num-gpus", "0", "--node-ip-address", "127.0.0.1",
+                "--num-cpus", str(self.cpus_per_node), "--num-gpus", "0", "--node-ip-address", self.node_ip(index),
                 "--object-store-memory", str(self.object_store_bytes),
                 "--dashboard-agent-listen-port", str(free_port()), "--metrics-export-port", str(free_port()),
                 "--min-worker-port", str(base), "--max-worker-port", str(base + 999)]

@@ -72,6 +72,8 @@ def cluster(tmp_path, monkeypatch):
     for key, value in AUTH_ENV.items():  # token auth on, as on a real cluster
         monkeypatch.setenv(key, value)
     with LocalCluster(tmp_path / "ray", nodes=2, cpus_per_node=1) as c:
+        # the nodes know each other by a loopback address, so the tests' traffic never leaves loopback
+        assert {n["node_ip"] for n in c.alive_nodes()} == {"127.0.0.2"}
         yield c
 
 
@@ -217,6 +219,24 @@ def test_submit_wait_rides_out_a_dashboard_outage_and_exits_1_for_a_failed_job_a
     client = JobSubmissionClient(cluster.dashboard_url)
     assert client.get_job_status(job_id).value in ("PENDING", "RUNNING")  # it went on
     client.stop_job(job_id)
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+@needs_fashion_mnist
+def test_a_head_local_storage_is_refused_on_several_hosts_unless_the_user_says_it_is_shared(tmp_path, monkeypatch):
+    for key, value in AUTH_ENV.items():
+        monkeypatch.setenv(key, value)
+    sweep = ["unet-width", "--set", "base_width=4", "--set", "epochs=1", *TINY_SETS, "--workdir", str(tmp_path)]
+    with LocalCluster(tmp_path / "ray", nodes=2, cpus_per_node=1, separate_hosts=True) as two_hosts:
+        refused = jdnas("run", *sweep, "--address", two_hosts.address)
+        assert refused.returncode == 2, refused.stdout[-2000:] + refused.stderr[-2000:]
+        line, = refused.stderr.strip().splitlines()
+        assert "spans 2 hosts (127.0.0.2, 127.0.0.3)" in line and "--allow-local-storage" in line, line
+        # an NFS path mounted on every node is the user's to vouch for (here both "hosts" share the disk)
+        allowed = jdnas("run", *sweep, "--address", two_hosts.address, "--allow-local-storage")
+        assert allowed.returncode == 0, allowed.stdout[-3000:] + allowed.stderr[-3000:]
+        assert "finished: 1/1 trials, 0 errored" in allowed.stdout
 
 
 def test_submit_refuses_bad_input_before_reaching_the_cluster(tmp_path):

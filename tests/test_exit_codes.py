@@ -43,6 +43,21 @@ def test_a_trial_that_failed_for_good_makes_the_run_exit_1_and_is_named(tmp_path
     children = client.search_runs([experiment.experiment_id], "tags.`jdnas.role` = 'trial'")
     assert sorted(c.info.status for c in children) == ["FAILED", "FINISHED"]
 
+    # the same command again: the errored trial resumes from its epoch-1 checkpoint into its own child run
+    # (its injected failure fires only on a fresh start), and now the run exits 0 with the parent FINISHED
+    again = jdnas("run", f"{tmp_path}/failing.py:FAILING", "--workdir", str(tmp_path), "--set", "epochs=2",
+                  "--set", "train_size=128", "--set", "val_size=32", "--set", "test_size=64",
+                  "--set", "latency_min_run_time=0.02", timeout=800)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "resuming" in again.stdout and "2/2 trials, 0 errored" in again.stdout
+    parent_after, = client.search_runs([experiment.experiment_id], "tags.`jdnas.role` = 'parent'")
+    assert parent_after.info.run_id == parent.info.run_id and parent_after.info.status == "FINISHED"
+    after = client.search_runs([experiment.experiment_id], "tags.`jdnas.role` = 'trial'")
+    assert {c.info.run_id for c in after} == {c.info.run_id for c in children}  # no new child run
+    assert [c.info.status for c in after] == ["FINISHED", "FINISHED"]
+    for child in after:
+        assert [m.step for m in client.get_metric_history(child.info.run_id, "epoch")] == [1, 2]
+
 
 @pytest.mark.parametrize("sweep,message", [
     ("nope.py:X", "jdnas: error: sweep file 'nope.py' does not exist"),
