@@ -39,10 +39,16 @@ def token_env(token: str | None = None) -> dict[str, str]:
     return {MODE_ENV: "token", TOKEN_ENV: token or user_token() or fresh_token()}
 
 
+_process_token: str | None = None  # the fresh token this process made, once: Ray's C++ loader keeps the first
+
+
 def use_token_auth() -> str:
     """Token auth for this process and every Ray process it starts; returns the token. One token per
-    process: Ray's C++ loader caches the first token it reads."""
-    env = token_env()
+    process: Ray's C++ loader caches the first token it reads, so a second local Ray of the same process (a
+    notebook, a test suite that restores os.environ between tests) gets the same fresh token again."""
+    global _process_token
+    env = token_env(None if user_token() else _process_token)
+    _process_token = _process_token or (None if user_token() else env[TOKEN_ENV])
     if os.environ.get(TOKEN_PATH_ENV) and not os.environ.get(TOKEN_ENV):
         env.pop(TOKEN_ENV)  # the user's token file stays the one source
     os.environ.update(env)

@@ -25,10 +25,15 @@ TINY = dict(train_size=200, val_size=50, test_size=100, epochs=1, seeds=2, examp
 
 @pytest.fixture(scope="module")
 def ray_once():
+    """One local Ray for the module, started as `jdnas run` starts it (this process's token, loopback)."""
     import ray
 
-    ray.init(_temp_dir=tempfile.mkdtemp(prefix="jdr22-"), include_dashboard=False, num_cpus=2,
-             object_store_memory=300_000_000, logging_level="warning", log_to_driver=False)
+    from orchestrator.ray_auth import loopback_only, use_token_auth
+
+    use_token_auth()
+    with loopback_only():
+        ray.init(_temp_dir=tempfile.mkdtemp(prefix="jdr22-"), include_dashboard=False, num_cpus=2,
+                 object_store_memory=300_000_000, logging_level="warning", log_to_driver=False)
     yield
     ray.shutdown()
 

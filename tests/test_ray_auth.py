@@ -164,3 +164,19 @@ def test_no_file_of_the_project_switches_ray_auth_off():
                 if needle in text and name != "tests/test_ray_auth.py":
                     switched_off.append(name)
     assert switched_off == []
+
+
+def test_a_process_keeps_one_fresh_token_even_when_its_environment_is_reset(monkeypatch, tmp_path):
+    """Ray's C++ side keeps the first token a process reads; a second local Ray of the same process (a notebook,
+    this suite, which restores os.environ between tests) must get that token again, not a fresh one."""
+    from orchestrator.ray_auth import MODE_ENV, TOKEN_ENV, TOKEN_PATH_ENV, use_token_auth
+
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.ray/auth_token of the user's
+    for name in (MODE_ENV, TOKEN_ENV, TOKEN_PATH_ENV):
+        monkeypatch.delenv(name, raising=False)
+    first = use_token_auth()
+    assert os.environ[MODE_ENV] == "token" and os.environ[TOKEN_ENV] == first and len(first) == 64
+    for name in (MODE_ENV, TOKEN_ENV):
+        del os.environ[name]
+    assert use_token_auth() == first
+    assert not (tmp_path / ".ray" / "auth_token").exists()  # and no token file was written
