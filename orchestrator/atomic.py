@@ -13,6 +13,11 @@ def temp_name(target: str) -> str:
     return f"{folder}/.{name}.{os.getpid()}.tmp{Path(name).suffix}"
 
 
+def is_temp_name(name: str) -> bool:
+    """A file temp_name made (left half-written by a kill): never a result to list or copy."""
+    return name.startswith(".") and ".tmp" in name
+
+
 def write_atomic(path: str | Path, data: bytes) -> None:
     path = Path(path)
     temp = Path(temp_name(str(path)))

@@ -47,8 +47,9 @@ def use_token_auth() -> str:
     process: Ray's C++ loader caches the first token it reads, so a second local Ray of the same process (a
     notebook, a test suite that restores os.environ between tests) gets the same fresh token again."""
     global _process_token
-    env = token_env(None if user_token() else _process_token)
-    _process_token = _process_token or (None if user_token() else env[TOKEN_ENV])
+    own = user_token()
+    env = token_env(own or _process_token)
+    _process_token = _process_token or (None if own else env[TOKEN_ENV])
     if os.environ.get(TOKEN_PATH_ENV) and not os.environ.get(TOKEN_ENV):
         env.pop(TOKEN_ENV)  # the user's token file stays the one source
     os.environ.update(env)

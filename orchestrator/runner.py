@@ -146,13 +146,8 @@ def _param_space(resolved: ResolvedSweep) -> dict:
 
 
 def max_epochs(resolved: ResolvedSweep) -> int:
-    """The longest trial's reported epochs (ASHA's max_t and the progress line): a two-stage sequential trial
-    reports 2 x epochs + fine-tuning, a NAS search its search epochs and then its retraining epochs (derived
-    here: a preset's `epochs` is not read by the search, so `--set retrain_epochs=20` cannot leave it stale)."""
-    configs = resolved.trial_configs or [resolved.base]
-    if resolved.sweep.trainable == "nas_search":
-        return max(c["search_epochs"] + c["retrain_epochs"] for c in configs)
-    return max(total_epochs(c) for c in configs)
+    """The longest trial's reported epochs (ASHA's max_t and the progress line; stages.total_epochs)."""
+    return max(total_epochs(c) for c in resolved.trial_configs or [resolved.base])
 
 
 def _tune_config(resolved: ResolvedSweep, options: RunOptions):

@@ -18,7 +18,6 @@ head already; its snapshot holds the artifacts alone.
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import sqlite3
 import subprocess
@@ -30,7 +29,7 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
-from .atomic import temp_name, write_atomic
+from .atomic import is_temp_name, write_atomic
 from .storage import Storage
 
 MANIFEST = "snapshot.json"
@@ -64,26 +63,11 @@ def _backup(source: Path, target: Path) -> None:
         src.close()
 
 
-def _upload_file(local: Path, storage: Storage, *parts: str) -> None:
-    target = storage.join(*parts)
-    fs = storage.fs()
-    fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
-    staging = temp_name(target) if not storage.is_remote else target  # an S3 object appears whole anyway
-    with open(local, "rb") as f, fs.open_output_stream(staging) as out:
-        shutil.copyfileobj(f, out, 1 << 20)
-    if staging != target:
-        fs.move(staging, target)
-
-
 def _remote_sizes(storage: Storage, *parts: str) -> dict[str, int]:
     root = storage.join(*parts)
     found = storage.fs().get_file_info(pafs.FileSelector(root, recursive=True, allow_not_found=True))
     return {info.path[len(root) + 1:]: info.size for info in found  # not a copy a kill left half-written
-            if info.type == pafs.FileType.File and not _is_temp(info.base_name)}
-
-
-def _is_temp(name: str) -> bool:
-    return name.startswith(".") and ".tmp" in name
+            if info.type == pafs.FileType.File and not is_temp_name(info.base_name)}
 
 
 def snapshot(files: TrackingFiles, storage: Storage) -> dict:
@@ -102,10 +86,10 @@ def snapshot(files: TrackingFiles, storage: Storage) -> dict:
                 relative = local.relative_to(files.artifacts).as_posix()
                 total += 1
                 if there.get(relative) != local.stat().st_size:
-                    _upload_file(local, storage, "artifacts", relative)
+                    storage.write_bytes(local.read_bytes(), "artifacts", relative)  # whole, or not at all
                     copied += 1
         for name, copy in copies.items():
-            _upload_file(copy, storage, "databases", name)
+            storage.write_bytes(copy.read_bytes(), "databases", name)
         manifest = dict(taken_at=time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)), host=socket.gethostname(),
                         databases={name: copy.stat().st_size for name, copy in copies.items()},
                         artifacts=total, artifacts_copied=copied, seconds=round(time.time() - started, 2))
@@ -128,7 +112,6 @@ def restore(storage: Storage, files: TrackingFiles, *, overwrite: bool = False) 
     if present and not overwrite:
         raise ValueError(f"{', '.join(present)} already exist here; pass --force to replace them with the "
                          f"snapshot of {manifest['taken_at']} (or --if-missing to keep them)")
-    fs = storage.fs()
     fetched = 0
     if files.artifacts is not None:
         for relative, size in _remote_sizes(storage, "artifacts").items():
@@ -136,8 +119,7 @@ def restore(storage: Storage, files: TrackingFiles, *, overwrite: bool = False) 
             if local.exists() and local.stat().st_size == size:
                 continue
             local.parent.mkdir(parents=True, exist_ok=True)
-            with fs.open_input_stream(storage.join("artifacts", relative)) as f:
-                write_atomic(local, f.readall())
+            write_atomic(local, storage.read_bytes("artifacts", relative))
             fetched += 1
     for name in manifest["databases"]:
         if name not in files.databases:
@@ -146,8 +128,7 @@ def restore(storage: Storage, files: TrackingFiles, *, overwrite: bool = False) 
         target.parent.mkdir(parents=True, exist_ok=True)
         if name == "basic_auth.db":
             target.parent.chmod(0o700)  # the users' database goes back behind its owner's door
-        with fs.open_input_stream(storage.join("databases", name)) as f:
-            write_atomic(target, f.readall())
+        write_atomic(target, storage.read_bytes("databases", name))
         target.chmod(0o600)
     return dict(manifest, artifacts_fetched=fetched)
 

@@ -50,7 +50,10 @@ def training_stages(config: dict) -> list[Stage]:
 
 
 def total_epochs(config: dict) -> int:
-    """Epochs the loop reports for this config (ASHA's max_t must cover every stage)."""
+    """Epochs a trial of this config reports (ASHA's max_t must cover every stage): a NAS search reports its
+    search epochs, then its retraining epochs (a preset's `epochs` is not read by the search)."""
+    if config.get("task") == "nas":
+        return config["search_epochs"] + config["retrain_epochs"]
     return training_stages({**config, "epochs": config.get("epochs", 1)})[-1].end
 
 
