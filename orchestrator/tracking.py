@@ -25,6 +25,7 @@ import mlflow
 import ray
 import torch
 from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 from ray import tune
@@ -93,15 +94,22 @@ class SweepTracker:
     @property
     def experiment_id(self) -> str:
         if self._experiment_id is None:
-            experiment = self.client.get_experiment_by_name(self.sweep_name)
-            if experiment is None:
-                location = f"{self.artifact_root}/{self.sweep_name}" if self.artifact_root else None
-                self._experiment_id = self.client.create_experiment(self.sweep_name, artifact_location=location)
-            else:
-                self._experiment_id = experiment.experiment_id
-            if experiment is None or experiment.tags.get(EXPERIMENT_KIND) != MODEL_TRAINING:
+            experiment = self.client.get_experiment_by_name(self.sweep_name) or self._create_experiment()
+            self._experiment_id = experiment.experiment_id
+            if experiment.tags.get(EXPERIMENT_KIND) != MODEL_TRAINING:
                 self.client.set_experiment_tag(self._experiment_id, EXPERIMENT_KIND, MODEL_TRAINING)
         return self._experiment_id
+
+    def _create_experiment(self):
+        """The new experiment, or the one another driver of this sweep created between our lookup and our
+        create (two sweeps started at once on one server: CI saw the loser exit 3 on RESOURCE_ALREADY_EXISTS)."""
+        location = f"{self.artifact_root}/{self.sweep_name}" if self.artifact_root else None
+        try:
+            self.client.create_experiment(self.sweep_name, artifact_location=location)
+        except MlflowException as error:
+            if error.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        return self.client.get_experiment_by_name(self.sweep_name)
 
     def _find(self, filter_string: str):
         runs = self.client.search_runs([self.experiment_id], filter_string, max_results=2,
