@@ -392,7 +392,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="local folder or s3://bucket/prefix (served through the server)")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default loopback only)")
     p.add_argument("--port", type=int, default=5000)
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--workers", type=int, default=1,
+                   help="uvicorn worker processes (default 1: with more, every request on a kept-alive connection "
+                   "waits a 40 ms delayed ACK, measured in docs/testing.md; more only for CPU-bound stores)")
     p.add_argument("--auth", action="store_true", help="MLflow's basic-auth app: every request needs a user "
                    "(admin from $MLFLOW_AUTH_ADMIN_USERNAME/PASSWORD or --admin-credentials; docs/security.md)")
     p.add_argument("--admin-credentials", help="file holding USER:PASSWORD of the admin, chmod 600")

@@ -239,6 +239,7 @@ def run_held(resolved: ResolvedSweep, options: RunOptions, workdir: Path, tracki
     # num_to_keep forces a state snapshot per checkpoint: cheap here, and what makes a resume exact
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     started_ray = start_ray(options, workdir, data_bytes)
+    callback = None
     try:
         check_storage_for_cluster(storage, options)
         warn_if_trials_cannot_fit(resolved, options)
@@ -260,6 +261,8 @@ def run_held(resolved: ResolvedSweep, options: RunOptions, workdir: Path, tracki
     except Exception as err:  # after the run started nothing is bad input: exit 3, traceback in a log
         raise InternalError(f"{type(err).__name__}: {err}") from err
     finally:
+        if callback is not None:  # what the sender still holds reaches MLflow, also after an interrupt
+            callback.close()
         if started_ray:
             ray.shutdown()
 

@@ -4,12 +4,14 @@ Runs are found again by tags (`jdnas.experiment`, `jdnas.trial_id`) and every me
 step = epoch, skipping epochs already in the store: a resumed sweep, a retried trial or a later
 `jdnas sync-mlflow` adds what is missing and never a duplicate run or point.
 
-Logging happens in the driver (a Tune callback), not in the trials: one writer suits SQLite, and
-when the tracking server is unreachable the results stay queued in the driver (and in Tune's own
-result files) while trials go on; they are sent once the server answers again.
+Logging happens in the driver (a Tune callback that queues, one sender thread that writes), not in the
+trials: one writer suits SQLite, Tune's loop never waits on the store, and when the tracking server is
+unreachable the results stay queued in the driver (and in Tune's own result files) while trials go on;
+they are sent once the server answers again.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -17,6 +19,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -90,6 +93,7 @@ class SweepTracker:
         self.client = MlflowClient(tracking_uri)
         self._experiment_id: str | None = None
         self._last_step: dict[str, int] = {}
+        self._children: dict[str, str] | None = None
 
     @property
     def experiment_id(self) -> str:
@@ -130,17 +134,32 @@ class SweepTracker:
 
     def child_run(self, parent_id: str, trial_id: str, run_name: str, config: Mapping[str, Any],
                   tags: Mapping[str, str]) -> str:
-        run = self._find(f"tags.`jdnas.trial_id` = {literal(trial_id)} and tags.`jdnas.experiment` = "
-                         f"{literal(self.experiment_name)}")
-        if run is not None:
-            return run.info.run_id
+        if trial_id in self.known_children():
+            return self._children[trial_id]
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags={
             **tags, MLFLOW_PARENT_RUN_ID: parent_id, "jdnas.role": "trial", "jdnas.trial_id": trial_id,
             "jdnas.experiment": self.experiment_name, "jdnas.sweep": self.sweep_name,
             "seed": str(config.get("seed"))})
         self._log_params(run.info.run_id, config)
         self._last_step[run.info.run_id] = 0
+        self._children[trial_id] = run.info.run_id
         return run.info.run_id
+
+    def known_children(self) -> dict[str, str]:
+        """Trial id -> child run id of this invocation's trials already in the store, read in one paged search
+        on first use (one writer per invocation: a second driver is refused), not one search per trial."""
+        if self._children is None:
+            self._children, token = {}, None
+            while True:
+                page = self.client.search_runs(
+                    [self.experiment_id], f"tags.`jdnas.experiment` = {literal(self.experiment_name)} and "
+                    "tags.`jdnas.role` = 'trial'", max_results=1000, order_by=["attributes.start_time ASC"],
+                    page_token=token)
+                for run in page:
+                    self._children.setdefault(run.data.tags["jdnas.trial_id"], run.info.run_id)
+                if not (token := page.token):
+                    return self._children
+        return self._children
 
     def _log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
         items = [Param(k, json.dumps(v) if isinstance(v, (list, dict)) else str(v))
@@ -209,7 +228,9 @@ class SweepTracker:
 
 
 class MLflowCallback(tune.Callback):
-    """Streams trial results to MLflow from the driver, queueing them while the store is unreachable."""
+    """Streams trial results to MLflow from the driver. Tune's callbacks only queue; one sender thread writes,
+    so a slow or unreachable store never holds up Tune's loop, and results that queued meanwhile go to MLflow
+    together (one log_batch per run per round). While the store is unreachable the queue waits with back-off."""
 
     retry_interval_s = 2.0       # first retry after a failed send; doubles up to max_retry_interval_s
     max_retry_interval_s = 30.0
@@ -224,13 +245,17 @@ class MLflowCallback(tune.Callback):
         b = self.binding
         self.tracker = SweepTracker(b["tracking_uri"], b["sweep_name"], b["experiment_name"], b["artifact_root"])
         self.runs: dict[str, str] = {}                  # trial id -> child run id
-        self.pending: dict[str, list[dict]] = {}        # trial id -> results not yet sent
+        self.pending: dict[str, list[dict]] = {}        # trial id -> results not yet sent (oldest first)
         self.endings: dict[str, tuple] = {}             # trial id -> (status, last result, checkpoint, error)
         self.trials: dict[str, Any] = {}
         self._offline_since: float | None = None
         self._retry_after = self.retry_interval_s
+        self._state = threading.Condition()             # guards the queues above; wakes the sender
+        self._sending = threading.Lock()                # held by the sender for a whole round
+        self._force = self._stopping = False
+        self._sender: threading.Thread | None = None
 
-    # Tune pickles callbacks into the experiment state; keep only where to log, not live clients.
+    # Tune pickles callbacks into the experiment state; keep only where to log, not live clients or threads.
     def __getstate__(self):
         return {"binding": self.binding}
 
@@ -240,25 +265,63 @@ class MLflowCallback(tune.Callback):
 
     @property
     def unsent(self) -> int:
-        return sum(len(v) for v in self.pending.values()) + len(self.endings)
+        with self._state:
+            return sum(len(v) for v in self.pending.values()) + len(self.endings)
 
-    def _flush(self, force: bool = False) -> None:
-        if self._offline_since and not force and time.time() - self._offline_since < self._retry_after:
-            return
+    def _queue(self, trial, result: dict | None = None, force: bool = False) -> None:
+        with self._state:
+            self.trials[trial.trial_id] = trial
+            queue = self.pending.setdefault(trial.trial_id, [])
+            if result is not None:
+                queue.append(result)
+            self._force |= force
+            self._state.notify()
+        if self._sender is None:
+            self._sender = threading.Thread(target=self._send_loop, name="jdnas-mlflow-sender", daemon=True)
+            self._sender.start()
+
+    def _send_loop(self) -> None:
+        while self._next_round():
+            with self._sending:
+                self._send_round()
+
+    def _next_round(self) -> bool:
+        """Wait until something is queued and the back-off (after a failed round) has passed, or a trial ended."""
+        with self._state:
+            while not self._stopping:
+                has_work = any(self.pending.values()) or self.endings or any(t not in self.runs for t in self.trials)
+                retry_in = (self._offline_since + self._retry_after - time.time()) if self._offline_since else 0.0
+                if self._force or (has_work and retry_in <= 0):
+                    self._force = False
+                    return True
+                self._state.wait(retry_in if has_work else None)
+            return False
+
+    def _send_round(self) -> None:
+        """One pass over the trials: open their runs, send their queued results, then their endings."""
         try:
-            for trial_id, trial in list(self.trials.items()):
+            with self._state:
+                trials = list(self.trials.items())
+            for trial_id, trial in trials:
                 if trial_id not in self.runs:
                     config = effective_config(trial.config)
                     self.runs[trial_id] = self.tracker.child_run(
                         self.binding["parent_run_id"], trial_id, run_label(trial), config,
                         {**self.binding["tags"], **{k: str(config[k]) for k in ("dataset",) if k in config}})
                 run_id = self.runs[trial_id]
-                if self.pending.get(trial_id):
-                    self.tracker.log_epochs(run_id, self.pending[trial_id])
-                    self.pending[trial_id] = []
-                if trial_id in self.endings:  # kept until every part of it is written
-                    self.tracker.finish_trial(run_id, *self.endings[trial_id])
-                    self._drop_ending(trial_id)
+                with self._state:
+                    results = list(self.pending.get(trial_id, ()))
+                if results:
+                    self.tracker.log_epochs(run_id, results)
+                    with self._state:
+                        del self.pending[trial_id][:len(results)]  # what came in meanwhile stays queued
+                with self._state:
+                    ending = self.endings.get(trial_id) if not self.pending.get(trial_id) else None
+                if ending is not None:  # kept until every part of it is written
+                    self.tracker.finish_trial(run_id, *ending)
+                    with self._state:
+                        if self.endings.get(trial_id) is ending:
+                            self._drop_ending(trial_id)
             if self._offline_since:
                 print(f"[jdnas] MLflow store {self.binding['tracking_uri']} reachable again; queued results sent",
                       flush=True)
@@ -273,28 +336,18 @@ class MLflowCallback(tune.Callback):
             log.warning("MLflow store unreachable; %d results unsent", self.unsent)
 
     def _drop_ending(self, trial_id: str) -> None:
-        """The ending is in the store: forget it and remove the temporary copy of its checkpoint."""
+        """The ending is in the store (or replaced by a later one): forget it and remove its checkpoint copy."""
         checkpoint_dir = self.endings.pop(trial_id)[2]
         if checkpoint_dir:
             shutil.rmtree(checkpoint_dir, ignore_errors=True)
 
-    def on_step_end(self, iteration, trials, **info):
-        """Tune's loop turns every few ms: resend what is queued once the back-off has passed."""
-        if self.unsent:
-            self._flush()
-
     def on_trial_start(self, iteration, trials, trial, **info):
-        self.trials[trial.trial_id] = trial
-        self.pending.setdefault(trial.trial_id, [])
-        self._flush()
+        self._queue(trial)
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        self.trials[trial.trial_id] = trial
-        self.pending.setdefault(trial.trial_id, []).append(dict(result))
-        self._flush()
+        self._queue(trial, dict(result))
 
     def _end(self, trial, status: str, error: str | None = None) -> None:
-        self.trials[trial.trial_id] = trial
         checkpoint_dir = None
         checkpoint = trial.checkpoint
         if checkpoint is not None:
@@ -304,10 +357,13 @@ class MLflowCallback(tune.Callback):
             except Exception:  # noqa: BLE001 - artifacts are a bonus; metrics matter more
                 shutil.rmtree(checkpoint_dir, ignore_errors=True)
                 checkpoint_dir = None
-        if trial.trial_id in self.endings:  # a retried trial ended again before the first ending was sent
-            self._drop_ending(trial.trial_id)
-        self.endings[trial.trial_id] = (status, dict(trial.last_result or {}), checkpoint_dir, error)
-        self._flush(force=True)
+        ending = (status, dict(trial.last_result or {}), checkpoint_dir, error)
+        with self._sending if trial.trial_id in self.endings else contextlib.nullcontext():
+            with self._state:  # a retried trial ended again before its first ending was sent
+                if trial.trial_id in self.endings:
+                    self._drop_ending(trial.trial_id)
+                self.endings[trial.trial_id] = ending
+        self._queue(trial, force=True)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         self._end(trial, "FINISHED")
@@ -316,14 +372,24 @@ class MLflowCallback(tune.Callback):
         self._end(trial, "FAILED", trial_error_text(trial))
 
     def on_experiment_end(self, trials, **info):
-        """Keep resending with back-off for up to $JDNAS_MLFLOW_FINAL_WAIT_S (default 120 s) before giving up."""
+        self.close()
+
+    def close(self) -> None:
+        """Wait for the queue to drain, resending with back-off for up to $JDNAS_MLFLOW_FINAL_WAIT_S (default
+        120 s), then stop the sender; what is left is counted in `unsent` (the run then exits 4). Called at
+        the experiment's end and again by the runner after an interrupt, when Tune may not call it."""
+        if self._sender is None or not self._sender.is_alive():
+            return
         deadline = time.time() + float(os.environ.get("JDNAS_MLFLOW_FINAL_WAIT_S", 120))
-        delay = self.retry_interval_s
-        self._flush(force=True)
+        with self._state:
+            self._force = True
+            self._state.notify()
         while self.unsent and time.time() < deadline:
-            time.sleep(min(delay, max(0.0, deadline - time.time())))
-            delay = min(2 * delay, self.max_retry_interval_s)
-            self._flush(force=True)
+            time.sleep(0.05)
+        with self._state:
+            self._stopping = True
+            self._state.notify()
+        self._sender.join(timeout=max(1.0, deadline - time.time()))
         if self.unsent:
             print(f"[jdnas] {self.unsent} results still unsent to {self.binding['tracking_uri']}", flush=True)
 
