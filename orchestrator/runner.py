@@ -41,7 +41,7 @@ from .locations import artifact_root_for, run_locations
 from .input_checks import check_batches_fit, check_lut_devices
 from .lease import DriverLease
 from .storage import Storage
-from .trial_fingerprint import check_same_trials, save_trials
+from .trial_fingerprint import check_same_trials, restore_base, save_trials
 from .tracking import MLflowCallback, SweepTracker, software_tags
 
 
@@ -138,11 +138,11 @@ def _trainable(resolved: ResolvedSweep, data: dict, options: RunOptions):
     return tune.with_resources(trainable, {"cpu": cpus, "gpu": resolved.run["gpus_per_trial"]})
 
 
-def _param_space(resolved: ResolvedSweep) -> dict:
+def _param_space(resolved: ResolvedSweep, base: dict) -> dict:
     optimize = resolved.sweep.optimize
     if optimize is None:  # one grid axis of (grid point + seed) dicts, in launch order (costliest first)
-        return {**resolved.base, "variant": tune.grid_search(resolved.trial_points)}
-    return dict(resolved.base)  # the searcher holds the space (orchestrator.optuna_search)
+        return {**base, "variant": tune.grid_search(resolved.trial_points)}
+    return dict(base)  # the searcher holds the space (orchestrator.optuna_search)
 
 
 def max_epochs(resolved: ResolvedSweep) -> int:
@@ -185,11 +185,11 @@ def open_tracking(resolved: ResolvedSweep, tracking_uri: str, workdir: Path) -> 
 
 def build_tuner(resolved: ResolvedSweep, options: RunOptions, storage: Storage, data: dict, callbacks: list):
     """A new Tune experiment, or the stored one restored (finished trials kept, errored ones resumed)."""
-    path, trainable, space = storage.join(resolved.name), _trainable(resolved, data, options), _param_space(resolved)
+    path, trainable = storage.join(resolved.name), _trainable(resolved, data, options)
     if tune.Tuner.can_restore(path, storage_filesystem=storage.filesystem):
         print(f"[jdnas] resuming {storage.display(resolved.name)}", flush=True)
-        tuner = tune.Tuner.restore(path, trainable, resume_errored=True, param_space=space,
-                                   storage_filesystem=storage.filesystem)
+        tuner = tune.Tuner.restore(path, trainable, resume_errored=True, storage_filesystem=storage.filesystem,
+                                   param_space=_param_space(resolved, restore_base(storage, resolved)))
         tuner._local_tuner.get_run_config().callbacks = callbacks  # re-bind: pickled callbacks are stale
         return tuner
     save_trials(storage, resolved)  # what a later run of this name must match to resume
@@ -198,7 +198,8 @@ def build_tuner(resolved: ResolvedSweep, options: RunOptions, storage: Storage, 
         checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
         failure_config=tune.FailureConfig(max_failures=resolved.run["max_failures"]),
         verbose=0 if options.verbose < 2 else options.verbose - 1)
-    return tune.Tuner(trainable, param_space=space, tune_config=_tune_config(resolved, options), run_config=run_config)
+    return tune.Tuner(trainable, param_space=_param_space(resolved, resolved.base),
+                      tune_config=_tune_config(resolved, options), run_config=run_config)
 
 
 def run_sweep(sweep: Sweep | str, preset: str = "quick", overrides: Mapping[str, Any] | None = None,

@@ -64,3 +64,14 @@ def check_same_trials(storage: Storage, resolved: ResolvedSweep) -> None:
 
 def save_trials(storage: Storage, resolved: ResolvedSweep) -> None:
     storage.write_bytes(json.dumps(trials_of(resolved), indent=1).encode(), resolved.name, FILE)
+
+
+def restore_base(storage: Storage, resolved: ResolvedSweep) -> dict:
+    """The shared config in the stored experiment's shape. Tune's restore refuses a param_space whose keys
+    differ from the original's, so an unset (None) field that an upgrade added since is left out, and one it
+    dropped is put back as None (check_same_trials has already ignored both)."""
+    if not storage.exists(resolved.name, FILE):
+        return dict(resolved.base)
+    stored = json.loads(storage.read_bytes(resolved.name, FILE)).get("base", {})
+    base = {k: v for k, v in resolved.base.items() if v is not None or k in stored}
+    return {**{k: None for k, v in stored.items() if v is None and k not in base}, **base}

@@ -103,6 +103,29 @@ def test_tiny_sweep_gives_one_parent_and_a_child_per_trial_with_all_metrics(tmp_
         ({parent.info.run_id}, {c.info.run_id for c in children})
 
 
+def test_an_experiment_from_before_an_optional_field_existed_resumes_under_tune(tmp_path, monkeypatch):
+    """A jdnas upgrade that adds an unset (None) field must not strand the experiments started before it:
+    Tune's restore wants the original param_space keys, and the rerun gets them (it exited 3 on a 32-trial
+    sweep started the same day)."""
+    import orchestrator.runner as runner
+
+    overrides = dict(TINY, dataset="synthetic", classifier="Conv-S", epochs=1, seeds=1, latency_min_run_time=0.02)
+    real_resolve = runner.resolve
+
+    def as_an_older_jdnas(*args, **kwargs):
+        resolved = real_resolve(*args, **kwargs)
+        assert resolved.base.pop("corrupt_checkpoint_at_epoch", "absent") is None
+        return resolved
+
+    monkeypatch.setattr(runner, "resolve", as_an_older_jdnas)
+    first = run_sweep("classifier-scaling", "quick", overrides, RunOptions(workdir=tmp_path))
+    monkeypatch.setattr(runner, "resolve", real_resolve)
+    again = run_sweep("classifier-scaling", "quick", overrides, RunOptions(workdir=tmp_path))
+    assert first.complete and again.complete and [r["trial_id"] for r in again.rows] == [r["trial_id"] for r in first.rows]
+    client, parents, children = runs_of(tmp_path, "classifier-scaling")
+    assert len(parents) == 1 and len(children) == 1 and epochs_logged(client, children[0]) == [1]
+
+
 def test_a_retry_whose_latest_checkpoint_is_corrupt_resumes_from_the_one_before(tmp_path):
     # epoch 2's checkpoint is written truncated, then the trial fails before epoch 3: the retry cannot load the
     # latest and must go on from epoch 1's (Tune keeps two), not fail again on every retry
