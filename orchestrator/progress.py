@@ -14,6 +14,7 @@ class ProgressCallback(tune.Callback):
         self.done = self.failed = 0
         self.t0 = time.time()
         self.running: set[str] = set()
+        self.counted_restored = False
 
     def __getstate__(self):  # Tune pickles callbacks with the experiment; clocks restart on resume
         return {"total": self.total, "metric": self.metric, "epochs": self.epochs}
@@ -27,6 +28,10 @@ class ProgressCallback(tune.Callback):
               f"{len(self.running)} running | {text}", flush=True)
 
     def on_trial_start(self, iteration, trials, trial, **info):
+        if not self.counted_restored:  # a resumed sweep: the trials that ended before count as done
+            self.counted_restored = True
+            self.done = sum(t.status == "TERMINATED" for t in trials if t is not trial)
+            self.failed = sum(t.status == "ERROR" for t in trials if t is not trial)
         self.running.add(trial.trial_id)
         self._print(f"start {run_label(trial)}")
 
