@@ -59,4 +59,6 @@ def test_an_unreachable_ratio_fails_before_ray_with_the_nearest_reachable_one(tm
     ref = float(re.search(r"x UNet-S \(([\d.]+) ms here\)", err).group(1))
     nearest = float(re.search(r"nearest reachable ratio ([\d.]+) x UNet-S", err).group(1))
     high = table.base_ms + sum(high_each)
-    assert nearest == pytest.approx(high / ref, rel=5e-3)  # the top of the range over the (3-decimal) reference
+    # the top of the range over the reference, both as printed: the reference's 3 decimals bound the ratio
+    # (a 0.049 ms reference under load: 0.5 % apart, which a fixed rel=5e-3 failed in a full run)
+    assert high / (ref + 5e-4) - 5e-4 <= nearest <= high / (ref - 5e-4) + 5e-4, (nearest, high, ref)
