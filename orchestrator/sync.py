@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 import tempfile
 
-from ray.tune import ExperimentAnalysis
-
 from search_spaces import ResolvedSweep
 from trainables.config import effective_config
 
+from .results import saved_trials
 from .storage import Storage
 from .tracking import SweepTracker, run_label, software_tags, trial_error_text
 
@@ -31,13 +30,12 @@ def epoch_results(storage: Storage, trial) -> list[dict]:
 def sync_mlflow(resolved: ResolvedSweep, tracking_uri: str, storage: Storage,
                 artifact_root: str | None = None) -> dict[str, int]:
     """Send every missing epoch, status and artifact of the sweep's trials; returns counts."""
-    analysis = ExperimentAnalysis(storage.join(resolved.name), storage_filesystem=storage.filesystem)
     tracker = SweepTracker(tracking_uri, resolved.sweep.name, resolved.name, artifact_root)
     tags = {**software_tags(), "jdnas.preset": resolved.preset}
     parent = tracker.parent_run({**resolved.base, **resolved.run}, tags, reopen=False)
     counts = {"trials": 0, "epochs_sent": 0, "runs_finished": 0}
     done = True
-    for trial in analysis.trials:
+    for trial in saved_trials(storage, resolved.name):
         counts["trials"] += 1
         config = effective_config(trial.config)
         run_id = tracker.child_run(parent, trial.trial_id, run_label(trial), config, tags)

@@ -93,3 +93,52 @@ def test_nas_report_finds_the_joint_sweeps_parquet_in_s3(tmp_path, monkeypatch):
         path, note = latency_plot([ref], tmp_path / "reports" / "nas-beta-quick", storage)
         assert path.exists() and note.startswith("Manual joint models: from the `joint` sweep's results")
         assert not (tmp_path / "results").exists()
+
+
+def _reporting_trial(config):
+    """Five results whose values a reader can predict from the seed alone."""
+    from ray import tune
+
+    for epoch in range(1, 6):
+        tune.report({"epoch": epoch, "val_acc": 10.0 * config["seed"] + epoch})
+
+
+def test_rows_come_from_the_saved_state_without_reading_every_trials_result_file(tmp_path):
+    """The rows need each trial's last result, which the experiment state holds. Tune's ExperimentAnalysis
+    also reads every trial's result.json into a DataFrame (a file read and tens of KB a trial at cluster
+    trial counts, issue 21); the rows' reader must not."""
+    import tempfile
+
+    import fsspec.implementations.local
+    import pyarrow.fs as pafs
+    import ray
+    from ray import tune
+
+    from orchestrator.ray_auth import loopback_only, use_token_auth
+    from orchestrator.results import rows_from_experiment
+    from orchestrator.storage import Storage
+
+    use_token_auth()
+    with loopback_only():
+        ray.init(_temp_dir=tempfile.mkdtemp(prefix="jdrows-"), include_dashboard=False, num_cpus=1,
+                 object_store_memory=100_000_000, logging_level="error", log_to_driver=False)
+    try:
+        tune.Tuner(_reporting_trial, param_space={"seed": tune.grid_search([0, 1, 2])},
+                   run_config=tune.RunConfig(name="rows", storage_path=str(tmp_path), verbose=0)).fit()
+    finally:
+        ray.shutdown()
+
+    opened = []
+
+    class CountingLocal(fsspec.implementations.local.LocalFileSystem):
+        cachable = False
+
+        def _open(self, path, mode="rb", **kwargs):
+            opened.append(str(path))
+            return super()._open(path, mode, **kwargs)
+
+    storage = Storage(str(tmp_path), str(tmp_path), pafs.PyFileSystem(pafs.FSSpecHandler(CountingLocal())))
+    rows = rows_from_experiment(storage, "rows")
+    assert sorted((r["seed"], r["epoch"], r["val_acc"], r["status"]) for r in rows) == \
+        [(0, 5, 5.0, "TERMINATED"), (1, 5, 15.0, "TERMINATED"), (2, 5, 25.0, "TERMINATED")]
+    assert opened and all("experiment_state" in path for path in opened), opened
