@@ -23,6 +23,7 @@ from .atomic import write_atomic
 from .claims import claims_section, judge_sweep, smoke_test_line, write_claims
 from .nas_report import latency_plot, nas_table
 from .pareto import pareto_front
+from .rank_agreement import kendall_tau_b
 from .search_report import search_plots, search_table
 from .formatting import PAPER_LATENCY, PAPER_SHORT, device_note, fmt, markdown_table, short_label
 from .setting import setting_block
@@ -98,7 +99,19 @@ def table7(rows: list[dict]) -> str:
     return ("### Table 7: classifier scaling (accuracy averaged over the 11 noise levels)\n\n"
             + markdown_table(header, body)
             + "\n\nRatios are to Conv-L. The paper's absolute FLOPs (K) follow a convention that could not be "
-              "recovered (docs/paper.md §9.3); compare the ratio columns. " + device_note(rows))
+              "recovered (docs/paper.md §9.3); compare the ratio columns. " + device_note(rows)
+            + accuracy_order_line(groups))
+
+
+def accuracy_order_line(groups) -> str:
+    """Kendall's tau-b between this run's mean test accuracy and Table 7's, over the models both have."""
+    pairs = [(stat(groups[name], "test_acc")[0], paper[5]) for name, paper in TABLE7.items()
+             if name in groups and stat(groups[name], "test_acc")]
+    tau = kendall_tau_b([ours for ours, _ in pairs], [paper for _, paper in pairs]) if len(pairs) > 1 else None
+    if tau is None:
+        return ""
+    return (f"\n\nAccuracy order against Table 7's: Kendall tau-b = {tau:+.2f} over {len(pairs)} models "
+            "(+1: the paper's order, 0: unrelated, -1: reversed).")
 
 
 def table8(rows: list[dict]) -> str | None:

@@ -192,3 +192,14 @@ def test_a_single_seed_shows_no_spread_and_two_equal_seeds_none_either(builder):
                 classifier="MB2.5-M", test_acc=42.0, test_psnr=20.0, macs=2e6, latency_ms=0.5) for i in range(2)]
     text = joint_table(same) if builder == "joint" else generic_table(same, "test_acc")
     assert "± 0.0" not in text and "42.0" in text
+
+
+def test_table7_states_the_accuracy_order_against_the_papers_with_kendall_tau():
+    """Paper: Conv-L 63.2 > MB1-S 56.2 > Conv-S 55.4. Ours: MB1-S 70 > Conv-L 65 (mean of 60, 70) > Conv-S 51.7.
+    Of the 3 pairs, (Conv-L, MB1-S) is reversed and the other two agree: tau = (2 - 1) / 3 = +0.33."""
+    rows = [row("l0", seed=0, task="classifier", classifier="Conv-L", variant_label="Conv-L", macs=10e6, test_acc=60.0),
+            row("l1", seed=1, task="classifier", classifier="Conv-L", variant_label="Conv-L", macs=12e6, test_acc=70.0),
+            row("m0", seed=0, task="classifier", classifier="MB1-S", variant_label="MB1-S", macs=4e6, test_acc=70.0),
+            row("s0", seed=0, task="classifier", classifier="Conv-S", variant_label="Conv-S", macs=5.5e6, test_acc=51.7)]
+    assert "Kendall tau-b = +0.33 over 3 models" in table7(rows)
+    assert "Kendall" not in table7(rows[:2])  # one model: no order to compare
