@@ -49,4 +49,4 @@ def test_stored_table_is_the_whole_real_grid():
     record = json.loads(replay_module().TABLE.read_text())
     grid = grid_of(CLASSIFIER_SEARCH.optimize.params)
     assert {(r["expansion"], r["width"]) for r in record["rows"]} == set(itertools.product(*grid.values()))
-    assert all(r["latency_device"] and 10 <= r["val_acc"] <= 100 for r in record["rows"])
+    assert all(r["latency_device"] and 0 < r["val_acc"] <= 100 for r in record["rows"])  # a tiny net may end at chance
