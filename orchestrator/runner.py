@@ -308,8 +308,9 @@ def close_tracking(tracker: SweepTracker, callback: MLflowCallback, rows: list[d
 def print_summary(outcome: SweepOutcome, resolved: ResolvedSweep, seconds: float, unsent: int) -> None:
     rows = outcome.rows
     errors = sum(r["status"] == "ERROR" for r in rows)
+    ended = sum(r["status"] in ("TERMINATED", "ERROR") for r in rows)  # the rows hold the pending trials too
     state = "finished" if outcome.complete else "interrupted (run the same command again to resume)"
-    print(f"\n[jdnas] {outcome.name} {state}: {len(rows)}/{resolved.num_trials} trials, {errors} errored, "
+    print(f"\n[jdnas] {outcome.name} {state}: {ended}/{resolved.num_trials} trials, {errors} errored, "
           f"{seconds / 60:.1f} min")
     for line in failure_summary(rows):
         print(line)
