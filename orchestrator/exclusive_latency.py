@@ -33,7 +33,7 @@ from trainables.measure.latency import measure_latency
 from trainables.models import build_model
 from trainables.tasks import MODEL_TASKS
 
-from .results import joint_sweep_rows
+from .results import ENDED, joint_sweep_rows
 from .retime import paper_joint_models, same_setting, time_derived
 from .storage import Storage
 
@@ -112,7 +112,7 @@ def run_phase(resolved: ResolvedSweep, rows: list[dict], storage: Storage, data:
         return None
     if storage.exists(resolved.name, PHASE_FILE):
         return json.loads(storage.read_bytes(resolved.name, PHASE_FILE))
-    if len(rows) < resolved.num_trials or any(r["status"] not in ("TERMINATED", "ERROR") for r in rows):
+    if len(rows) < resolved.num_trials or any(r["status"] not in ENDED for r in rows):
         return None
     if fixed:
         splits = next(iter(data.values()))

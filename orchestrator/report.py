@@ -105,9 +105,9 @@ def table7(rows: list[dict]) -> str:
 
 def accuracy_order_line(groups) -> str:
     """Kendall's tau-b between this run's mean test accuracy and Table 7's, over the models both have."""
-    pairs = [(stat(groups[name], "test_acc")[0], paper[5]) for name, paper in TABLE7.items()
-             if name in groups and stat(groups[name], "test_acc")]
-    tau = kendall_tau_b([ours for ours, _ in pairs], [paper for _, paper in pairs]) if len(pairs) > 1 else None
+    ours = {name: stat(groups[name], "test_acc") for name in TABLE7 if name in groups}
+    pairs = [(acc[0], TABLE7[name][5]) for name, acc in ours.items() if acc]
+    tau = kendall_tau_b([mean for mean, _ in pairs], [paper for _, paper in pairs])  # None below 2 models
     if tau is None:
         return ""
     return (f"\n\nAccuracy order against Table 7's: Kendall tau-b = {tau:+.2f} over {len(pairs)} models "

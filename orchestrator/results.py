@@ -15,6 +15,7 @@ from trainables.config import effective_config
 from .tracking import TUNE_BOOKKEEPING, run_label, trial_error_text, trial_variant
 
 PARQUET_NAME = "results.parquet"
+ENDED = ("TERMINATED", "ERROR")  # a trial in either state will not run again in this sweep
 
 
 def trial_row(trial) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from .secrets_masking import mask_uri
 from .pending import PendingTrialsReporter
 from .report import best_rows, write_report
 from .search_score import HypervolumeCallback
-from .results import export_parquet, rows_from_experiment
+from .results import ENDED, export_parquet, rows_from_experiment
 from .resources import check_local_resources
 from .locations import artifact_root_for, run_locations
 from .input_checks import check_batches_fit, check_lut_devices
@@ -268,7 +268,7 @@ def run_held(resolved: ResolvedSweep, options: RunOptions, workdir: Path, tracki
             ray.shutdown()
 
     rows = exclusive_latency.apply_to_rows(rows, exclusive)  # the report reads these timings, never takes its own
-    complete = all(r["status"] in ("TERMINATED", "ERROR") for r in rows) and len(rows) >= resolved.num_trials
+    complete = all(r["status"] in ENDED for r in rows) and len(rows) >= resolved.num_trials
     try:  # what was computed is safe on disk first; MLflow extras come after
         parquet_uri = export_parquet(rows, storage, resolved.name)
         report_path = write_report(resolved, rows, workdir / "reports" / resolved.name, storage)
@@ -308,7 +308,7 @@ def close_tracking(tracker: SweepTracker, callback: MLflowCallback, rows: list[d
 def print_summary(outcome: SweepOutcome, resolved: ResolvedSweep, seconds: float, unsent: int) -> None:
     rows = outcome.rows
     errors = sum(r["status"] == "ERROR" for r in rows)
-    ended = sum(r["status"] in ("TERMINATED", "ERROR") for r in rows)  # the rows hold the pending trials too
+    ended = sum(r["status"] in ENDED for r in rows)  # the rows hold the pending trials too
     state = "finished" if outcome.complete else "interrupted (run the same command again to resume)"
     print(f"\n[jdnas] {outcome.name} {state}: {ended}/{resolved.num_trials} trials, {errors} errored, "
           f"{seconds / 60:.1f} min")

@@ -18,6 +18,7 @@ from ray import tune
 
 from .hypervolume import hypervolume, to_minimised
 from .pareto import pareto_front
+from .results import ENDED
 
 
 def reference_point(optimize, cap: float | None) -> tuple[float, ...]:
@@ -55,7 +56,7 @@ def score(rows: list[Mapping], optimize, cap: float | None) -> float:
 
 def curve(rows: list[Mapping], optimize, cap: float | None) -> list[float]:
     """Hypervolume after 1, 2, ... finished trials, in the order they finished (`reported_at`)."""
-    done = sorted((r for r in rows if r.get("status") in ("TERMINATED", "ERROR")),
+    done = sorted((r for r in rows if r.get("status") in ENDED),
                   key=lambda r: r.get("reported_at") or math.inf)
     return [score(done[:n], optimize, cap) for n in range(1, len(done) + 1)]
 

@@ -9,7 +9,7 @@ import tempfile
 from search_spaces import ResolvedSweep
 from trainables.config import effective_config
 
-from .results import saved_trials
+from .results import ENDED, saved_trials
 from .storage import Storage
 from .tracking import SweepTracker, run_label, software_tags, trial_error_text
 
@@ -40,7 +40,7 @@ def sync_mlflow(resolved: ResolvedSweep, tracking_uri: str, storage: Storage,
         config = effective_config(trial.config)
         run_id = tracker.child_run(parent, trial.trial_id, run_label(trial), config, tags)
         counts["epochs_sent"] += tracker.log_epochs(run_id, epoch_results(storage, trial))
-        if trial.status not in ("TERMINATED", "ERROR"):
+        if trial.status not in ENDED:
             done = False
             continue
         if tracker.client.get_run(run_id).info.status in TERMINAL:
