@@ -95,11 +95,11 @@ PRESETS: dict[str, dict[str, Any]] = {
                   val_size=1000, test_size=2000, epochs=4, batch_size=64, lr=3e-3, latency_min_run_time=0.2,
                   cpus_per_trial=2, gpus_per_trial=0),
     # the cheapest CPU setting where Table 7's gaps (0.4-1.7 pp) can resolve: all 54,000 training images, the
-    # whole test set (10,000 images), 7 epochs, 4 seeds; per trial about 8x a quick trial (training ~12x, test
-    # 5x), so about 90 minutes of classifier-scaling on 2 quiet cores (`jdnas plan classifier-scaling --preset
-    # repro` prices it on this machine's current load)
+    # whole test set (10,000 images at 11 sigmas), 3 epochs, 4 seeds. On 2 quiet cores a Conv-L trial of 7
+    # epochs took 274 s (24 s per epoch of training, ~100 s of evaluation), so 3 epochs is about 90 minutes
+    # of classifier-scaling; `jdnas plan classifier-scaling --preset repro` prices it on this machine's load
     "repro": dict(dataset="fashion-mnist", image_size=32, fit="pad", grey_as_rgb=True, val_size=1000,
-                  epochs=7, batch_size=64, lr=3e-3, latency_min_run_time=0.5, seeds=4,
+                  epochs=3, batch_size=64, lr=3e-3, latency_min_run_time=0.5, seeds=4,
                   cpus_per_trial=2, gpus_per_trial=0),
     # the paper's inferred setting (docs/paper.md §2, §4): STL-10 at 96x96, full schedule, one GPU per trial
     "paper": dict(dataset="stl10", image_size=96, epochs=200, batch_size=64, lr=1e-3, latency_batch_size=32,
