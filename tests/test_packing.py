@@ -55,7 +55,8 @@ def test_four_quarter_gpu_trials_share_the_gpu_then_latency_is_timed_alone(tmp_p
         assert row["latency_source"] == "exclusive" and row["latency_in_trial_ms"] > 0 and row["latency_ms"] > 0
         same_net = [r for r in table if r["classifier"] == row["classifier"]]
         lats = [r["latency_ms"] for r in same_net]  # each seed timed on its own, in interleaved rounds
-        assert len(lats) == 2 and max(lats) / min(lats) < 1.05
+        # within 10 %: in-trial timings of one network read up to 50 % apart beside the other trials
+        assert len(lats) == 2 and max(lats) / min(lats) < 1.10
         run = children[row["trial_id"]]
         assert run.data.tags["jdnas.latency_source"] == "exclusive"
         assert run.data.metrics["latency_ms"] == pytest.approx(row["latency_ms"])
