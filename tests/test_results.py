@@ -142,3 +142,61 @@ def test_rows_come_from_the_saved_state_without_reading_every_trials_result_file
     assert sorted((r["seed"], r["epoch"], r["val_acc"], r["status"]) for r in rows) == \
         [(0, 5, 5.0, "TERMINATED"), (1, 5, 15.0, "TERMINATED"), (2, 5, 25.0, "TERMINATED")]
     assert opened and all("experiment_state" in path for path in opened), opened
+
+
+def _ending_or_interrupting_trial(config):
+    import os
+    import signal
+    import time
+
+    from ray import tune
+
+    for epoch in range(1, 4):
+        tune.report({"epoch": epoch, "val_acc": 10.0 * config["seed"] + epoch})
+        if config["seed"] == config.get("fail_seed"):
+            raise RuntimeError("this trial fails for good")
+        if config["seed"] == config.get("interrupt_seed") and epoch == 2:
+            os.kill(config["driver_pid"], signal.SIGINT)  # Ctrl-C in the driver, as a user would
+            time.sleep(120)
+
+
+def test_a_run_whose_trials_all_ended_gives_its_live_trials_and_an_interrupted_one_does_not(tmp_path):
+    """Rows of a finished run come from Tune's live trials (EndedTrials), which must equal what Tune saved;
+    after a Ctrl-C the running trial reads TERMINATED in memory, so the rows must come from the saved state."""
+    import os
+    import tempfile
+
+    import ray
+    from ray import tune
+
+    from orchestrator.ray_auth import loopback_only, use_token_auth
+    from orchestrator.results import EndedTrials, rows_from_experiment, rows_with_error_logs
+    from orchestrator.storage import Storage
+
+    def fit(name, **config):
+        ended = EndedTrials()
+        tune.Tuner(_ending_or_interrupting_trial, param_space={"seed": tune.grid_search([0, 1, 2]), **config},
+                   tune_config=tune.TuneConfig(max_concurrent_trials=1),
+                   run_config=tune.RunConfig(name=name, storage_path=str(tmp_path), verbose=0, callbacks=[ended],
+                                             failure_config=tune.FailureConfig(max_failures=0))).fit()
+        return ended
+
+    def summary(rows):
+        return sorted((r["seed"], r["status"], r.get("epoch"), bool(r.get("error_log"))) for r in rows)
+
+    use_token_auth()
+    with loopback_only():
+        ray.init(_temp_dir=tempfile.mkdtemp(prefix="jdrows-"), include_dashboard=False, num_cpus=1,
+                 object_store_memory=100_000_000, logging_level="error", log_to_driver=False)
+    try:
+        finished = fit("finished", fail_seed=1)
+        interrupted = fit("interrupted", interrupt_seed=1, driver_pid=os.getpid())
+    finally:
+        ray.shutdown()
+    storage = Storage(str(tmp_path), str(tmp_path), None)
+    saved = rows_from_experiment(storage, "finished")
+    assert summary(saved) == [(0, "TERMINATED", 3, False), (1, "ERROR", 1, True), (2, "TERMINATED", 3, False)]
+    assert finished.trials is not None and summary(rows_with_error_logs(finished.trials, storage)) == summary(saved)
+    assert interrupted.trials is None
+    statuses = [r["status"] for r in sorted(rows_from_experiment(storage, "interrupted"), key=lambda r: r["seed"])]
+    assert statuses[:2] == ["TERMINATED", "PENDING"] and set(statuses[2:]) <= {"PENDING"}  # the grid is lazy
