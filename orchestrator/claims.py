@@ -119,8 +119,10 @@ def smoke_test_line(verdicts: list[Verdict]) -> str | None:
 
 
 def _number(value: float | None, claim: Claim) -> str:
-    if value is None or not math.isfinite(value):
-        return "±inf" if value is not None else "n/a"
+    if value is None or math.isnan(value):
+        return "n/a"
+    if math.isinf(value):
+        return "+inf" if value > 0 else "-inf"
     scale = 1e6 if claim.unit == "MACs" else 1
     digits = 3 if claim.unit == "ms" or claim.kind == "less_spread" else 2
     return f"{value / scale:.{digits}f}"
@@ -143,6 +145,8 @@ def _ours(v: Verdict) -> str:
     unit = "" if v.claim.kind == "less_spread" else (" M MACs" if v.claim.unit == "MACs" else f" {v.claim.unit}")
     if v.claim.metric in EXACT:
         return f"{_number(v.mean, v.claim)}{unit}"
+    if math.isinf(v.low) and math.isinf(v.high):  # one seed on a side: a mean, but nothing to bound it by
+        return f"{_number(v.mean, v.claim)}{unit} (no interval from one seed)"
     return f"{_number(v.mean, v.claim)}{unit} [{_number(v.low, v.claim)}, {_number(v.high, v.claim)}]"
 
 

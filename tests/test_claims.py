@@ -100,6 +100,7 @@ def test_section_smoke_line_json_and_tags(tmp_path):
     assert line and line.startswith("> **Smoke test of the pipeline, not a replication:**")
     section = claims_section(verdicts)
     assert section.startswith("### Claims") and "| a1-mb25m-beats-convl (A.1 Exp. 1) |" in section
+    assert "| 1.00 pp (no interval from one seed) |" in section and "inf" not in section  # one seed a side
     write_claims(verdicts, tmp_path)
     tags = parent_tags(tmp_path)
     assert tags["jdnas.smoke_test"] == "true" and tags["jdnas.claim.a1-mb25m-beats-convl"] == "unresolved"
