@@ -70,18 +70,18 @@ def jdnas_side(args, workdir: Path, name: str) -> float:
     """Tracking (parent + child runs), progress lines, the fit, then the rows and the Parquet; returns the
     driver's peak RSS at the end of the fit (before the rows and the Parquet)."""
     from orchestrator.progress import ProgressCallback
-    from orchestrator.results import export_parquet, rows_from_experiment
+    from orchestrator.results import EndedTrials, export_parquet
     from orchestrator.storage import resolve_storage
     from orchestrator.tracking import MLflowCallback, SweepTracker
 
     storage = resolve_storage(workdir / "results")
     tracker = SweepTracker(args.tracking_uri, "orchestration-scale", name)
     parent = tracker.parent_run({"trials": args.trials, "results": args.results}, {"jdnas.preset": "bench"})
-    callback = MLflowCallback(args.tracking_uri, "orchestration-scale", name, parent)
+    callback, ended = MLflowCallback(args.tracking_uri, "orchestration-scale", name, parent), EndedTrials()
     with open(workdir / f"{name}.progress", "w") as progress, redirect_stdout(progress):
-        tuner(args, workdir, name, [callback, ProgressCallback(args.trials, "val_acc", args.results)]).fit()
+        tuner(args, workdir, name, [callback, ended, ProgressCallback(args.trials, "val_acc", args.results)]).fit()
     fit_peak = peak_rss_mb()
-    rows = rows_from_experiment(storage, name)
+    rows = ended.rows(storage, name)
     export_parquet(rows, storage, name)
     tracker.finish_parent(parent, "FINISHED")
     assert len(rows) == args.trials and callback.unsent == 0, (len(rows), callback.unsent)

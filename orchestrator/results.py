@@ -99,6 +99,12 @@ class EndedTrials(tune.Callback):
         if all(t.trial_id in self.ended and t.status in ENDED for t in trials):
             self.trials = list(trials)
 
+    def rows(self, storage: Storage, experiment_name: str) -> list[dict]:
+        """The run's rows once its fit returned: from the live trials if every one ended, else from the saved state."""
+        if self.trials is not None:
+            return rows_with_error_logs(self.trials, storage)
+        return rows_from_experiment(storage, experiment_name)
+
 
 def error_log_uri(trial, storage: Storage) -> str | None:
     """Where the trial's full error log (Tune's error.txt) lives in the sweep's storage, as the user

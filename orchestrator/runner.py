@@ -35,7 +35,7 @@ from .secrets_masking import mask_uri
 from .pending import PendingTrialsReporter
 from .report import best_rows, write_report
 from .search_score import HypervolumeCallback
-from .results import ENDED, EndedTrials, export_parquet, rows_from_experiment, rows_with_error_logs
+from .results import ENDED, EndedTrials, export_parquet
 from .resources import check_local_resources
 from .locations import artifact_root_for, run_locations
 from .input_checks import check_batches_fit, check_lut_devices
@@ -256,9 +256,7 @@ def run_held(resolved: ResolvedSweep, options: RunOptions, workdir: Path, tracki
             callbacks.append(PendingTrialsReporter({"CPU": resolved.run["cpus_per_trial"], "GPU": resolved.run[
                 "gpus_per_trial"]}, float(os.environ.get("JDNAS_PENDING_REPORT_S", 60))))
         build_tuner(resolved, options, storage, data, callbacks).fit()
-        # a run whose every trial ended: rows from Tune's live trials; else (interrupted) from its saved state
-        rows = (rows_with_error_logs(ended.trials, storage) if ended.trials is not None
-                else rows_from_experiment(storage, resolved.name))
+        rows = ended.rows(storage, resolved.name)
         exclusive = exclusive_latency.run_phase(resolved, rows, storage, data, options.is_local)
     except (KeyboardInterrupt, BadInput):
         raise

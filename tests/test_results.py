@@ -170,7 +170,7 @@ def test_a_run_whose_trials_all_ended_gives_its_live_trials_and_an_interrupted_o
     from ray import tune
 
     from orchestrator.ray_auth import loopback_only, use_token_auth
-    from orchestrator.results import EndedTrials, rows_from_experiment, rows_with_error_logs
+    from orchestrator.results import EndedTrials, rows_from_experiment
     from orchestrator.storage import Storage
 
     def fit(name, **config):
@@ -196,7 +196,7 @@ def test_a_run_whose_trials_all_ended_gives_its_live_trials_and_an_interrupted_o
     storage = Storage(str(tmp_path), str(tmp_path), None)
     saved = rows_from_experiment(storage, "finished")
     assert summary(saved) == [(0, "TERMINATED", 3, False), (1, "ERROR", 1, True), (2, "TERMINATED", 3, False)]
-    assert finished.trials is not None and summary(rows_with_error_logs(finished.trials, storage)) == summary(saved)
+    assert finished.trials is not None and summary(finished.rows(storage, "finished")) == summary(saved)
     assert interrupted.trials is None
-    statuses = [r["status"] for r in sorted(rows_from_experiment(storage, "interrupted"), key=lambda r: r["seed"])]
+    statuses = [r["status"] for r in sorted(interrupted.rows(storage, "interrupted"), key=lambda r: r["seed"])]
     assert statuses[:2] == ["TERMINATED", "PENDING"] and set(statuses[2:]) <= {"PENDING"}  # the grid is lazy
