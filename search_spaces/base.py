@@ -96,8 +96,8 @@ PRESETS: dict[str, dict[str, Any]] = {
                   cpus_per_trial=2, gpus_per_trial=0),
     # the cheapest CPU setting where Table 7's gaps (0.4-1.7 pp) can resolve: all 54,000 training images, the
     # whole test set (10,000 images at 11 sigmas), 3 epochs, 4 seeds. On 2 quiet cores a Conv-L trial of 7
-    # epochs took 274 s (24 s per epoch of training, ~100 s of evaluation), so 3 epochs is about 90 minutes
-    # of classifier-scaling; `jdnas plan classifier-scaling --preset repro` prices it on this machine's load
+    # epochs took 274 s (24 s per epoch of training, ~100 s of evaluation); at 3 epochs the 32 trials took
+    # 72 min (2026-12-07, docs/paper.md §8); `jdnas plan classifier-scaling --preset repro` prices it here
     "repro": dict(dataset="fashion-mnist", image_size=32, fit="pad", grey_as_rgb=True, val_size=1000,
                   epochs=3, batch_size=64, lr=3e-3, latency_min_run_time=0.5, seeds=4,
                   cpus_per_trial=2, gpus_per_trial=0),
