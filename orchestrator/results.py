@@ -70,12 +70,11 @@ class EndedTrials(tune.Callback):
     """Tune's live trials at the end of a run in which every trial ended, else None: rows built from them
     spare the driver re-reading the saved state, a second copy of every Trial (about 40 KB a trial at 1,000
     trials, benchmarks/orchestration_scale.py). After an interrupt the trials that were running read
-    TERMINATED in memory without having ended, so only the trials seen to end count: those that ended in
-    this driver (Tune's on_trial_complete / on_trial_error) and those a resume found ended."""
+    TERMINATED in memory without having ended, so a trial this driver started must also have been seen to end
+    (Tune's on_trial_complete / on_trial_error); the ones a resume found ended never start."""
 
     def __init__(self):
-        self.ended: set[str] = set()
-        self.restored_seen = False
+        self.unfinished: set[str] = set()  # started in this driver, not yet seen to end
         self.trials: list | None = None
 
     def __getstate__(self):  # Tune pickles callbacks with the experiment; what was seen is this driver's
@@ -84,19 +83,17 @@ class EndedTrials(tune.Callback):
     def __setstate__(self, state):
         self.__init__()
 
-    def on_step_begin(self, iteration, trials, **info):
-        if not self.restored_seen:
-            self.restored_seen = True
-            self.ended |= {t.trial_id for t in trials if t.status in ENDED}
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self.unfinished.add(trial.trial_id)
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        self.ended.add(trial.trial_id)
+        self.unfinished.discard(trial.trial_id)
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        self.ended.add(trial.trial_id)
+        self.unfinished.discard(trial.trial_id)
 
     def on_experiment_end(self, trials, **info):
-        if all(t.trial_id in self.ended and t.status in ENDED for t in trials):
+        if not self.unfinished and all(t.status in ENDED for t in trials):
             self.trials = list(trials)
 
     def rows(self, storage: Storage, experiment_name: str) -> list[dict]:
