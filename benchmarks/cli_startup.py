@@ -15,8 +15,8 @@ import sys
 import time
 
 COMMANDS = {"python": [sys.executable, "-c", "pass"],
-            "help": [sys.executable, "-m", "orchestrator.cli", "--help"],
-            "list": [sys.executable, "-m", "orchestrator.cli", "list"]}
+            "help": [sys.executable, "-m", "orchestrator.cli.main", "--help"],
+            "list": [sys.executable, "-m", "orchestrator.cli.main", "list"]}
 
 
 def wall_s(argv: list[str]) -> float:

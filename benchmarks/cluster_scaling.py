@@ -1,5 +1,5 @@
 """The same 8-trial sweep on a 1-node and on a 2-node Ray cluster on this machine, with the same
-total CPUs (real `ray start` nodes, see orchestrator.local_cluster). Prints both wall times and a JSON
+total CPUs (real `ray start` nodes, see orchestrator.cluster.local). Prints both wall times and a JSON
 line with ratio = wall(2 nodes) / wall(1 node); target <= 1.10 (the second node costs little).
 
     python benchmarks/cluster_scaling.py [--cpus 2]
@@ -12,9 +12,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from orchestrator.local_cluster import LocalCluster
-from orchestrator.ray_auth import use_token_auth
-from orchestrator.runner import RunOptions, run_sweep
+from orchestrator.cluster.local import LocalCluster
+from orchestrator.cluster.ray_auth import use_token_auth
+from orchestrator.run.sweep import RunOptions, run_sweep
 
 # 4 classifiers x 2 seeds, quick preset data, shortened so the benchmark takes minutes
 OVERRIDES = {"classifier": ["Conv-L", "MB2.5-M", "Conv-S", "MB4-S"], "seeds": 2, "epochs": 2, "train_size": 4000,

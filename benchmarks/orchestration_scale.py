@@ -34,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from orchestrator.local_cluster import free_port, stop_process_groups  # noqa: E402
+from orchestrator.cluster.local import free_port, stop_process_groups  # noqa: E402
 
 METRICS = ("val_acc", "val_loss", "train_loss", "lr", "epoch_time_s", "val_psnr")
 
@@ -69,10 +69,10 @@ def peak_rss_mb() -> float:
 def jdnas_side(args, workdir: Path, name: str) -> float:
     """Tracking (parent + child runs), progress lines, the fit, then the rows and the Parquet; returns the
     driver's peak RSS at the end of the fit (before the rows and the Parquet)."""
-    from orchestrator.progress import ProgressCallback
-    from orchestrator.results import EndedTrials, export_parquet
-    from orchestrator.storage import resolve_storage
-    from orchestrator.tracking import MLflowCallback, SweepTracker
+    from orchestrator.run.progress import ProgressCallback
+    from orchestrator.records.results import EndedTrials, export_parquet
+    from orchestrator.records.storage import resolve_storage
+    from orchestrator.tracking.runs import MLflowCallback, SweepTracker
 
     storage = resolve_storage(workdir / "results")
     tracker = SweepTracker(args.tracking_uri, "orchestration-scale", name)
@@ -92,7 +92,7 @@ def one_side(args) -> None:
     """Child process: start the simulated cluster, run one side, print its wall time and peak RSS as JSON."""
     import ray
 
-    from orchestrator.ray_auth import loopback_only, use_token_auth
+    from orchestrator.cluster.ray_auth import loopback_only, use_token_auth
 
     workdir = Path(args.workdir)
     os.environ.update(TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S="0")
@@ -136,7 +136,7 @@ def run_side(args, side: str, round_: int, root: Path, tracking_uri: str) -> dic
 def start_tracking_server(root: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.cli", "tracking-server", "--backend-store-uri",
+        [sys.executable, "-m", "orchestrator.cli.main", "tracking-server", "--backend-store-uri",
          f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(root / "artifacts"), "--port", str(port)],
         cwd=ROOT, stdout=open(root / "server.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
     uri = f"http://127.0.0.1:{port}"

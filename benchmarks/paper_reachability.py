@@ -1,6 +1,6 @@
 """Is the paper preset's NAS latency target (6 / 7.10 x the UNet, timed at batch 32 on the trial's GPU)
 reachable on this machine's GPU? The same check `jdnas plan` and `jdnas run` make before a NAS sweep starts
-(orchestrator/reachability.py), Ray-free because a bare GPU box may lack Ray and MLflow.
+(orchestrator/run/reachability.py), Ray-free because a bare GPU box may lack Ray and MLflow.
 
 Only the input's shape and the class count enter the check, so the paper's STL-10 is replaced by synthetic
 images of the same 3x96x96 shape (a GPU box often has no STL-10).
@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from orchestrator.reachability import check_targets  # noqa: E402
+from orchestrator.run.reachability import check_targets  # noqa: E402
 from search_spaces import SweepError, get_sweep, resolve  # noqa: E402
 from trainables.config import data_key  # noqa: E402
 from trainables.data.splits import splits_for_config  # noqa: E402

@@ -13,8 +13,8 @@ import os
 import tempfile
 import time
 
-from orchestrator.plan import format_plan, make_plan
-from orchestrator.runner import RunOptions, run_sweep
+from orchestrator.run.plan import format_plan, make_plan
+from orchestrator.run.sweep import RunOptions, run_sweep
 from search_spaces import get_sweep, parse_override, resolve
 
 

@@ -28,8 +28,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from orchestrator.hypervolume import hypervolume, to_minimised  # noqa: E402
-from orchestrator.optuna_search import make_sampler, optuna_space  # noqa: E402
+from orchestrator.pareto.hypervolume import hypervolume, to_minimised  # noqa: E402
+from orchestrator.run.optuna_search import make_sampler, optuna_space  # noqa: E402
 from search_spaces.architecture import CLASSIFIER_SEARCH  # noqa: E402
 
 TABLE = Path(__file__).resolve().parent / "data" / "classifier_grid.json"

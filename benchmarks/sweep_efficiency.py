@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from orchestrator.runner import RunOptions, run_sweep
+from orchestrator.run.sweep import RunOptions, run_sweep
 from search_spaces import get_sweep, resolve
 from trainables.data.splits import splits_for_config
 from trainables.loop import train

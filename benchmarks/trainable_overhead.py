@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from mlflow.tracking import MlflowClient
 
-from orchestrator.runner import RunOptions, run_sweep
+from orchestrator.run.sweep import RunOptions, run_sweep
 from search_spaces import Sweep, resolve
 from trainables.data.noise import NOISE_LEVELS
 from trainables.data.splits import splits_for_config

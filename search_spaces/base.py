@@ -34,7 +34,7 @@ class Optimize:
     """Optuna search over `params` (name -> ("loguniform" | "uniform", low, high), ("int", low, high, step) or
     ("choice", [values])). `sampler` is tpe, nsga2, gp or random (`--set sampler=...` picks another);
     `reference` (metric -> worst value counted) makes the sweep's score the hypervolume of its front
-    (orchestrator.search_score), and `constraint` names the metric `max_latency_ms` caps."""
+    (orchestrator.pareto.score), and `constraint` names the metric `max_latency_ms` caps."""
     params: Mapping[str, tuple]
     metrics: tuple[str, ...]
     modes: tuple[str, ...]
@@ -44,7 +44,7 @@ class Optimize:
     constraint: str | None = None
 
 
-# the report layouts a sweep may name (orchestrator.report.LAYOUTS holds one builder for each)
+# the report layouts a sweep may name (orchestrator.report.tables.LAYOUTS holds one builder for each)
 TABLES = ("table7", "table8", "unet", "joint", "tuning", "nas", "search", "generic")
 
 

@@ -1,4 +1,4 @@
-"""The appendix's claims as data, kept beside the sweeps that can judge them (orchestrator.claims judges them).
+"""The appendix's claims as data, kept beside the sweeps that can judge them (orchestrator.report.claims judges them).
 
 A claim is one sentence of the paper, its place, the sweeps whose rows can judge it, and a predicate on a
 metric column between two sides (each side a selector: column -> value, matched against a row's config):

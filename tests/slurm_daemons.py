@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from orchestrator.local_cluster import free_port, stop_process_groups
+from orchestrator.cluster.local import free_port, stop_process_groups
 
 from .started import Started
 

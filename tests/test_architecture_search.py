@@ -7,8 +7,8 @@ import math
 import pytest
 from mlflow.tracking import MlflowClient
 
-from orchestrator.cli import main as jdnas
-from orchestrator.runner import RunOptions, run_sweep
+from orchestrator.cli.main import main as jdnas
+from orchestrator.run.sweep import RunOptions, run_sweep
 from trainables.measure.latency import measure_latency
 from trainables.models import build_model
 

@@ -7,7 +7,7 @@ import pytest
 
 from search_spaces import resolve
 from search_spaces.base import parse_override
-from orchestrator.user_sweeps import load_sweep
+from orchestrator.cli.user_sweeps import load_sweep
 
 SWEEP = ("from search_spaces import Sweep\n"
          "TINY = Sweep(name='tiny', trainable='classifier', grid={'lr': [0.001]},\n"
@@ -26,7 +26,7 @@ SWEEP = ("from search_spaces import Sweep\n"
 ])
 def test_a_bad_run_input_is_one_line_and_exit_2_before_ray(tmp_path, args, message):
     (tmp_path / "tiny.py").write_text(SWEEP)
-    result = subprocess.run([sys.executable, "-m", "orchestrator.cli", "run", f"{tmp_path}/tiny.py:TINY",
+    result = subprocess.run([sys.executable, "-m", "orchestrator.cli.main", "run", f"{tmp_path}/tiny.py:TINY",
                              "--workdir", str(tmp_path), *args], capture_output=True, text=True, timeout=240)
     assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
     line, = result.stderr.strip().splitlines()  # one line, no traceback
@@ -40,7 +40,7 @@ def test_a_bad_run_input_is_one_line_and_exit_2_before_ray(tmp_path, args, messa
     (["models", "--size", "0"], "--size 0: the table's classifiers need images of at least 32 x 32"),
 ])
 def test_other_commands_refuse_bad_numbers_in_one_line(tmp_path, argv, message):
-    result = subprocess.run([sys.executable, "-m", "orchestrator.cli", *argv, *(["--workdir", str(tmp_path)]
+    result = subprocess.run([sys.executable, "-m", "orchestrator.cli.main", *argv, *(["--workdir", str(tmp_path)]
                              if argv[0] != "models" else [])], capture_output=True, text=True, timeout=240,
                             env={**os.environ, "JDNAS_LUT_CACHE": str(tmp_path / "lut")})
     assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]

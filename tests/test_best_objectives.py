@@ -6,7 +6,7 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
-from orchestrator.cli import main
+from orchestrator.cli.main import main
 from trainables.models import build_model
 
 from .test_registry import CONFIG

@@ -4,8 +4,8 @@ import math
 
 import pytest
 
-from orchestrator import confidence
-from orchestrator.claims import claims_section, judge, judge_sweep, parent_tags, smoke_test_line, write_claims
+from orchestrator.report import confidence
+from orchestrator.report.claims import claims_section, judge, judge_sweep, parent_tags, smoke_test_line, write_claims
 from search_spaces import all_sweeps
 from search_spaces.claims import Claim, all_claims, claims_for
 

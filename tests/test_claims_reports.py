@@ -10,9 +10,9 @@ import tempfile
 import pytest
 from mlflow.tracking import MlflowClient
 
-from orchestrator import cli
-from orchestrator.report import accuracy_label
-from orchestrator.runner import RunOptions, run_sweep
+from orchestrator.cli import main as cli
+from orchestrator.report.tables import accuracy_label
+from orchestrator.run.sweep import RunOptions, run_sweep
 from trainables.data.registry import DEBIAN_FASHION_MNIST
 from trainables.paper import TABLE7, TABLE8
 
@@ -28,7 +28,7 @@ def ray_once():
     """One local Ray for the module, started as `jdnas run` starts it (this process's token, loopback)."""
     import ray
 
-    from orchestrator.ray_auth import loopback_only, use_token_auth
+    from orchestrator.cluster.ray_auth import loopback_only, use_token_auth
 
     use_token_auth()
     with loopback_only():

@@ -18,7 +18,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from orchestrator.exits import EXIT_TRACKING
-from orchestrator.local_cluster import LocalCluster, free_port, stop_process_groups
+from orchestrator.cluster.local import LocalCluster, free_port, stop_process_groups
 
 from .conftest import needs_fashion_mnist
 from .servers import AWS_ENV, FaultyProxy, moto_s3, wait_http
@@ -30,7 +30,7 @@ AUTH_ENV = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "jdnas-test-token-" + "0
 
 
 def jdnas(*args, timeout=900, env=None, **kwargs):
-    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "orchestrator.cli.main", *args], capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **(env or {})}, **kwargs)
 
 
@@ -46,7 +46,7 @@ class TrackingServer:
 
     def start(self, timeout=60):
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator.cli", "tracking-server", "--backend-store-uri",
+            [sys.executable, "-m", "orchestrator.cli.main", "tracking-server", "--backend-store-uri",
              f"sqlite:///{self.root}/mlflow.db", "--artifacts-destination", str(self.root / "artifacts"),
              "--port", str(self.port), "--workers", "1", *self.extra],
             stdout=open(self.root / "server.log", "a"), stderr=subprocess.STDOUT, start_new_session=True,
@@ -284,7 +284,7 @@ EPOCHS = 6
 @pytest.mark.cluster
 @needs_fashion_mnist
 def test_killed_worker_node_and_killed_driver_lose_nothing(cluster, tracking_server, tmp_path):
-    args = [sys.executable, "-m", "orchestrator.cli", "run", "classifier-scaling", "--address", cluster.address,
+    args = [sys.executable, "-m", "orchestrator.cli.main", "run", "classifier-scaling", "--address", cluster.address,
             "--tracking-uri", tracking_server.uri, "--workdir", str(tmp_path), "--set", "classifier=Conv-S,MB1-S,Conv-M",
             "--set", f"epochs={EPOCHS}", *TINY_SETS, "--set", "train_size=2048"]  # ~1 s epochs: the kill lands mid-trial
     worker = cluster.worker_node_ids()[0]
@@ -327,7 +327,7 @@ def test_tracking_server_outage_loses_no_metric(tracking_server, tmp_path):
             "--set", "unet=UNet-S", "--set", "joint_mode=integrated", "--set", f"epochs={EPOCHS}",
             *TINY_SETS]  # ~1 s epochs: the outage lands mid-run
     log = tmp_path / "driver.log"
-    driver = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", *args], stdout=open(log, "w"),
+    driver = subprocess.Popen([sys.executable, "-m", "orchestrator.cli.main", *args], stdout=open(log, "w"),
                               stderr=subprocess.STDOUT,
                               env={**os.environ, "PYTHONUNBUFFERED": "1", "JDNAS_MLFLOW_FINAL_WAIT_S": "5"})
     wait_for(lambda: f"epoch 1/{EPOCHS}" in log.read_text(), message="first epoch",

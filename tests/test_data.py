@@ -167,8 +167,8 @@ def test_the_command_a_missing_dataset_points_to_exists(tmp_path, name):
     import re
     import shlex
 
-    from orchestrator.cli import build_parser
-    from orchestrator.data_cli import cmd_data_download
+    from orchestrator.cli.main import build_parser
+    from orchestrator.cli.data import cmd_data_download
 
     with pytest.raises(DatasetNotFound) as missing:
         load_dataset(name, data_dir=tmp_path)

@@ -22,7 +22,7 @@ NAMES = [f.filename for f in SOURCES["fashion-mnist"].files]
 
 
 def jdnas(*args, timeout=300, env=None):
-    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "orchestrator.cli.main", *args], capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **(env or {})})
 
 
@@ -124,8 +124,8 @@ def test_a_run_on_the_downloaded_copy_and_its_report_rebuilt_from_parquet(tmp_pa
     configs = list((workdir / "results").glob("*/*/checkpoint_*/config.json"))
     assert configs and {json.loads(p.read_text())["data"]["source"] for p in configs} == {str(data_dir / "fashion-mnist")}
 
-    from orchestrator.results import read_parquet
-    from orchestrator.storage import resolve_storage
+    from orchestrator.records.results import read_parquet
+    from orchestrator.records.storage import resolve_storage
     from trainables.data import NOISE_LEVELS
 
     experiment = next((workdir / "results").iterdir()).name

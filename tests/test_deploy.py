@@ -9,7 +9,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from orchestrator.export import export_trial
+from orchestrator.tracking.export import export_trial
 from trainables.config import defaults
 from trainables.data.batches import to_device_float
 from trainables.data.splits import splits_for_config
@@ -159,7 +159,7 @@ def test_latency_backend_is_a_validated_config_field():
 
 
 def test_export_of_an_unknown_run_fails_with_one_line(tmp_path, capsys):
-    from orchestrator.cli import main
+    from orchestrator.cli.main import main
 
     assert main(["export", "--run-id", "deadbeef", "--workdir", str(tmp_path)]) == 2
     assert "no MLflow run 'deadbeef'" in capsys.readouterr().err

@@ -11,7 +11,7 @@ from pathlib import Path
 import onnxruntime as ort
 import pytest
 
-from orchestrator.cli import main
+from orchestrator.cli.main import main
 from trainables.nas import lut
 from trainables.nas.lut_bundle import find_device_table
 from trainables.nas.macro import Macro
@@ -106,7 +106,7 @@ def test_import_caches_under_the_device_and_a_nas_search_uses_it(device, capsys)
     assert final["reachable_min_ms"] == pytest.approx(10 * low, rel=1e-6)
     assert final["reachable_max_ms"] == pytest.approx(10 * high, rel=1e-6)
     assert final["target_latency_ms"] == pytest.approx(10 * (low + 0.5 * (high - low)), rel=1e-6)
-    from orchestrator.nas_report import lut_device_of
+    from orchestrator.report.nas import lut_device_of
 
     assert lut_device_of(final) == f"slow-board (onnxruntime {ort.__version__})"  # what the report names
 
@@ -147,9 +147,9 @@ def test_export_a_trial_of_every_trainable_from_tiny_real_sweeps(tmp_path, capsy
     import ray
     from mlflow.tracking import MlflowClient
 
-    from orchestrator.results import read_parquet
-    from orchestrator.locations import storage_for
-    from orchestrator.runner import RunOptions, start_ray
+    from orchestrator.records.results import read_parquet
+    from orchestrator.records.locations import storage_for
+    from orchestrator.run.sweep import RunOptions, start_ray
     from search_spaces import get_sweep, parse_override, resolve
 
     nas_cache = tmp_path / "lut"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.local_cluster import free_port
-from orchestrator.locations import storage_for, tracking_uri_for
+from orchestrator.cluster.local import free_port
+from orchestrator.records.locations import storage_for, tracking_uri_for
 from trainables.data.download import SOURCES
 from trainables.data.registry import REQUIRED_FILES
 
@@ -20,7 +20,7 @@ from .servers import FileServer
 
 
 def jdnas(*args, env, timeout=300):
-    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "orchestrator.cli.main", *args], capture_output=True, text=True,
                           timeout=timeout, env={**os.environ, **env})
 
 
@@ -90,8 +90,8 @@ def test_downloads_come_from_the_mirror_the_environment_names(tmp_path):
 def test_exclusive_latency_setting(value, gpus, wanted):
     """`--set exclusive_latency=true|false` turns the phase on or off; unset, it runs for every sweep of fixed
     networks (issue 22: one interleaved phase makes a network's latency comparable across its seeds)."""
-    from orchestrator.exclusive_latency import wanted as exclusive_phase
-    from orchestrator.user_sweeps import parse_overrides
+    from orchestrator.run.exclusive_latency import wanted as exclusive_phase
+    from orchestrator.cli.user_sweeps import parse_overrides
     from search_spaces import get_sweep, resolve
 
     sets = [f"gpus_per_trial={gpus}"] + ([f"exclusive_latency={value}"] if value else [])

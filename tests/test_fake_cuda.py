@@ -3,10 +3,10 @@ device a re-timing picks, the paper's batch-32 latency default, and `jdnas plan`
 import pytest
 import torch
 
-from orchestrator import plan as plan_module
-from orchestrator.plan import NetworkRate, format_plan, list_schedule, make_plan, trial_seconds
-from orchestrator.resources import check_local_resources, local_gpus
-from orchestrator.retime import local_device
+from orchestrator.run import plan as plan_module
+from orchestrator.run.plan import NetworkRate, format_plan, list_schedule, make_plan, trial_seconds
+from orchestrator.run.resources import check_local_resources, local_gpus
+from orchestrator.run.retime import local_device
 from search_spaces import get_sweep, resolve
 from trainables.loop import default_latency_batch
 

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from orchestrator.cli import main
+from orchestrator.cli.main import main
 from trainables.measure.flops import count_cost
 from trainables.models import build_classifier, build_model
 from trainables.models.catalog import paper_model_configs

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from orchestrator.hypervolume import hypervolume, to_minimised
+from orchestrator.pareto.hypervolume import hypervolume, to_minimised
 
 moocore = pytest.importorskip("moocore")
 

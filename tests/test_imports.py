@@ -67,5 +67,60 @@ def test_cycle_finder_sees_a_cycle_through_a_lazy_import():
 
 def test_no_import_cycle_between_modules():
     graph = module_imports()
-    assert "orchestrator.report" in graph and "orchestrator.nas_report" in graph["orchestrator.report"]
+    assert "orchestrator.report.tables" in graph and "orchestrator.report.nas" in graph["orchestrator.report.tables"]
     assert cycles(graph) == []
+
+
+# orchestrator's jobs, each a subpackage, and the jobs each may import: commands on top, then one sweep's run, the
+# clusters and the reports, MLflow, Pareto fronts, and the records everything reads. The three modules at the top of
+# orchestrator (atomic, exits, secrets_masking) serve every job and import none.
+MAY_IMPORT = {
+    "cli": {"run", "cluster", "report", "tracking", "pareto", "records"},
+    "run": {"cluster", "report", "tracking", "pareto", "records"},
+    "cluster": {"tracking", "records"},
+    "report": {"pareto", "records"},
+    "tracking": {"pareto", "records"},
+    "pareto": {"records"},
+    "records": set(),
+}
+FOUNDATION = {"atomic", "exits", "secrets_masking"}
+
+
+def job_of(module: str) -> str | None:
+    """orchestrator.run.sweep -> run; a foundation module or the package itself -> None."""
+    parts = module.split(".")
+    return parts[1] if parts[0] == "orchestrator" and len(parts) > 1 and parts[1] not in FOUNDATION else None
+
+
+def wrong_way_imports(graph: dict[str, set[str]]) -> list[str]:
+    wrong = []
+    for module, deps in graph.items():
+        if not module.startswith("orchestrator"):
+            continue
+        here = job_of(module)
+        for dep in deps:
+            there = job_of(dep)
+            if there is None or there == here:
+                continue
+            if here is None or there not in MAY_IMPORT[here]:
+                wrong.append(f"{module} -> {dep}")
+    return sorted(wrong)
+
+
+def test_orchestrator_is_one_subpackage_per_job_each_saying_what_it_does():
+    root = ROOT / "orchestrator"
+    jobs = {p.name for p in root.iterdir() if (p / "__init__.py").exists()}
+    assert jobs == set(MAY_IMPORT)
+    assert {p.stem for p in root.glob("*.py")} == FOUNDATION | {"__init__"}
+    for job in jobs:
+        doc = ast.get_docstring(ast.parse((root / job / "__init__.py").read_text()))
+        assert doc and "\n" not in doc.strip(), job
+
+
+def test_jobs_import_only_downwards():
+    assert wrong_way_imports({"orchestrator.report.tables": {"orchestrator.run.retime"}}) == \
+        ["orchestrator.report.tables -> orchestrator.run.retime"]
+    assert wrong_way_imports({"orchestrator.exits": {"orchestrator.records.storage"},
+                              "orchestrator.run.sweep": {"orchestrator.exits", "orchestrator.report.tables"}}) == \
+        ["orchestrator.exits -> orchestrator.records.storage"]
+    assert wrong_way_imports(module_imports()) == []

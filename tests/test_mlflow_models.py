@@ -22,9 +22,9 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
-from orchestrator.cli import main
-from orchestrator.runner import RunOptions, ray_temp_dir, run_sweep
-from orchestrator.ray_auth import loopback_only, use_token_auth
+from orchestrator.cli.main import main
+from orchestrator.run.sweep import RunOptions, ray_temp_dir, run_sweep
+from orchestrator.cluster.ray_auth import loopback_only, use_token_auth
 from trainables.models import build_model
 
 from .browser import CHROMEDRIVER, CHROMIUM, Browser, free_port
@@ -168,7 +168,7 @@ def test_best_registers_the_pareto_trials_once_with_their_tags(store, capsys):
 
 
 def start_ui(workdir, port, log):
-    process = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "ui", "classifier-scaling",
+    process = subprocess.Popen([sys.executable, "-m", "orchestrator.cli.main", "ui", "classifier-scaling",
                                 "--workdir", str(workdir), "--port", str(port)],
                                stdout=subprocess.PIPE, stderr=log.open("w"), text=True, start_new_session=True)
     try:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from search_spaces import SweepError, get_sweep, resolve
-from orchestrator.nas_report import nas_table
+from orchestrator.report.nas import nas_table
 from trainables.paper import TABLE10
 
 
@@ -28,7 +28,7 @@ def test_nas_sweeps_resolve_with_their_presets():
 
 
 def test_asha_stops_a_nas_trial_at_its_search_plus_retraining_epochs_whatever_the_preset_writes():
-    from orchestrator.runner import max_epochs
+    from orchestrator.run.sweep import max_epochs
 
     assert max_epochs(resolve(get_sweep("nas-beta"), "quick")) == 4 + 4       # the quick preset's 4 + 4
     assert max_epochs(resolve(get_sweep("nas-beta"), "paper")) == 90 + 200    # TF-NAS's 90, the paper's 200
@@ -91,8 +91,8 @@ def test_tiny_nas_beta_sweep_end_to_end(tmp_path):
     """Real Ray, a real latency table, SQLite MLflow: architectures as artifacts, retrained metrics, Table 10."""
     from mlflow.tracking import MlflowClient
 
-    from orchestrator import cli
-    from orchestrator.runner import RunOptions, run_sweep
+    from orchestrator.cli import main as cli
+    from orchestrator.run.sweep import RunOptions, run_sweep
     from trainables.nas.derive import SearchedNet, arch_code, load_architecture
 
     overrides = dict(train_size=96, val_size=32, test_size=32, width_mult=0.1, search_epochs=2, warmup_epochs=1,

@@ -10,9 +10,9 @@ import pytest
 import ray
 from mlflow.tracking import MlflowClient
 
-from orchestrator import cli
-from orchestrator.local_cluster import LocalCluster, stop_process_groups
-from orchestrator.runner import RunOptions, run_sweep
+from orchestrator.cli import main as cli
+from orchestrator.cluster.local import LocalCluster, stop_process_groups
+from orchestrator.run.sweep import RunOptions, run_sweep
 
 from .conftest import TINY, needs_fashion_mnist
 
@@ -72,7 +72,7 @@ def test_cluster_driver_says_once_a_minute_what_pending_trials_wait_for(tmp_path
     with LocalCluster(tmp_path / "ray", nodes=1, cpus_per_node=1) as cluster:
         env = dict(os.environ, JDNAS_PENDING_REPORT_S="3", **cluster.client_env)
         driver = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator.cli", "run", "classifier-scaling", "--set", "classifier=Conv-S",
+            [sys.executable, "-m", "orchestrator.cli.main", "run", "classifier-scaling", "--set", "classifier=Conv-S",
              "--set", "gpus_per_trial=1", "--set", "train_size=64", "--address", cluster.address, "--workdir",
              str(tmp_path / "run")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
             start_new_session=True)

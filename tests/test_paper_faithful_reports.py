@@ -9,7 +9,7 @@ import tempfile
 import pytest
 from mlflow.tracking import MlflowClient
 
-from orchestrator.runner import RunOptions, run_sweep
+from orchestrator.run.sweep import RunOptions, run_sweep
 from trainables.open_choices import MODEL_CHOICES, NAS_CHOICES
 from trainables.paper import TABLE8, TABLE10
 
@@ -25,7 +25,7 @@ TINY_UNET = dict(train_size=200, val_size=50, test_size=50, epochs=1, seeds=1, e
 def ray_once():
     import ray
 
-    from orchestrator.ray_auth import loopback_only, use_token_auth
+    from orchestrator.cluster.ray_auth import loopback_only, use_token_auth
 
     use_token_auth()
     temp = tempfile.mkdtemp(prefix="jdray9-")
@@ -77,7 +77,7 @@ def test_unet_studies_render_table8_from_their_grid_points(ray_once, tmp_path):
         assert set(MODEL_CHOICES) <= set(run.data.params), set(MODEL_CHOICES) - set(run.data.params)
         assert run.data.params["residual"] == "True" and run.data.params["sequential_training"] == "end-to-end"
 
-    cli = subprocess.run([sys.executable, "-m", "orchestrator.cli", "report", "unet-multiplier", "--preset", "quick",
+    cli = subprocess.run([sys.executable, "-m", "orchestrator.cli.main", "report", "unet-multiplier", "--preset", "quick",
                           "--workdir", str(tmp_path), *[a for k, v in dict(TINY_UNET, multiplier=1.5).items()
                                                         for a in ("--set", f"{k}={_cli(v)}")]],
                          capture_output=True, text=True, timeout=300)

@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from orchestrator import cli
-from orchestrator.plan import NetworkRate, list_schedule, recommend_packing, trial_seconds
+from orchestrator.cli import main as cli
+from orchestrator.run.plan import NetworkRate, list_schedule, recommend_packing, trial_seconds
 
 
 def test_list_schedule_starts_each_trial_on_the_first_free_slot():
@@ -65,7 +65,7 @@ def test_plan_step_time_is_what_a_plain_training_loop_takes():
 
     from trainables.config import defaults
     from trainables.models import build_model
-    from orchestrator.plan import measure_network
+    from orchestrator.run.plan import measure_network
 
     from .timing import fastest_alternated, within_band
 

@@ -6,7 +6,7 @@ import statistics
 
 import pytest
 
-from orchestrator.cli import main
+from orchestrator.cli.main import main
 from trainables.export.probe import probe
 
 from .timing import fastest_alternated, plain_ort_ms, within_band

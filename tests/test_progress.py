@@ -1,7 +1,7 @@
 """The progress lines count what a resumed sweep had already finished, not only what this driver ran."""
 from types import SimpleNamespace
 
-from orchestrator.progress import ProgressCallback
+from orchestrator.run.progress import ProgressCallback
 
 
 def trial(trial_id, status):
@@ -23,7 +23,7 @@ def test_a_resumed_sweep_counts_the_trials_that_ended_before(capsys):
 def test_an_interrupted_sweeps_summary_counts_the_trials_that_ended_not_the_rows(capsys):
     """The rows of an interrupted sweep hold its pending trials too: 5 of 32 had ended when a repro run was
     stopped, and its summary read '32/32 trials'."""
-    from orchestrator.runner import SweepOutcome, print_summary
+    from orchestrator.run.sweep import SweepOutcome, print_summary
     from search_spaces import get_sweep, resolve
 
     resolved = resolve(get_sweep("classifier-scaling"), "quick", {"seeds": 2})  # 8 networks x 2 seeds

@@ -4,7 +4,7 @@ import random
 import pytest
 from scipy.stats import kendalltau
 
-from orchestrator.rank_agreement import kendall_tau_b
+from orchestrator.report.rank_agreement import kendall_tau_b
 
 
 def test_by_hand_one_swapped_pair_of_three():

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.local_cluster import free_port, stop_process_groups
-from orchestrator.runner import ray_temp_dir
+from orchestrator.cluster.local import free_port, stop_process_groups
+from orchestrator.run.sweep import ray_temp_dir
 
 pytestmark = [pytest.mark.slow]
 
@@ -114,7 +114,7 @@ def agent_port(temp_dir: str) -> int | None:
 def test_a_local_run_binds_loopback_and_its_job_api_needs_the_runs_token(tmp_path):
     (tmp_path / "slow.py").write_text(SLOW_SWEEP)
     workdir = tmp_path / "run"
-    driver = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "run", f"{tmp_path}/slow.py:SLOW",
+    driver = subprocess.Popen([sys.executable, "-m", "orchestrator.cli.main", "run", f"{tmp_path}/slow.py:SLOW",
                                "--workdir", str(workdir), *SLOW_SETS], stdout=open(tmp_path / "run.log", "w"),
                               stderr=subprocess.STDOUT, env=env_without_token(tmp_path), start_new_session=True)
     try:
@@ -135,7 +135,7 @@ def test_a_local_run_binds_loopback_and_its_job_api_needs_the_runs_token(tmp_pat
 
 def test_local_cluster_asks_for_its_token(tmp_path):
     logs, port = tmp_path / "logs", free_port()
-    cluster = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "local-cluster", "--nodes", "1",
+    cluster = subprocess.Popen([sys.executable, "-m", "orchestrator.cli.main", "local-cluster", "--nodes", "1",
                                 "--dashboard-port", str(port), "--logs", str(logs)],
                                stdout=open(tmp_path / "cluster.log", "w"), stderr=subprocess.STDOUT,
                                env=env_without_token(tmp_path), start_new_session=True)
@@ -169,7 +169,7 @@ def test_no_file_of_the_project_switches_ray_auth_off():
 def test_a_process_keeps_one_fresh_token_even_when_its_environment_is_reset(monkeypatch, tmp_path):
     """Ray's C++ side keeps the first token a process reads; a second local Ray of the same process (a notebook,
     this suite, which restores os.environ between tests) must get that token again, not a fresh one."""
-    from orchestrator.ray_auth import MODE_ENV, TOKEN_ENV, TOKEN_PATH_ENV, use_token_auth
+    from orchestrator.cluster.ray_auth import MODE_ENV, TOKEN_ENV, TOKEN_PATH_ENV, use_token_auth
 
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.ray/auth_token of the user's
     for name in (MODE_ENV, TOKEN_ENV, TOKEN_PATH_ENV):

@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from orchestrator import cli
-from orchestrator.data_prep import prepare_data
+from orchestrator.cli import main as cli
+from orchestrator.run.data import prepare_data
 from search_spaces import get_sweep, parse_override, resolve
 from tests.nas_helpers import cache_synthetic_table
 from trainables.nas.macro import Macro

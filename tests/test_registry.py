@@ -10,9 +10,9 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
-from orchestrator.cli import main
-from orchestrator.mlflow_models import log_onnx_model, log_trial_model
-from orchestrator.registry import finished_trial_runs, pareto_best
+from orchestrator.cli.main import main
+from orchestrator.tracking.models import log_onnx_model, log_trial_model
+from orchestrator.tracking.registry import finished_trial_runs, pareto_best
 from trainables.models import build_model
 
 # label -> (test_acc, latency_ms, flops); by hand: C is slower and worse than A; D has the most FLOPs and

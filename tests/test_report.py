@@ -3,8 +3,8 @@ import re
 
 import pytest
 
-from orchestrator.pareto import pareto_front
-from orchestrator.report import build_markdown, pareto_plots
+from orchestrator.pareto.front import pareto_front
+from orchestrator.report.tables import build_markdown, pareto_plots
 from search_spaces import get_sweep, resolve
 from trainables.paper import TABLE7
 
@@ -70,7 +70,7 @@ def test_pareto_plots_are_written(tmp_path):
 
 
 def test_every_table_a_sweep_may_name_has_a_layout_and_others_are_refused():
-    from orchestrator.report import LAYOUTS
+    from orchestrator.report.tables import LAYOUTS
     from search_spaces import all_sweeps
     from search_spaces.base import TABLES, Sweep, SweepError, resolve
 

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from orchestrator.nas_report import nas_table
-from orchestrator.report import generic_table, joint_table, table7, tuning_table, unet_table
+from orchestrator.report.nas import nas_table
+from orchestrator.report.tables import generic_table, joint_table, table7, tuning_table, unet_table
 
 COMMON = dict(status="TERMINATED", dataset="synthetic", image_shape="1x32x32", latency_device="Test CPU",
               latency_batch_size=1, latency_threads=1, latency_precision="fp32", latency_backend="onnxruntime")

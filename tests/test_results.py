@@ -2,10 +2,10 @@
 folder and in S3; the NAS report finds the joint sweep's Parquet through the same storage layer."""
 import pyarrow.parquet as pq
 
-from orchestrator.nas_report import latency_plot, manual_from_parquet
-from orchestrator.report import build_markdown, write_report
-from orchestrator.results import export_parquet, read_parquet
-from orchestrator.storage import resolve_storage
+from orchestrator.report.nas import latency_plot, manual_from_parquet
+from orchestrator.report.tables import build_markdown, write_report
+from orchestrator.records.results import export_parquet, read_parquet
+from orchestrator.records.storage import resolve_storage
 from search_spaces import get_sweep, resolve
 
 from .servers import AWS_ENV, moto_s3
@@ -47,7 +47,7 @@ def nas_row(seed):
 
 
 def timed_alone(row, **manual):
-    """A NAS row as the exclusive latency phase leaves it (orchestrator.exclusive_latency.apply_to_rows)."""
+    """A NAS row as the exclusive latency phase leaves it (orchestrator.run.exclusive_latency.apply_to_rows)."""
     return dict(row, latency_in_trial_ms=row["latency_ms"], latency_ms=0.9, latency_source="exclusive",
                 manual_latency_ms=manual)
 
@@ -114,9 +114,9 @@ def test_rows_come_from_the_saved_state_without_reading_every_trials_result_file
     import ray
     from ray import tune
 
-    from orchestrator.ray_auth import loopback_only, use_token_auth
-    from orchestrator.results import rows_from_experiment
-    from orchestrator.storage import Storage
+    from orchestrator.cluster.ray_auth import loopback_only, use_token_auth
+    from orchestrator.records.results import rows_from_experiment
+    from orchestrator.records.storage import Storage
 
     use_token_auth()
     with loopback_only():
@@ -169,9 +169,9 @@ def test_a_run_whose_trials_all_ended_gives_its_live_trials_and_an_interrupted_o
     import ray
     from ray import tune
 
-    from orchestrator.ray_auth import loopback_only, use_token_auth
-    from orchestrator.results import EndedTrials, rows_from_experiment
-    from orchestrator.storage import Storage
+    from orchestrator.cluster.ray_auth import loopback_only, use_token_auth
+    from orchestrator.records.results import EndedTrials, rows_from_experiment
+    from orchestrator.records.storage import Storage
 
     def fit(name, **config):
         ended = EndedTrials()

@@ -7,9 +7,9 @@ import random
 
 from .nas_helpers import tiny_macro
 from .timing import fastest_alternated, within_band
-from orchestrator.exclusive_latency import apply_to_rows
-from orchestrator.nas_report import nas_table
-from orchestrator.retime import time_derived
+from orchestrator.run.exclusive_latency import apply_to_rows
+from orchestrator.report.nas import nas_table
+from orchestrator.run.retime import time_derived
 from trainables.measure.latency import device_name, measure_latency
 from trainables.models import build_model
 from trainables.nas.derive import SearchedNet, arch_code, random_architecture
@@ -71,7 +71,7 @@ def test_rows_are_retimed_alone_here_and_keep_their_in_trial_value():
 
 def test_a_model_that_cannot_take_the_input_is_left_out_not_timed():
     """A manual integrated model beside a 16-px NAS sweep: its classifier head would pool to 0x0."""
-    from orchestrator.retime import network_of
+    from orchestrator.run.retime import network_of
     from trainables.models.catalog import paper_model_configs
 
     config = paper_model_configs()["integrated(UNet-S, MB2.5-M)"]

@@ -24,7 +24,7 @@ ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 
 
 def command(tmp_path, *extra):
-    return [sys.executable, "-m", "orchestrator.cli", "run", f"{tmp_path}/edge.py:EDGE", "--workdir", str(tmp_path),
+    return [sys.executable, "-m", "orchestrator.cli.main", "run", f"{tmp_path}/edge.py:EDGE", "--workdir", str(tmp_path),
             *SMALL, *extra]
 
 

@@ -11,10 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 from mlflow.tracking import MlflowClient
 
-from orchestrator.plan import TRIAL_OVERHEAD_S, make_plan
-from orchestrator.results import rows_from_experiment
-from orchestrator.runner import RunOptions, run_sweep
-from orchestrator.storage import resolve_storage
+from orchestrator.run.plan import TRIAL_OVERHEAD_S, make_plan
+from orchestrator.records.results import rows_from_experiment
+from orchestrator.run.sweep import RunOptions, run_sweep
+from orchestrator.records.storage import resolve_storage
 from search_spaces import Sweep, get_sweep, resolve
 from trainables.data import NOISE_LEVELS
 
@@ -107,7 +107,7 @@ def test_an_experiment_from_before_an_optional_field_existed_resumes_under_tune(
     """A jdnas upgrade that adds an unset (None) field must not strand the experiments started before it:
     Tune's restore wants the original param_space keys, and the rerun gets them (it exited 3 on a 32-trial
     sweep started the same day)."""
-    import orchestrator.runner as runner
+    import orchestrator.run.sweep as runner
 
     overrides = dict(TINY, dataset="synthetic", classifier="Conv-S", epochs=1, seeds=1, latency_min_run_time=0.02)
     real_resolve = runner.resolve
@@ -175,7 +175,7 @@ def test_nan_loss_ends_the_trial_as_an_error_with_the_reason(tmp_path):
 def test_interrupted_optuna_sweep_resumes_the_same_study_without_duplicate_runs(tmp_path):
     from ray.tune.search.optuna import OptunaSearch
 
-    args = [sys.executable, "-m", "orchestrator.cli", "run", "joint-tuning", "--workdir", str(tmp_path),
+    args = [sys.executable, "-m", "orchestrator.cli.main", "run", "joint-tuning", "--workdir", str(tmp_path),
             "--set", "num_samples=4", "--set", "epochs=2", "--set", "train_size=512", "--set", "val_size=64",
             "--set", "test_size=128", "--set", "latency_min_run_time=0.05"]
     log = tmp_path / "first.log"

@@ -2,7 +2,7 @@
 the curve follows the finishing order, and the values are computed by hand."""
 import pytest
 
-from orchestrator import search_score
+from orchestrator.pareto import score as search_score
 from search_spaces import Optimize
 
 OPTIMIZE = Optimize(params={"width": ("int", 8, 64, 8)}, metrics=("val_acc", "latency_ms"), modes=("max", "min"),

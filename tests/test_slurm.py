@@ -29,7 +29,7 @@ def test_dry_run_prints_a_requeueable_script_without_secrets(tmp_path):
     for line in ("--nodes=3", "--ntasks-per-node=1", "--gpus-per-node=2", "--time=2:00:00", "--partition=gpu",
                  "--account=lab", "--mem=64G", "--requeue", "--signal=B:USR1@180", "--open-mode=append"):
         assert f"#SBATCH {line}" in script, line
-    assert re.search(r"exec \S+python\S* -m orchestrator.slurm_job \S+/slurm/unet-width-quick-\w+\.json", script)
+    assert re.search(r"exec \S+python\S* -m orchestrator.cluster.slurm_job \S+/slurm/unet-width-quick-\w+\.json", script)
     assert "RAY_AUTH_TOKEN" not in script and not (tmp_path / "slurm").exists()  # printed, nothing written
 
 

@@ -2,7 +2,7 @@
 import pytest
 import ray
 
-from orchestrator.cli import main
+from orchestrator.cli.main import main
 from search_spaces import PRESETS, SweepError, all_sweeps, get_sweep, parse_override, resolve
 from trainables.paper import TABLE7
 
@@ -114,7 +114,7 @@ def test_list_command(capsys):
 
 
 def test_a_sweep_defined_in_the_users_own_file(tmp_path, capsys):
-    from orchestrator.user_sweeps import load_sweep
+    from orchestrator.cli.user_sweeps import load_sweep
 
     (tmp_path / "my_sweeps.py").write_text(
         "from search_spaces import Sweep\n"

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from orchestrator.local_cluster import free_port, stop_process_groups
-from orchestrator.tracking_auth import admin_credentials
+from orchestrator.cluster.local import free_port, stop_process_groups
+from orchestrator.tracking.auth import admin_credentials
 
 from .servers import wait_http
 
@@ -53,7 +53,7 @@ def auth_server(tmp_path):
     log = tmp_path / "tracking-server.log"
     env = {**os.environ, "MLFLOW_AUTH_ADMIN_USERNAME": admin[0], "MLFLOW_AUTH_ADMIN_PASSWORD": admin[1]}
     server = subprocess.Popen(
-        [sys.executable, "-m", "orchestrator.cli", "tracking-server", "--auth", "--auth-dir", str(tmp_path / "auth"),
+        [sys.executable, "-m", "orchestrator.cli.main", "tracking-server", "--auth", "--auth-dir", str(tmp_path / "auth"),
          "--backend-store-uri", f"sqlite:///{tmp_path}/mlflow.db", "--artifacts-destination", str(tmp_path / "art"),
          "--port", str(port), "--workers", "1"], stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env,
         start_new_session=True)
@@ -78,7 +78,7 @@ def test_an_auth_server_refuses_strangers_and_keeps_users_apart(auth_server, tmp
 
     (tmp_path / "two.py").write_text(SWEEP)
     run = subprocess.run(
-        [sys.executable, "-m", "orchestrator.cli", "run", f"{tmp_path}/two.py:TWO", "--tracking-uri", uri,
+        [sys.executable, "-m", "orchestrator.cli.main", "run", f"{tmp_path}/two.py:TWO", "--tracking-uri", uri,
          "--workdir", str(tmp_path / "run"), "--set", "epochs=1", "--set", "train_size=128", "--set", "val_size=32",
          "--set", "test_size=32", "--set", "latency_min_run_time=0.02"],
         capture_output=True, text=True, timeout=1000,

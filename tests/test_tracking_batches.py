@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 from mlflow.tracking import MlflowClient
 
-from orchestrator.tracking import MLflowCallback, SweepTracker
+from orchestrator.tracking.runs import MLflowCallback, SweepTracker
 
 
 def test_queued_epochs_go_in_few_calls_and_each_once(tmp_path, monkeypatch):

@@ -11,7 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from orchestrator.exits import EXIT_TRACKING
-from orchestrator.mlflow_models import logged_model
+from orchestrator.tracking.models import logged_model
 
 from .servers import FaultyProxy
 from .test_cluster import TrackingServer, child_runs
@@ -43,7 +43,7 @@ def test_503s_and_dropped_connections_mid_sweep_lose_no_epoch_ending_or_model(tr
     log = tmp_path / "driver.log"
     with FaultyProxy(tracking_server.uri, trigger, fault_s=20) as proxy:
         driver = subprocess.run(
-            [sys.executable, "-m", "orchestrator.cli", "run", f"{tmp_path}/flaky.py:FLAKY", "--workdir", str(tmp_path),
+            [sys.executable, "-m", "orchestrator.cli.main", "run", f"{tmp_path}/flaky.py:FLAKY", "--workdir", str(tmp_path),
              "--tracking-uri", proxy.url, *SMALL],
             stdout=open(log, "w"), stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, timeout=600)
         assert driver.returncode == 0, log.read_text()[-3000:]
@@ -73,7 +73,7 @@ def test_an_outage_at_the_end_keeps_parquet_and_report_and_exits_4(tracking_serv
             *SMALL, "--set", "exclusive_latency=true", "--name", "flaky-end"]
     with FaultyProxy(tracking_server.uri, trigger="never", fault_s=90) as proxy:
         args[5] = proxy.url
-        driver = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", *args], stdout=open(log, "w"),
+        driver = subprocess.Popen([sys.executable, "-m", "orchestrator.cli.main", *args], stdout=open(log, "w"),
                                   stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         deadline = time.time() + 500
         while "exclusive latency phase" not in log.read_text():
@@ -88,7 +88,7 @@ def test_an_outage_at_the_end_keeps_parquet_and_report_and_exits_4(tracking_serv
     assert (tmp_path / "reports" / "flaky-end" / "report.md").stat().st_size > 0
 
     args[5] = tracking_server.uri
-    synced = subprocess.run([sys.executable, "-m", "orchestrator.cli", "sync-mlflow", *args[1:]],
+    synced = subprocess.run([sys.executable, "-m", "orchestrator.cli.main", "sync-mlflow", *args[1:]],
                             capture_output=True, text=True, timeout=300)
     assert synced.returncode == 0, synced.stderr[-2000:]
     _, parents, children = child_runs(tracking_server.uri, "flaky-store")

@@ -9,7 +9,7 @@ import time
 import pytest
 from mlflow.tracking import MlflowClient
 
-from orchestrator.local_cluster import LocalCluster, free_port, stop_process_groups
+from orchestrator.cluster.local import LocalCluster, free_port, stop_process_groups
 from orchestrator.secrets_masking import mask_uri, split_password
 
 from .conftest import needs_fashion_mnist
@@ -62,13 +62,13 @@ def test_two_sweeps_log_once_each_to_one_server_on_postgresql(ray_cluster, tmp_p
         uri = f"http://127.0.0.1:{port}"
         with_password = pg.uri.replace("jdnas@", f"jdnas:{pg.password}@")  # the case that must be stripped
         server = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator.cli", "tracking-server", "--backend-store-uri", with_password,
+            [sys.executable, "-m", "orchestrator.cli.main", "tracking-server", "--backend-store-uri", with_password,
              "--artifacts-destination", str(tmp_path / "artifacts"), "--port", str(port), "--workers", "2"],
             stdout=open(tmp_path / "server.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
         try:
             wait_http(f"{uri}/health", timeout=120)
             drivers = [subprocess.Popen(
-                [sys.executable, "-m", "orchestrator.cli", "run", "unet-width", "--tracking-uri", uri,
+                [sys.executable, "-m", "orchestrator.cli.main", "run", "unet-width", "--tracking-uri", uri,
                  "--address", ray_cluster.address,
                  "--workdir", str(tmp_path / name), "--set", f"base_width={width}", "--set", "epochs=3", *TINY_SETS],
                 stdout=open(tmp_path / f"{name}.log", "w"), stderr=subprocess.STDOUT) for name, width in

@@ -10,8 +10,8 @@ import threading
 import pytest
 from mlflow.tracking import MlflowClient
 
-from orchestrator.storage import resolve_storage
-from orchestrator.tracking_snapshot import TrackingFiles, restore, snapshot
+from orchestrator.records.storage import resolve_storage
+from orchestrator.tracking.snapshot import TrackingFiles, restore, snapshot
 
 
 def make_store(root, runs=3):
@@ -95,7 +95,7 @@ def test_a_live_store_survives_the_loss_of_the_head_and_restore_refuses_to_overw
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "orchestrator.cli.main", *args], capture_output=True, text=True,
                           timeout=120)
 
 

@@ -4,8 +4,8 @@ import json
 import pytest
 
 from orchestrator.exits import BadInput
-from orchestrator.storage import resolve_storage
-from orchestrator.trial_fingerprint import FILE, check_same_trials, save_trials
+from orchestrator.records.storage import resolve_storage
+from orchestrator.run.fingerprint import FILE, check_same_trials, save_trials
 from search_spaces import get_sweep, resolve
 
 

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from orchestrator.runner import ray_temp_dir
-from orchestrator.tracking import SweepTracker
+from orchestrator.run.sweep import ray_temp_dir
+from orchestrator.tracking.runs import SweepTracker
 from trainables.nas.probe_schema import read_probe
 
 
 def jdnas(*args, cwd=None, env=None):
-    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "orchestrator.cli.main", *args], capture_output=True, text=True,
                           timeout=300, cwd=cwd, env={**os.environ, **(env or {})})
 
 
@@ -158,7 +158,7 @@ def test_cifar10_is_read_from_its_binary_release_and_a_pickle_in_the_data_folder
 
 
 def test_a_store_password_stays_off_the_command_line_and_out_of_printed_uris():
-    from orchestrator.cluster import server_env, tracking_server_argv
+    from orchestrator.cluster.jobs import server_env, tracking_server_argv
     from orchestrator.secrets_masking import mask_uri, split_password
 
     uri = "postgresql://mlflow:pa55-w0rd@127.0.0.1:5432/mlflow"
@@ -172,7 +172,7 @@ def test_a_store_password_stays_off_the_command_line_and_out_of_printed_uris():
 
 
 def test_the_jobs_command_line_keeps_every_word_whole():
-    from orchestrator.cluster import run_command
+    from orchestrator.cluster.jobs import run_command
 
     line = run_command("my dir/sweep.py:X", "quick", ["classifier=Conv-S,MB1-S", "note=a b"], tracking_uri=None,
                        storage="/data/my results", s3_endpoint=None, workdir="~/my dir", scheduler=None,
