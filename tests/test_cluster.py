@@ -17,8 +17,8 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from orchestrator.exits import EXIT_TRACKING
 from orchestrator.cluster.local import LocalCluster, free_port, stop_process_groups
+from orchestrator.exits import EXIT_TRACKING
 
 from .conftest import needs_fashion_mnist
 from .servers import AWS_ENV, FaultyProxy, moto_s3, wait_http

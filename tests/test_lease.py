@@ -7,8 +7,8 @@ import time
 import pytest
 
 from orchestrator.exits import BadInput
-from orchestrator.run.lease import STALE_S, DriverLease, lease_name
 from orchestrator.records.storage import resolve_storage
+from orchestrator.run.lease import STALE_S, DriverLease, lease_name
 
 from .servers import AWS_ENV, moto_s3
 

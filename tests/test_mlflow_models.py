@@ -23,8 +23,8 @@ import torch
 from mlflow import MlflowClient
 
 from orchestrator.cli.main import main
-from orchestrator.run.sweep import RunOptions, ray_temp_dir, run_sweep
 from orchestrator.cluster.ray_auth import loopback_only, use_token_auth
+from orchestrator.run.sweep import RunOptions, ray_temp_dir, run_sweep
 from trainables.models import build_model
 
 from .browser import CHROMEDRIVER, CHROMIUM, Browser, free_port

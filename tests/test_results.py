@@ -2,10 +2,10 @@
 folder and in S3; the NAS report finds the joint sweep's Parquet through the same storage layer."""
 import pyarrow.parquet as pq
 
-from orchestrator.report.nas import latency_plot, manual_from_parquet
-from orchestrator.report.tables import build_markdown, write_report
 from orchestrator.records.results import export_parquet, read_parquet
 from orchestrator.records.storage import resolve_storage
+from orchestrator.report.nas import latency_plot, manual_from_parquet
+from orchestrator.report.tables import build_markdown, write_report
 from search_spaces import get_sweep, resolve
 
 from .servers import AWS_ENV, moto_s3

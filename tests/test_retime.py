@@ -7,8 +7,8 @@ import random
 
 from .nas_helpers import tiny_macro
 from .timing import fastest_alternated, within_band
-from orchestrator.run.exclusive_latency import apply_to_rows
 from orchestrator.report.nas import nas_table
+from orchestrator.run.exclusive_latency import apply_to_rows
 from orchestrator.run.retime import time_derived
 from trainables.measure.latency import device_name, measure_latency
 from trainables.models import build_model

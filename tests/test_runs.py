@@ -11,10 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 from mlflow.tracking import MlflowClient
 
-from orchestrator.run.plan import TRIAL_OVERHEAD_S, make_plan
 from orchestrator.records.results import rows_from_experiment
-from orchestrator.run.sweep import RunOptions, run_sweep
 from orchestrator.records.storage import resolve_storage
+from orchestrator.run.plan import TRIAL_OVERHEAD_S, make_plan
+from orchestrator.run.sweep import RunOptions, run_sweep
 from search_spaces import Sweep, get_sweep, resolve
 from trainables.data import NOISE_LEVELS
 

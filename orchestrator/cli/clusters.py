@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 from orchestrator.cli.arguments import add_sweep_args, resolved_sweep
-from orchestrator.cluster.jobs import run_command, submit, wait_for_job
 from orchestrator.cluster.job_package import stage
+from orchestrator.cluster.jobs import run_command, submit, wait_for_job
 from orchestrator.exits import EXIT_TIMEOUT, SUBMIT_EXIT_CODES_HELP, BadInput
 from orchestrator.secrets_masking import check_no_password
 

@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from orchestrator.exits import EXIT_INTERRUPTED
 from orchestrator.cluster.local import free_port, stop_process_groups
 from orchestrator.cluster.slurm import SlurmJob
+from orchestrator.exits import EXIT_INTERRUPTED
 from orchestrator.tracking.auth import admin_credentials
 
 PORT_LOCKS = Path(tempfile.gettempdir()) / "jdnas-ray-ports"

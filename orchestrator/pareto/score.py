@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 from typing import Mapping
 
-from orchestrator.pareto.hypervolume import hypervolume, to_minimised
 from orchestrator.pareto.front import pareto_front
+from orchestrator.pareto.hypervolume import hypervolume, to_minimised
 from orchestrator.records.results import ENDED
 
 

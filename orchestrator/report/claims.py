@@ -18,8 +18,8 @@ from pathlib import Path
 
 from search_spaces.claims import Claim, claims_for
 
-from orchestrator.report import confidence
 from orchestrator.atomic import write_atomic
+from orchestrator.report import confidence
 from orchestrator.report.formatting import markdown_table
 
 EXACT = ("macs", "flops", "params")  # the same in every seed: one seed decides

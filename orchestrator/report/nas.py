@@ -16,10 +16,10 @@ from pathlib import Path
 
 from trainables.paper import PAPER_TARGET_RATIO, TABLE8, TABLE10, TABLE10_TARGET_MS
 
-from orchestrator.report.formatting import PAPER_LATENCY, PAPER_SHORT, PAPER_UNET_RATIO, fmt, markdown_table, short_label
 from orchestrator.records.results import joint_sweep_rows
-from orchestrator.records.timing import same_setting
 from orchestrator.records.storage import resolve_storage
+from orchestrator.records.timing import same_setting
+from orchestrator.report.formatting import PAPER_LATENCY, PAPER_SHORT, PAPER_UNET_RATIO, fmt, markdown_table, short_label
 
 BETA_ORDER = {"removed": 0, "learned": 1, "fixed": 2}
 # How jdnas reads Table 10 (docs/design.md, `search_kind`): clean images and accuracy only, so the classifier alone

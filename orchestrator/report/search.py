@@ -11,10 +11,10 @@ import json
 import math
 from pathlib import Path
 
-from orchestrator.report.formatting import fmt, markdown_table
+from orchestrator.pareto import score as search_score
 from orchestrator.records.results import PARQUET_NAME, read_parquet
 from orchestrator.records.timing import same_setting
-from orchestrator.pareto import score as search_score
+from orchestrator.report.formatting import fmt, markdown_table
 
 MANUAL_PREFIXES = ("classifier-scaling-", "unet-width-", "unet-depth-", "unet-blocks-", "unet-multiplier-",
                    "unet-mbconv-", "joint-quick", "joint-paper", "nas-")

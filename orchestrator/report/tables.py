@@ -20,12 +20,12 @@ from trainables.paper import TABLE7, TABLE8
 from trainables.tasks import MODEL_TASKS
 
 from orchestrator.atomic import write_atomic
-from orchestrator.report.claims import claims_section, judge_sweep, smoke_test_line, write_claims
-from orchestrator.report.nas import latency_plot, nas_table
 from orchestrator.pareto.front import pareto_front
+from orchestrator.report.claims import claims_section, judge_sweep, smoke_test_line, write_claims
+from orchestrator.report.formatting import PAPER_LATENCY, PAPER_SHORT, device_note, fmt, markdown_table, short_label
+from orchestrator.report.nas import latency_plot, nas_table
 from orchestrator.report.rank_agreement import kendall_tau_b
 from orchestrator.report.search import search_plots, search_table
-from orchestrator.report.formatting import PAPER_LATENCY, PAPER_SHORT, device_note, fmt, markdown_table, short_label
 from orchestrator.report.setting import setting_block
 
 PAPER_SHAPE = (3, 96, 96)

@@ -33,9 +33,9 @@ from trainables.models import build_model
 from trainables.tasks import MODEL_TASKS
 
 from orchestrator.records.results import ENDED, joint_sweep_rows
+from orchestrator.records.storage import Storage
 from orchestrator.records.timing import same_setting
 from orchestrator.run.retime import paper_joint_models, time_derived
-from orchestrator.records.storage import Storage
 
 PHASE_FILE = "exclusive_latency.json"
 LATENCY_KEYS = ("latency_ms", "latency_iqr_ms", "latency_batch_size", "latency_threads", "latency_precision",

@@ -22,27 +22,27 @@ from search_spaces import ResolvedSweep, Sweep, get_sweep, resolve
 from trainables.stages import total_epochs
 from trainables.tune_trainables import TRAINABLES
 
-from orchestrator.report.claims import parent_tags
+from orchestrator.cluster.ray_auth import loopback_only, use_token_auth
 from orchestrator.exits import BadInput, InternalError, failed_rows, failure_summary, run_exit_code, stop_on_sigterm_like_ctrl_c
+from orchestrator.records.locations import artifact_root_for, run_locations
+from orchestrator.records.results import ENDED, EndedTrials, export_parquet
+from orchestrator.records.storage import Storage
+from orchestrator.report.claims import parent_tags
+from orchestrator.report.tables import best_rows, write_report
 from orchestrator.run import exclusive_latency
 from orchestrator.run.data import prepare_data
-from orchestrator.run.optuna_search import search_algorithm
-from orchestrator.run.plan import estimate_for_run
-from orchestrator.run.reachability import check_targets
-from orchestrator.run.progress import ProgressCallback
-from orchestrator.cluster.ray_auth import loopback_only, use_token_auth
-from orchestrator.secrets_masking import mask_uri
-from orchestrator.run.pending import PendingTrialsReporter
-from orchestrator.report.tables import best_rows, write_report
-from orchestrator.tracking.search_score import HypervolumeCallback
-from orchestrator.records.results import ENDED, EndedTrials, export_parquet
-from orchestrator.run.resources import check_local_resources
-from orchestrator.records.locations import artifact_root_for, run_locations
+from orchestrator.run.fingerprint import check_same_trials, restore_base, save_trials
 from orchestrator.run.input_checks import check_batches_fit, check_lut_devices
 from orchestrator.run.lease import DriverLease
-from orchestrator.records.storage import Storage
-from orchestrator.run.fingerprint import check_same_trials, restore_base, save_trials
+from orchestrator.run.optuna_search import search_algorithm
+from orchestrator.run.pending import PendingTrialsReporter
+from orchestrator.run.plan import estimate_for_run
+from orchestrator.run.progress import ProgressCallback
+from orchestrator.run.reachability import check_targets
+from orchestrator.run.resources import check_local_resources
+from orchestrator.secrets_masking import mask_uri
 from orchestrator.tracking.runs import MLflowCallback, SweepTracker, software_tags
+from orchestrator.tracking.search_score import HypervolumeCallback
 from orchestrator.tracking.sweep_end import close_tracking
 
 

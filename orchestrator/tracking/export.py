@@ -24,8 +24,8 @@ from trainables.export.quantize import calibration_batches, quantize_int8
 from trainables.export.runtime_model import RuntimeModel
 from trainables.models import build_model
 
-from orchestrator.tracking.models import log_onnx_model
 from orchestrator.tracking.filters import literal
+from orchestrator.tracking.models import log_onnx_model
 
 CHECK_IMAGES = 32
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from mlflow import MlflowClient
 from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
-from orchestrator.tracking.models import MODEL_NAME, log_trial_model, logged_model
 from orchestrator.pareto.front import pareto_front
 from orchestrator.tracking.filters import literal
+from orchestrator.tracking.models import MODEL_NAME, log_trial_model, logged_model
 
 QUALITY = {"acc": "test_acc", "psnr": "test_psnr"}
 COST = {"latency": "latency_ms", "flops": "flops"}

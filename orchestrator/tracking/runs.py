@@ -35,9 +35,9 @@ from ray import tune
 
 from trainables.config import effective_config
 
-from orchestrator.tracking.models import log_trial_model
-from orchestrator.tracking.filters import literal
 from orchestrator.records.trials import TUNE_BOOKKEEPING, run_label, trial_error_text
+from orchestrator.tracking.filters import literal
+from orchestrator.tracking.models import log_trial_model
 
 log = logging.getLogger("jdnas.tracking")
 
