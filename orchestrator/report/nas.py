@@ -94,24 +94,7 @@ def nas_table(rows: list[dict]) -> str:
     numbers only beside rows that ran its configuration."""
     rows = nas_rows(rows)
     retimed = any(r.get("latency_source") == "exclusive" for r in rows)
-    body = []
-    for r in rows:
-        beta, search_id = r.get("beta_mode", "?"), int(r.get("seed") or 0) + 1
-        paper, differs = paper_counterpart(r)
-        ref = r.get("reference_latency_ms")
-        body.append([f"{beta.capitalize()} β", search_id, search_kind(r), r.get("op_set", ""),
-                     fmt(r.get("target_latency_ms"), 3),
-                     f"{fmt(r.get('target_vs_reference'), 3)} × {r.get('target_reference') or 'UNet'}"
-                     if isinstance(r.get("target_vs_reference"), (int, float)) else "n/a",
-                     fmt(r.get("predicted_latency_ms"), 3), fmt(r.get("latency_ms"), 3),
-                     fmt(r["latency_ms"] / ref, 3) if isinstance(ref, (int, float)) and
-                     isinstance(r.get("latency_ms"), (int, float)) else "n/a",
-                     fmt(_clean_acc(r), 1), fmt(r.get("test_acc"), 1), fmt(r.get("test_psnr_s0.8")),
-                     *([fmt(r.get("latency_in_trial_ms"), 3)] if retimed else []), r.get("depths", ""),
-                     f"`{r.get('arch', '')}`",
-                     f"{paper[0]:.2f}" if paper else "-", f"{paper[1]:.1f}" if paper else "-",
-                     f"{paper[0] / TABLE8['UNet'][1]:.3f}" if paper else "-",
-                     "same setting" if paper else f"none: {differs}"])
+    body = [_nas_cells(r, retimed) for r in rows]
     ours = short_label(rows)
     header = ["Type", "Search id", "search", "ops", "target ms", "target × ref.", "LUT ms", f"LAT ms ({ours})",
               "LAT × ref.", f"Acc % σ=0 ({ours})", "Acc % (mean σ)", "PSNR σ=0.8",
@@ -127,6 +110,36 @@ def nas_table(rows: list[dict]) -> str:
              f"and 2, the classifier-only search (Table 10 trained on clean images and reports accuracy only: jdnas's "
              f"reading, the appendix does not say whether the decoder was searched) and a 3x96x96 input (inferred "
              f"from Table 8's FLOPs)."]
+    if spread := _spread_rows(rows):
+        parts.append("Spread between searches (the paper: removed β is the more stable):\n\n" + markdown_table(
+            ["Type", "search", "ops", "target", "searches", "mean LAT ms", "ΔLAT ms", "mean Acc % (σ=0)", "ΔAcc %",
+             "paper ΔLAT ms / ΔAcc %"], spread))
+    parts.append(_latency_note(rows, retimed))
+    return "\n\n".join(parts)
+
+
+def _nas_cells(r: dict, retimed: bool) -> list:
+    """One searched network's row of the Table 10 layout."""
+    beta, search_id = r.get("beta_mode", "?"), int(r.get("seed") or 0) + 1
+    paper, differs = paper_counterpart(r)
+    ref = r.get("reference_latency_ms")
+    return [f"{beta.capitalize()} β", search_id, search_kind(r), r.get("op_set", ""),
+            fmt(r.get("target_latency_ms"), 3),
+            f"{fmt(r.get('target_vs_reference'), 3)} × {r.get('target_reference') or 'UNet'}"
+            if isinstance(r.get("target_vs_reference"), (int, float)) else "n/a",
+            fmt(r.get("predicted_latency_ms"), 3), fmt(r.get("latency_ms"), 3),
+            fmt(r["latency_ms"] / ref, 3) if isinstance(ref, (int, float)) and
+            isinstance(r.get("latency_ms"), (int, float)) else "n/a",
+            fmt(_clean_acc(r), 1), fmt(r.get("test_acc"), 1), fmt(r.get("test_psnr_s0.8")),
+            *([fmt(r.get("latency_in_trial_ms"), 3)] if retimed else []), r.get("depths", ""),
+            f"`{r.get('arch', '')}`",
+            f"{paper[0]:.2f}" if paper else "-", f"{paper[1]:.1f}" if paper else "-",
+            f"{paper[0] / TABLE8['UNet'][1]:.3f}" if paper else "-",
+            "same setting" if paper else f"none: {differs}"]
+
+
+def _spread_rows(rows: list[dict]) -> list[list]:
+    """Mean and range of latency and accuracy over the searches of one setting (two searches or more)."""
     spread = []
     for beta in sorted({r.get("beta_mode") for r in rows}, key=lambda b: BETA_ORDER.get(b, 9)):
         members = [r for r in rows if r.get("beta_mode") == beta]
@@ -142,10 +155,11 @@ def nas_table(rows: list[dict]) -> str:
                            fmt(statistics.fmean(lats), 3), fmt(max(lats) - min(lats), 3),
                            fmt(statistics.fmean(accs), 1), fmt(max(accs) - min(accs), 1),
                            f"{paper[0]:.2f} / {paper[1]:.1f}" if paper else "-"])
-    if spread:
-        parts.append("Spread between searches (the paper: removed β is the more stable):\n\n" + markdown_table(
-            ["Type", "search", "ops", "target", "searches", "mean LAT ms", "ΔLAT ms", "mean Acc % (σ=0)", "ΔAcc %",
-             "paper ΔLAT ms / ΔAcc %"], spread))
+    return spread
+
+
+def _latency_note(rows: list[dict], retimed: bool) -> str:
+    """Where LAT and LUT come from, and how far apart they are."""
     errors = [abs(r["predicted_latency_ms"] - r["latency_ms"]) / r["latency_ms"] for r in rows
               if isinstance(r.get("predicted_latency_ms"), (int, float)) and isinstance(r.get("latency_ms"), (int, float))]
     devices = sorted({f"{r.get('latency_device')} (batch {r.get('latency_batch_size')}, {r.get('latency_threads')} "
@@ -154,13 +168,12 @@ def nas_table(rows: list[dict]) -> str:
            "MLflow logging, are the in-trial column)") if retimed else \
         "timed in its trial (not re-timed alone: the exclusive latency phase was off or lacked that device)"
     lut_devices = sorted({d for r in rows if (d := lut_device_of(r))})
-    parts.append(f"LAT is the derived network's measured latency on {'; '.join(devices) or '?'}, {how}; LUT is the "
-                 f"latency table's prediction" + (f" (median error {statistics.median(errors):.1%})" if errors else "")
-                 + f" from a table measured on {'; '.join(lut_devices) or '?'}"
-                 + ". Acc (σ=0) is clean test accuracy (Table 10's measure); Acc (mean σ) averages the evaluation "
-                   "noise levels. The paper's numbers are for its own GPU and a 6 ms target: compare the "
-                   "ordering, the spread and the × ref. columns, not the milliseconds.")
-    return "\n\n".join(parts)
+    return (f"LAT is the derived network's measured latency on {'; '.join(devices) or '?'}, {how}; LUT is the "
+            f"latency table's prediction" + (f" (median error {statistics.median(errors):.1%})" if errors else "")
+            + f" from a table measured on {'; '.join(lut_devices) or '?'}"
+            + ". Acc (σ=0) is clean test accuracy (Table 10's measure); Acc (mean σ) averages the evaluation "
+              "noise levels. The paper's numbers are for its own GPU and a 6 ms target: compare the "
+              "ordering, the spread and the × ref. columns, not the milliseconds.")
 
 
 def _trained_clean(row: dict) -> bool:
