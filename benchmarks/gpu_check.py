@@ -31,7 +31,7 @@ from trainables.measure.latency import device_name, measure_latency  # noqa: E40
 from trainables.models import build_model  # noqa: E402
 from trainables.models.catalog import paper_model_configs  # noqa: E402
 from trainables.nas.config import nas_defaults  # noqa: E402
-from trainables.nas.search import run as nas_run  # noqa: E402
+from trainables.nas.phases import run as nas_run  # noqa: E402
 from trainables.paper import TABLE7, TABLE8  # noqa: E402
 
 PAPER_LATENCY_MS = {**{name: row[4] for name, row in TABLE7.items()}, **{name: row[1] for name, row in TABLE8.items()}}

@@ -37,7 +37,8 @@ from trainables.nas import lut  # noqa: E402
 from trainables.nas.config import nas_defaults  # noqa: E402
 from trainables.nas.derive import SearchedNet  # noqa: E402
 from trainables.nas.ops import op_set  # noqa: E402
-from trainables.nas.search import latency_table, run  # noqa: E402
+from trainables.nas.phases import run  # noqa: E402
+from trainables.nas.trial_table import latency_table  # noqa: E402
 
 
 def quick_config(args, cache: str) -> dict:

@@ -82,7 +82,7 @@ def test_probe_table_names_the_device_and_times_every_manifest_file(device):
 
 
 def test_import_caches_under_the_device_and_a_nas_search_uses_it(device, capsys):
-    from trainables.nas.search import run
+    from trainables.nas.phases import run
 
     cache = device["root"] / "cache"
     assert main(["lut", "import", str(device["bundle"]), str(device["probe"]), "--cache-dir", str(cache)]) == 0

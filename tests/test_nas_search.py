@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from .nas_helpers import cache_synthetic_table, tiny_config, tiny_data
-from trainables.nas.search import ARCH_FILE, LUT_FILE, load_checkpoint, retrain_only, run
+from trainables.nas.phases import ARCH_FILE, LUT_FILE, load_checkpoint, retrain_only, run
 
 SEARCH_KEYS = {"expected_latency_ms", "temperature", "alpha_entropy", "beta_entropy", "val_acc", "val_psnr", "arch",
                "derived_latency_ms", "target_latency_ms", "phase", "epoch"}

@@ -9,7 +9,8 @@ from trainables.nas.derive import from_supernet
 from trainables.nas.elastic import fit_widths
 from trainables.nas.macro import make_block
 from trainables.nas.ops import op_set
-from trainables.nas.search import architecture_step, expected_ms, latency_objective, resolve_target
+from trainables.nas.search_loop import architecture_step, expected_ms, latency_objective
+from trainables.nas.target import resolve_target
 from trainables.nas.supernet import Supernet, use_batch_statistics
 
 

@@ -1,5 +1,5 @@
 """What a training run needs to go on after an interruption, as one object shared by the training loop
-(trainables/loop.py) and the NAS search (trainables/nas/search.py).
+(trainables/loop.py) and the NAS search (trainables/nas/search_loop.py).
 
 Both train a model's weights with an optimiser and a per-step cosine schedule, shuffle with a CPU generator
 and draw noise (and augmentation) from a generator on the device; the search adds an architecture optimiser

@@ -19,7 +19,7 @@ from ray import tune
 from .config import data_key, effective_config
 from .data.splits import DataSplits
 from .loop import load_state, train
-from .nas import search as nas
+from .nas import phases
 
 
 def trial_device_and_threads() -> tuple[str, int]:
@@ -89,12 +89,12 @@ def joint(config: dict, data: Mapping[tuple, DataSplits]) -> None:
 def nas_search(config: dict, data: Mapping[tuple, DataSplits]) -> None:
     """Latency-constrained search of the integrated model on this trial's device, then (retrain_epochs > 0)
     the derived network trained from scratch; resumes either phase from its checkpoint."""
-    _run(config, data, "nas", run=nas.run, load=nas.load_checkpoint)
+    _run(config, data, "nas", run=phases.run, load=phases.load_checkpoint)
 
 
 def nas_retrain(config: dict, data: Mapping[tuple, DataSplits]) -> None:
     """A derived architecture (config['architecture']: the JSON dict or its path) trained from scratch."""
-    _run(config, data, None, run=nas.retrain_only)
+    _run(config, data, None, run=phases.retrain_only)
 
 
 TRAINABLES: dict[str, Callable] = {"classifier": classifier, "denoiser": denoiser, "joint": joint,

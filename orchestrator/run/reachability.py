@@ -17,7 +17,8 @@ from search_spaces import ResolvedSweep, SweepError
 from trainables.config import data_key
 from trainables.nas import lut
 from trainables.nas.ops import op_set
-from trainables.nas.search import latency_table, reference_latency
+from trainables.nas.target import reference_latency
+from trainables.nas.trial_table import latency_table
 
 BETA_MODES = ("removed", "learned")
 SETTING_KEYS = ("op_set", "beta_mode", "search_kind", "width_mult", "target_latency_ms", "target_ratio",

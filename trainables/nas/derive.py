@@ -172,3 +172,9 @@ def build_searched(config: Mapping) -> SearchedNet:
 
 
 register_searched(build_searched, model_label)
+
+
+def final_architecture(arch: dict) -> dict:
+    """The architecture JSON in a trial's final result, so the Parquet row alone rebuilds the network
+    (the report re-times it there, away from the trials' load)."""
+    return dict(architecture_json=json.dumps(arch, separators=(",", ":")))

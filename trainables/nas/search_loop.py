@@ -1,9 +1,9 @@
 """The latency-constrained differentiable search (TF-NAS style) of the integrated denoise + classify
-network, then (retrain_epochs > 0) the derived network trained from scratch by the shared loop.
+network, in named steps (TF-NAS's train_search.py: weight step, architecture step, validate).
 
 Read top to bottom: `start_search` splits the train images into search-train (weights) and search-val
 (architecture), gets the latency table of this device, checks the target is reachable and builds the
-supernet's TrainingState (trainables/state.py, the loop's); then `search` runs per epoch
+supernet's TrainingState (trainables/state.py, the loop's); then trainables.nas.phases runs per epoch
   - `search_epoch`: `weight_step`s on search-train: bi-sampling, i.e. one path drawn from alpha and one
     drawn uniformly from the other ops (one path during warm-up), loss CE + w * Charbonnier on each (SGD,
     cosine); after warm-up an `arch_step` every `arch_every`-th step on a search-val batch through the
@@ -15,46 +15,30 @@ checkpoint folder it shares: `report(metrics, checkpoint_dir)` is injected.
 """
 from __future__ import annotations
 
-import json
-import shutil
-import statistics
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..config import defaults
 from ..data.batches import batches
 from ..data.splits import DataSplits, held_out
 from ..evaluate import evaluate, split_outputs
-from ..loop import (check_finite, checkpoint, cost_and_latency_metrics, default_latency_batch, fail_if_injected,
-                    load_state, noisy_batch, task_loss, train)
+from ..loop import check_finite, cost_and_latency_metrics, noisy_batch, task_loss
 from ..measure.flops import count_cost
-from ..measure.latency import device_name, measure_latency
-from ..models import build_model, check_model_input
-from ..models.catalog import paper_model_configs
+from ..measure.latency import measure_latency
+from ..state import TrainingState
 from . import lut
-from .config import nas_defaults
-from .derive import SearchedNet, arch_code, from_supernet, load_architecture, save_architecture, searched_task
+from .derive import SearchedNet, arch_code, final_architecture, from_supernet
 from .elastic import fit_widths
-from .lut_bundle import find_device_table
 from .macro import Macro
 from .ops import op_set
 from .supernet import Supernet
-from ..state import TrainingState, read_state
-
-Report = Callable[[dict, str], None]
-SEARCH_STATE = "search_state.pt"
-PHASE_FILE = "nas.json"
-ARCH_FILE = "architecture.json"
-LUT_FILE = "latency_table.json"
+from .target import search_goal
+from .trial_table import latency_table
 
 
-# --- pieces -------------------------------------------------------------------------------------------
 def search_split(data: DataSplits, fraction: float, seed: int):
     """(train images, labels), (val images, labels): a seeded split of the train split (TF-NAS 80/20)."""
     val, train_ = (np.sort(part) for part in held_out(len(data.train_images), fraction, np.random.default_rng(seed)))
@@ -79,83 +63,6 @@ def sample_paths(log_alpha: torch.Tensor, generator: torch.Generator, both: bool
 def entropy(probs: torch.Tensor) -> float:
     probs = probs.detach()
     return float(-(probs * probs.clamp_min(1e-12).log()).sum(-1).mean())
-
-
-def latency_settings(config: dict, device: torch.device, threads: int) -> dict:
-    batch = config["lut_batch_size"] or default_latency_batch(config, device)
-    return dict(batch_size=batch, threads=threads, precision=config["latency_precision"],
-                backend=config["latency_backend"])
-
-
-MANUAL_BRACKET = ("UNet-S", "UNet")
-
-
-def manual_latencies(data: DataSplits, device: torch.device, timing: dict, min_run_time: float) -> dict[str, float]:
-    """Latency of the manual integrated(UNet-x, MB2.5-M) models under the table's timing settings."""
-    out = {}
-    for unet in MANUAL_BRACKET:
-        config = paper_model_configs()[f"integrated({unet}, MB2.5-M)"]
-        model = build_model(config, data.image_shape[0], data.num_classes)
-        out[f"manual_{unet.replace('-', '_')}_ms"] = measure_latency(model, data.image_shape, device=str(device),
-                                                                     min_run_time=min_run_time, **timing).median_ms
-    return out
-
-
-def reference_latency(config: dict, data: DataSplits, device: torch.device, timing: dict) -> float | None:
-    """Latency of `target_reference` (a paper model) on this device with the table's timing settings; None
-    where that model cannot take this input (e.g. a UNet depth the image size does not divide)."""
-    model_config = paper_model_configs()[config["target_reference"]]
-    try:
-        model = build_model(model_config, data.image_shape[0], data.num_classes)
-        check_model_input(model, data.image_shape[-1])
-    except ValueError:
-        if config["target_ratio"] is not None:
-            raise
-        return None
-    return statistics.median(  # rounds like the table's entries: a burst of load spoils one, not the target
-        measure_latency(model, data.image_shape, device=str(device), min_run_time=config["latency_min_run_time"],
-                        **timing).median_ms for _ in range(config["lut_rounds"]))
-
-
-def resolve_target(config: dict, table: lut.LatencyTable, macro: Macro, ops, key: lut.LatencyKey,
-                   manual: dict[str, float] | None = None, reference_ms: float | None = None) -> dict:
-    """The target in ms (target_latency_ms; else target_ratio x the reference model's latency on this device;
-    else target_fraction of the range named by target_range), checked against the reachable range: a
-    ValueError naming the range if it lies outside, before any training. The target is also given as a
-    fraction of the reference model (`target_vs_reference`) so every report can print both."""
-    low, high = lut.reachable_range(table, macro, ops, config["beta_mode"])
-    if config["target_latency_ms"] is not None:
-        target = float(config["target_latency_ms"])
-    elif config.get("target_ratio") is not None:
-        target = config["target_ratio"] * reference_ms
-    else:
-        span = list(manual.values()) if manual else lut.reachable_range(table, macro, ops, "removed")
-        target = span[0] + config["target_fraction"] * (span[-1] - span[0])
-    if not low <= target <= high:
-        raise ValueError(f"target_latency_ms={target:.3f} is outside the reachable range [{low:.3f}, {high:.3f}] ms "
-                         f"of the {config['op_set']}-op space with {config['beta_mode']} beta "
-                         f"(width_mult {config['width_mult']}) on {key.describe()}; pick a target in that range "
-                         f"or use target_fraction")
-    relative = dict(target_reference=config.get("target_reference", "UNet"), reference_latency_ms=reference_ms,
-                    target_vs_reference=target / reference_ms) if reference_ms else {}
-    return dict(target_latency_ms=target, reachable_min_ms=low, reachable_max_ms=high, **relative, **(manual or {}),
-                lut_device=key.device_name)
-
-
-def search_goal(config: dict, data: DataSplits, device: torch.device, table: lut.LatencyTable, macro: Macro,
-                key: lut.LatencyKey, timing: dict) -> dict:
-    """The target (and the latencies it was taken from), fixed once when the search starts; a ValueError
-    before any training where it cannot be met or cannot be timed here."""
-    if config["lut_device"] and config["target_range"] == "manual" and config["target_latency_ms"] is None:
-        raise ValueError(f"target_range='manual' times the manual models on this machine, not on lut_device "
-                         f"{config['lut_device']!r}; give target_latency_ms or use target_range='reachable'")
-    if config["lut_device"] and config["target_ratio"] is not None and config["target_latency_ms"] is None:
-        raise ValueError(f"target_ratio times {config['target_reference']} on this machine, not on lut_device "
-                         f"{config['lut_device']!r}; give target_latency_ms (that ratio x its latency there)")
-    manual = manual_latencies(data, device, timing, config["latency_min_run_time"]) \
-        if config["target_range"] == "manual" and config["target_latency_ms"] is None else None
-    reference = None if config["lut_device"] else reference_latency(config, data, device, timing)
-    return resolve_target(config, table, macro, op_set(config["op_set"]), key, manual, reference)
 
 
 def architecture_step(supernet, optimizer, loss: torch.Tensor, clip: float) -> None:
@@ -187,38 +94,6 @@ def latency_objective(table, supernet, op_weights: torch.Tensor, target: float, 
     return latency, latency_penalty(latency, target, lam)
 
 
-def write_artifacts(directory: Path, arch: dict, table_file: Path) -> None:
-    save_architecture(arch, directory / ARCH_FILE)
-    shutil.copyfile(table_file, directory / LUT_FILE)
-
-
-def load_checkpoint(directory: str | Path) -> dict:
-    """{'phase': 'search', 'search': state} or {'phase': 'retrain', 'retrain': loop state, 'architecture',
-    'summary'}: which phase the trial was in and what it needs to go on."""
-    directory = Path(directory)
-    info = json.loads((directory / PHASE_FILE).read_text())
-    if info["phase"] == "search":
-        return dict(phase="search", search=read_state(directory / SEARCH_STATE))
-    return dict(phase="retrain", retrain=load_state(directory), architecture=info["architecture"],
-                summary=info["summary"])
-
-
-def latency_table(config: dict, data: DataSplits, device: torch.device, threads: int):
-    """(macro, key, table, table file, timing settings) of this trial's search space on this device."""
-    macro = Macro.build(data.image_shape, data.num_classes, config["width_mult"],
-                        decoder=config["search_kind"] == "joint")
-    timing = latency_settings(config, device, threads)
-    if config["lut_device"]:  # a table measured on the target device by its probe (trainables/nas/lut_bundle.py)
-        table, key, table_file = find_device_table(macro, config["lut_device"], timing["batch_size"],
-                                                   config["lut_cache_dir"])
-        return macro, key, table, table_file, timing
-    key = lut.LatencyKey.for_device(macro, device, **timing)
-    table, table_file = lut.load_or_build(macro, key, device, config["lut_cache_dir"], config["lut_min_run_time"],
-                                          config["lut_rounds"], config["lut_path"])
-    return macro, key, table, table_file, timing
-
-
-# --- the search, in named steps (TF-NAS's train_search.py: weight step, architecture step, validate) ---------
 @dataclass(frozen=True)
 class Schedule:
     """The search's schedule and step settings, read once from the trial config."""
@@ -386,33 +261,6 @@ def start_search(config: dict, data: DataSplits, device: torch.device, threads: 
     return Search(config, schedule, state, table, table_file, timing, macro, train_split, val_split, data, device)
 
 
-def search(config: dict, data: DataSplits, report: Report, *, device: torch.device, threads: int,
-           state: dict | None = None) -> tuple[dict, dict]:
-    """Run (or resume) the search: per epoch search_epoch, validate, checkpoint, report; returns
-    (architecture, summary metrics)."""
-    job = start_search(config, data, device, threads, state)
-    first, epochs = job.state.first_epoch, job.schedule.epochs
-    for epoch in range(first, epochs):
-        fail_if_injected(config, job.state, epoch, "search epoch")
-        t0 = time.perf_counter()
-        losses, fitted_ms = search_epoch(job, epoch)
-        validated = validate(job, fitted_ms)
-        job.state.elapsed_s += time.perf_counter() - t0
-        job.state.epoch = epoch
-        metrics = dict(epoch=epoch + 1, phase=0, lr=job.state.scheduler.get_last_lr()[0], **losses, **validated,
-                       epoch_time_s=time.perf_counter() - t0, train_time_s=job.state.elapsed_s, **job.goal)
-        with checkpoint(job.state, SEARCH_STATE, "jdnas-nas-") as directory:
-            (directory / PHASE_FILE).write_text(json.dumps(dict(phase="search")))
-            if epoch == epochs - 1:
-                arch, summary, final = finish_search(job, metrics)
-                metrics.update(**summary, **final)
-                write_artifacts(directory, arch, job.table_file)
-            report(metrics, str(directory))
-    if first >= epochs:  # resumed after the last search epoch had been reported
-        arch, summary, _ = finish_search(job, {})
-    return arch, summary
-
-
 def finish_search(search: Search, metrics: dict) -> tuple[dict, dict, dict]:
     """Derive the architecture, price it with the table and measure the real network beside it.
     Returns (architecture, summary carried into the retrain reports, final search-only metrics)."""
@@ -433,79 +281,3 @@ def finish_search(search: Search, metrics: dict) -> tuple[dict, dict, dict]:
                    lut_anchor_factor=table.calibration.get("anchor_factor"), **goal)
     final = dict(**cost_and_latency_metrics(cost, measured), **final_architecture(arch))
     return arch, summary, final
-
-
-def final_architecture(arch: dict) -> dict:
-    """The architecture JSON in a trial's final result, so the Parquet row alone rebuilds the network
-    (the report re-times it there, away from the trials' load)."""
-    return dict(architecture_json=json.dumps(arch, separators=(",", ":")))
-
-
-# --- search, then retrain -----------------------------------------------------------------------------
-def run(config: dict, data: DataSplits, report: Report, *, device: str | torch.device = "cpu", threads: int = 1,
-        state: dict | None = None) -> None:
-    """Search (or resume it), then retrain the derived network with trainables.loop.train if asked."""
-    config = {**defaults(), **nas_defaults(), **config}
-    device = torch.device(device)
-    if state is None or state["phase"] == "search":
-        arch, summary = search(config, data, report, device=device, threads=threads,
-                               state=state and state["search"])
-        retrain_state = None
-    else:
-        arch, summary, retrain_state = state["architecture"], state["summary"], state["retrain"]
-    if config["retrain_epochs"] > 0:
-        retrain(config, data, arch, summary, report, device=device, threads=threads, state=retrain_state)
-
-
-def retrain_config(config: dict, arch: dict, latency_batch: int) -> dict:
-    """The shared loop's config for the derived network: joint_mode='searched', trained from scratch, latency
-    measured at the table's batch size so it compares with the prediction."""
-    fail, offset = config.get("fail_at_epoch"), config["search_epochs"]
-    return {**config, "task": searched_task(arch), "joint_mode": "searched", "architecture": arch,
-            "epochs": config["retrain_epochs"], "latency_batch_size": latency_batch,
-            "fail_at_epoch": fail - offset if fail is not None and fail >= offset else None}
-
-
-def retrain(config: dict, data: DataSplits, arch: dict, summary: dict, report: Report, *, device: torch.device,
-            threads: int, state: dict | None = None) -> None:
-    """Train the derived architecture with the joint loop; epochs continue after the search's (phase 1)."""
-    _, _, _, table_file, timing = latency_table(config, data, device, threads)  # cached: for the artifact
-    offset = config["search_epochs"]
-
-    def phase_report(metrics: dict, checkpoint_dir: str) -> None:
-        directory = Path(checkpoint_dir)
-        write_artifacts(directory, arch, table_file)
-        (directory / PHASE_FILE).write_text(json.dumps(dict(phase="retrain", architecture=arch, summary=summary)))
-        final = final_architecture(arch) if "latency_ms" in metrics else {}
-        report({**summary, **metrics, **final, "epoch": offset + metrics["epoch"], "retrain_epoch": metrics["epoch"],
-                "phase": 1}, checkpoint_dir)
-
-    train(retrain_config(config, arch, timing["batch_size"]), data, phase_report, device=device, threads=threads,
-          state=state)
-
-
-def retrain_only(config: dict, data: DataSplits, report: Report, *, device: str | torch.device = "cpu",
-                 threads: int = 1, state: dict | None = None) -> None:
-    """The nas_retrain trainable: the shared joint loop on config['architecture'], which every checkpoint
-    carries as architecture.json; the search's prediction is reported when it was made for this device."""
-    config = {**defaults(), **nas_defaults(), **config}
-    arch = load_architecture(config["architecture"])
-    if arch is None:
-        raise ValueError("nas_retrain needs `architecture`: the architecture.json of a nas_search trial (dict or path)")
-    if (tuple(arch["input_shape"]), arch["num_classes"]) != (tuple(data.image_shape), data.num_classes):
-        raise ValueError(f"the architecture was searched for {arch['input_shape']} inputs and {arch['num_classes']} "
-                         f"classes; the data has {list(data.image_shape)} and {data.num_classes}")
-    device = torch.device(device)
-    known = dict(arch=arch_code(arch))
-    same_device = (arch.get("lut") or {}).get("device_name") == device_name(device)
-    if same_device and arch.get("predicted_latency_ms") is not None:
-        known.update(predicted_latency_ms=arch["predicted_latency_ms"], target_latency_ms=arch.get("target_latency_ms"))
-
-    def with_architecture(metrics: dict, checkpoint_dir: str) -> None:
-        save_architecture(arch, Path(checkpoint_dir) / ARCH_FILE)
-        report({**known, **metrics, **(final_architecture(arch) if "latency_ms" in metrics else {})}, checkpoint_dir)
-
-    batch = (arch.get("lut") or {}).get("batch_size") if same_device else None
-    train({**config, "task": searched_task(arch), "joint_mode": "searched", "architecture": arch,
-           "latency_batch_size": config["latency_batch_size"] or batch}, data, with_architecture,
-          device=device, threads=threads, state=state)
