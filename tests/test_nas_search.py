@@ -108,6 +108,24 @@ def test_chained_retrain_continues_epochs_and_resumes_in_the_retrain_phase(tmp_p
     assert resumed.results[0]["test_acc"] == last["test_acc"] and resumed.results[0]["val_psnr"] == last["val_psnr"]
 
 
+def test_a_retrain_resumed_where_the_table_cache_is_missing_goes_on_with_the_checkpoints_table(tmp_path, setup,
+                                                                                             monkeypatch):
+    from trainables.nas import lut
+
+    config, data = setup
+    config = {**config, "retrain_epochs": 2}
+    cut = _run(config, data, tmp_path / "cut", stop_after=4)  # the first retrain epoch's checkpoint
+
+    def no_table(*args, **kwargs):
+        raise AssertionError("the retrain fetched the latency table again")
+
+    monkeypatch.setattr(lut, "load_or_build", no_table)  # another node: no cache, and building is not allowed
+    resumed = _run({**config, "lut_cache_dir": str(tmp_path / "empty-cache")}, data, tmp_path / "resumed",
+                   state=load_checkpoint(cut.checkpoints[-1]))
+    assert [r["epoch"] for r in resumed.results] == [5]
+    assert (resumed.checkpoints[-1] / LUT_FILE).read_text() == (cut.checkpoints[-1] / LUT_FILE).read_text()
+
+
 def test_unreachable_target_fails_at_the_start_naming_the_range(tmp_path, setup):
     config, data = setup
     rec = Recorder(tmp_path)
