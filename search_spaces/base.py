@@ -18,8 +18,9 @@ from typing import Any, Mapping
 
 import torch
 
-from trainables.config import FIELDS, Field, at_least_one, defaults, field_problems, non_negative, positive
+from trainables.config import Field, at_least_one, field_problems, non_negative, positive
 from trainables.data.registry import dataset_input_shape
+from trainables.kinds import KINDS
 from trainables.measure.flops import count_cost
 from trainables.models import build_model, check_model_input
 from trainables.tasks import MODEL_TASKS
@@ -61,7 +62,6 @@ class Sweep:
     metric: str = "val_acc"   # what ASHA and "best trial" rank by
     mode: str = "max"
     table: str = "generic"    # report layout, one of TABLES
-    extra_fields: Mapping[str, Field] = field(default_factory=dict)  # fields of non-standard trainables
 
     @property
     def products(self) -> tuple[Mapping[str, list], ...]:
@@ -245,8 +245,11 @@ def resolve(sweep: Sweep, preset: str = "quick", overrides: Mapping[str, Any] | 
         raise SweepError(f"sweep {sweep.name!r}: unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
     if sweep.table not in TABLES:
         raise SweepError(f"sweep {sweep.name!r}: unknown table {sweep.table!r}; choose one of {list(TABLES)}")
+    if sweep.trainable not in KINDS:
+        raise SweepError(f"sweep {sweep.name!r}: unknown trainable {sweep.trainable!r}; choose one of {list(KINDS)}")
+    kind = KINDS[sweep.trainable]
     overrides = dict(overrides or {})
-    schema = {**FIELDS, **sweep.extra_fields}
+    schema = kind.fields
     run_schema = {**schema, **RUN_FIELDS}
     axis_names = {a for p in sweep.products for a in p}
     for source in (sweep.fixed, *sweep.presets.values(), overrides, *sweep.products):
@@ -259,9 +262,9 @@ def resolve(sweep: Sweep, preset: str = "quick", overrides: Mapping[str, Any] | 
     run = {k: merged.pop(k, RUN_FIELDS[k].default) for k in RUN_FIELDS}
     if "seeds" not in overrides and "seeds" not in sweep.fixed and "seeds" not in PRESETS[preset]:
         run["seeds"] = sweep.seeds
-    base = {**defaults(), **{k: f.default for k, f in sweep.extra_fields.items()}, **merged}
-    if sweep.trainable in MODEL_TASKS:  # the trainable decides what is trained
-        base["task"] = sweep.trainable
+    base = {**{k: f.default for k, f in schema.items()}, **merged}
+    if kind.task:  # the trainable decides what is trained
+        base["task"] = kind.task
     _check_values(sweep, run, RUN_FIELDS)
     _check_values(sweep, base, schema)
 

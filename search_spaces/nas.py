@@ -30,7 +30,6 @@ Tables 8 and 10) timed on the trial's own GPU at batch 32, 200 retraining epochs
 search_kind=classifier` (or `joint,classifier`) runs the classifier-only search (no decoder) instead.
 """
 from trainables.data.noise import NOISE_LEVELS
-from trainables.nas.config import SEARCH_FIELDS
 from trainables.paper import PAPER_TARGET_RATIO
 
 from .base import Sweep
@@ -51,8 +50,7 @@ CLASSIFIER_ONLY = ["classifier"]
 
 def _nas(name: str, description: str, grid: dict, fixed: dict, presets: dict | None = None, seeds: int = 2) -> Sweep:
     return Sweep(name=name, trainable="nas_search", description=description, grid=grid, fixed=fixed,
-                 presets=presets or {"quick": QUICK, "paper": PAPER}, seeds=seeds, metric="val_acc", table="nas",
-                 extra_fields=SEARCH_FIELDS)
+                 presets=presets or {"quick": QUICK, "paper": PAPER}, seeds=seeds, metric="val_acc", table="nas")
 
 
 NAS_BETA = _nas("nas-beta", "Table 10: removed vs learned vs fixed β at one latency target, 2 searches each, clean images",

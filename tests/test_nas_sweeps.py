@@ -139,13 +139,12 @@ def test_a_nas_retrain_sweep_checks_its_architecture_before_ray(tmp_path):
     import random
 
     from search_spaces import Sweep
-    from trainables.nas.config import NAS_FIELDS
     from trainables.nas.derive import random_architecture
     from trainables.nas.macro import Macro
 
     arch = random_architecture(Macro.build((3, 32, 32), 10, 0.25), 6, random.Random(0))  # quick: grey as RGB
     sweep = Sweep(name="retrain-mine", trainable="nas_retrain", fixed={"task": "joint", "joint_mode": "searched",
-                  "architecture": arch}, seeds=1, extra_fields=NAS_FIELDS)
+                  "architecture": arch}, seeds=1)
     assert resolve(sweep, "quick").trial_configs[0]["architecture"] == arch
     with pytest.raises(SweepError, match="derived for 32x32 inputs, got 64"):
         resolve(sweep, "quick", {"image_size": 64})
@@ -154,4 +153,23 @@ def test_a_nas_retrain_sweep_checks_its_architecture_before_ray(tmp_path):
         resolve(Sweep(**{**sweep.__dict__, "fixed": {**sweep.fixed, "architecture": grey}}), "quick")
     (tmp_path / "a.json").write_text(json.dumps(arch))
     assert resolve(sweep, "quick", {"architecture": str(tmp_path / "a.json")}).num_trials == 1
+
+
+def test_jdnas_plan_prices_a_nas_retrain_sweep_whose_network_is_given_and_refuses_a_search():
+    """nas_retrain's network is fixed by its config, so it is priced like a manual model's (the plan used to say
+    "their network is searched"); nas_search's is searched in the trial, so it is not."""
+    import random
+
+    from orchestrator.run.plan import make_plan
+    from search_spaces import Sweep
+    from trainables.nas.derive import random_architecture
+    from trainables.nas.macro import Macro
+
+    arch = random_architecture(Macro.build((3, 32, 32), 10, 0.25), 6, random.Random(0))
+    sweep = Sweep(name="retrain-plan", trainable="nas_retrain", fixed={"task": "joint", "joint_mode": "searched",
+                  "architecture": arch, "epochs": 1}, seeds=1)
+    plan = make_plan(resolve(sweep, "quick", {"train_size": 256, "val_size": 64, "test_size": 64}), cpus=1, steps=1)
+    assert len(plan.networks) == 1 and plan.networks[0].step_s > 0 and plan.wall_s > 0 and not plan.note
+    searched = make_plan(resolve(get_sweep("nas-beta"), "quick"), cpus=1, steps=1)
+    assert searched.networks == [] and "searched" in searched.note
 

@@ -18,8 +18,7 @@ from ray import tune
 
 from .config import data_key, effective_config
 from .data.splits import DataSplits
-from .loop import load_state, train
-from .nas import phases
+from .kinds import KINDS, TrialKind
 
 
 def trial_device_and_threads() -> tuple[str, int]:
@@ -61,41 +60,23 @@ def _resume_state(loader: Callable[[str], dict]) -> dict | None:
     raise RuntimeError(f"none of this trial's kept checkpoints loads (the latest: {latest.path})")
 
 
-def _run(config: dict, data: Mapping[tuple, DataSplits], task: str | None, run: Callable = train,
-         load: Callable[[str], dict] = load_state) -> None:
-    """Threads and device from the trial's resources, state from its checkpoint, then `run`."""
+def _run(config: dict, data: Mapping[tuple, DataSplits], kind: TrialKind) -> None:
+    """Threads and device from the trial's resources, state from its checkpoint, then the kind's `run`."""
     device, threads = trial_device_and_threads()
     torch.set_num_threads(threads)
-    config = effective_config(config) | ({"task": task} if task else {})
+    config = effective_config(config) | ({"task": kind.task} if kind.task else {})
     report = functools.partial(_tune_report, started_at=time.time())
-    run(config, data[data_key(config)], report, device=device, threads=threads, state=_resume_state(load))
+    kind.run(config, data[data_key(config)], report, device=device, threads=threads, state=_resume_state(kind.load))
 
 
-def classifier(config: dict, data: Mapping[tuple, DataSplits]) -> None:
-    """Table 7 classifier family on noisy images (cross-entropy)."""
-    _run(config, data, "classifier")
+def _trainable(kind: TrialKind) -> Callable:
+    """The Tune function trainable of one kind, named after it (Tune names the trials so)."""
+    def trainable(config: dict, data: Mapping[tuple, DataSplits]) -> None:
+        _run(config, data, kind)
+
+    trainable.__name__ = trainable.__qualname__ = kind.name
+    trainable.__doc__ = kind.description
+    return trainable
 
 
-def denoiser(config: dict, data: Mapping[tuple, DataSplits]) -> None:
-    """UNet denoiser (Charbonnier loss)."""
-    _run(config, data, "denoiser")
-
-
-def joint(config: dict, data: Mapping[tuple, DataSplits]) -> None:
-    """Sequential or integrated joint model (CE + w * Charbonnier)."""
-    _run(config, data, "joint")
-
-
-def nas_search(config: dict, data: Mapping[tuple, DataSplits]) -> None:
-    """Latency-constrained search of the integrated model on this trial's device, then (retrain_epochs > 0)
-    the derived network trained from scratch; resumes either phase from its checkpoint."""
-    _run(config, data, "nas", run=phases.run, load=phases.load_checkpoint)
-
-
-def nas_retrain(config: dict, data: Mapping[tuple, DataSplits]) -> None:
-    """A derived architecture (config['architecture']: the JSON dict or its path) trained from scratch."""
-    _run(config, data, None, run=phases.retrain_only)
-
-
-TRAINABLES: dict[str, Callable] = {"classifier": classifier, "denoiser": denoiser, "joint": joint,
-                                   "nas_search": nas_search, "nas_retrain": nas_retrain}
+TRAINABLES: dict[str, Callable] = {name: _trainable(kind) for name, kind in KINDS.items()}

@@ -40,13 +40,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from orchestrator.run.plan import format_plan, make_plan  # lazy: torch
+    from trainables.kinds import KINDS  # lazy: torch
 
     if args.steps < 1:
         raise BadInput(f"--steps {args.steps}: time at least 1 training step per network")
     resolved = resolved_sweep(args)
     plan = make_plan(resolved, gpus=args.gpus, cpus=args.cpus, steps=args.steps)
     print(json.dumps(plan.as_dict()) if args.json else format_plan(plan))
-    if resolved.sweep.trainable == "nas_search" and not args.json:
+    if KINDS[resolved.sweep.trainable].network == "searched" and not args.json:
         from orchestrator.run.data import prepare_data  # lazy: torch
         from orchestrator.run.reachability import check_targets  # lazy: torch
 

@@ -30,7 +30,7 @@ from trainables.loop import cost_and_latency_metrics, default_latency_batch
 from trainables.measure.flops import count_cost
 from trainables.measure.latency import measure_latency
 from trainables.models import build_model
-from trainables.tasks import MODEL_TASKS
+from trainables.kinds import KINDS
 
 from orchestrator.records.results import ENDED, joint_sweep_rows
 from orchestrator.records.storage import Storage
@@ -49,7 +49,7 @@ def wanted(resolved: ResolvedSweep) -> bool:
     """The fixed-network phase: `exclusive_latency` if set, else on (every sweep with a fixed network per grid
     point; networks NAS trials derive are re-timed per trial, see run_phase)."""
     choice = resolved.run.get("exclusive_latency")
-    return resolved.sweep.trainable in MODEL_TASKS and (choice if choice is not None else True)
+    return KINDS[resolved.sweep.trainable].network == "built" and (choice if choice is not None else True)
 
 
 def time_networks(configs: list[dict], input_shape: tuple, num_classes: int, threads: int,

@@ -22,7 +22,7 @@ from trainables.evaluate import evaluate
 from trainables.measure.latency import device_name
 from trainables.loop import batch_loss, make_optimizer
 from trainables.stages import total_epochs
-from trainables.tasks import MODEL_TASKS
+from trainables.kinds import KINDS
 from trainables.models import build_model, model_label
 from trainables.precision import TrainingPrecision
 
@@ -203,7 +203,7 @@ def make_plan(resolved: ResolvedSweep, *, gpus: int | None = None, cpus: int | N
     device = torch.device("cuda" if want_gpu and torch.cuda.is_available() else "cpu")
     note = "no CUDA device here: rates measured on this CPU stand in for the GPU's" \
         if want_gpu and device.type == "cpu" else ""
-    if sweep.trainable not in MODEL_TASKS:
+    if not KINDS[sweep.trainable].fixed_network:
         return Plan(sweep.name, resolved.preset, resolved.num_trials, str(device), device_name(device), 0, 0, [], [],
                     float("nan"), None, f"no estimate for {sweep.trainable!r} trials (their network is searched)")
     sizes = split_sizes(resolved, data)

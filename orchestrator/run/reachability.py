@@ -15,6 +15,7 @@ import torch
 
 from search_spaces import ResolvedSweep, SweepError
 from trainables.config import data_key
+from trainables.kinds import KINDS
 from trainables.nas import lut
 from trainables.nas.ops import op_set
 from trainables.nas.target import reference_latency
@@ -65,7 +66,7 @@ def check_setting(config: dict, splits, device: torch.device, threads: int) -> s
 def check_targets(resolved: ResolvedSweep, data: dict) -> list[str]:
     """Lines for every distinct NAS setting of the sweep (SweepError at the first unreachable one); nothing for
     other sweeps, one line when this machine lacks the trial's device."""
-    if resolved.sweep.trainable != "nas_search":
+    if KINDS[resolved.sweep.trainable].network != "searched":
         return []
     device = trial_device(resolved)
     if device is None:

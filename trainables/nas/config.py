@@ -1,4 +1,5 @@
-"""Trial-config fields of the NAS trainables, for `Sweep.extra_fields` (defaults: TF-NAS, docs/paper.md §4, §5).
+"""Trial-config fields of the NAS trainables, for their entries in trainables.kinds (defaults: TF-NAS,
+docs/paper.md §4, §5).
 
 `NAS_FIELDS` serve both trainables; `SEARCH_FIELDS` adds `task="nas"`, which tells the sweep validator
 that the trial searches its model (there is no fixed model to build and check before Ray starts).
