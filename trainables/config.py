@@ -143,6 +143,9 @@ FIELDS: dict[str, Field] = {
                                          optional=True, **at_least_one),
 }
 
+# the fields that define a built network: the model factory reads these and nothing else of a config
+MODEL_FIELDS = ("task", "classifier", "width", "expansion", "unet", "depth", "base_width", "blocks", "multiplier", "block",
+                "block_expansion", "joint_mode", "attach_level", "norm", "residual", "classifier_norm")
 DATA_FIELDS = ("dataset", "data_dir", "image_size", "fit", "channels", "grey_as_rgb", "val_fraction", "train_size", "val_size",
                "test_size", "split_seed")
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from search_spaces import Sweep
+from trainables.config import MODEL_FIELDS
 from trainables.measure.flops import count_cost
 from trainables.models import build_model, paper_unet_name
 from trainables.paper import TABLE7, TABLE8
@@ -69,9 +70,7 @@ def paper_shape_macs(row: dict) -> int | None:
     """Our MAC count for the row's model at the paper's 3x96x96 input (the run may use another size)."""
     if row.get("task") not in MODEL_TASKS:
         return None
-    keys = ("task", "classifier", "width", "expansion", "unet", "depth", "base_width", "blocks", "multiplier",
-            "block", "block_expansion", "joint_mode", "attach_level", "norm", "residual", "classifier_norm")
-    return _paper_shape_macs(tuple((k, row.get(k)) for k in keys if row.get(k) is not None))
+    return _paper_shape_macs(tuple((k, row.get(k)) for k in MODEL_FIELDS if row.get(k) is not None))
 
 
 def table7(rows: list[dict]) -> str:

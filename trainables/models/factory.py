@@ -13,6 +13,7 @@ from typing import Callable, Mapping
 
 from torch import nn
 
+from .. import config as trial_config  # the module, read at call time: trainables.config imports this package's models
 from ..tasks import MODEL_TASKS, SEARCH_TASKS, TASKS
 from .classifier import CLASSIFIER_PRESETS, build_classifier
 from .joint import JOINT_MODES, IntegratedJoint, SequentialJoint
@@ -32,15 +33,22 @@ def register_searched(build: Callable[[Mapping], nn.Module], label: Callable[[Ma
 UNET_KEYS = ("depth", "base_width", "blocks", "multiplier")
 
 
+def _field(config: Mapping, key: str):
+    """The config's value of a model field, else its default: trainables.config.FIELDS is the one home of every
+    default, so a partial config (`jdnas models`, a NAS target's reference model) builds what a trial builds."""
+    value = config.get(key)
+    return trial_config.FIELDS[key].default if value is None else value
+
+
 def _unet(config: Mapping, in_channels: int) -> UNet:
     hp = unet_hyperparameters(config.get("unet"), **{k: config.get(k) for k in UNET_KEYS})
-    return UNet(**hp, block=config.get("block", "conv"), in_channels=in_channels,
-                expansion=config.get("block_expansion", 4.0), norm=config.get("norm", "batch"),
-                residual=config.get("residual", True))
+    return UNet(**hp, block=_field(config, "block"), in_channels=in_channels,
+                expansion=_field(config, "block_expansion"), norm=_field(config, "norm"),
+                residual=_field(config, "residual"))
 
 
 def _classifier_args(config: Mapping) -> tuple[int, float | None]:
-    preset = config.get("classifier") or "MB2.5-M"
+    preset = _field(config, "classifier")
     if preset not in CLASSIFIER_PRESETS:
         raise ValueError(f"unknown classifier preset {preset!r}; choose one of {sorted(CLASSIFIER_PRESETS)}")
     width, expansion = CLASSIFIER_PRESETS[preset]
@@ -51,7 +59,7 @@ def _classifier_args(config: Mapping) -> tuple[int, float | None]:
 
 def build_model(config: Mapping, in_channels: int = 3, num_classes: int = 10) -> nn.Module:
     task = config.get("task")
-    norm = config.get("classifier_norm") or "group1"
+    norm = _field(config, "classifier_norm")
     if task == "classifier":
         if config.get("joint_mode") == "searched":  # a classifier-only NAS architecture
             return SEARCHED["build"](config)
@@ -61,7 +69,7 @@ def build_model(config: Mapping, in_channels: int = 3, num_classes: int = 10) ->
     if task == "denoiser":
         return _unet(config, in_channels)
     if task == "joint":
-        mode = config.get("joint_mode", "integrated")
+        mode = _field(config, "joint_mode")
         if mode not in JOINT_MODES:
             raise ValueError(f"unknown joint_mode {mode!r}; choose one of {JOINT_MODES}")
         if mode == "searched":
@@ -92,7 +100,7 @@ def paper_unet_name(config: Mapping) -> str | None:
     task = TASKS.get(config.get("task"))
     if task is None or not (task.built and task.image) or config.get("joint_mode") == "searched":
         return None
-    if (config.get("block") or "conv") != "conv":
+    if _field(config, "block") != "conv":
         return None
     try:
         hp = unet_hyperparameters(config.get("unet"), **{k: _present(config.get(k)) for k in UNET_KEYS})
@@ -112,11 +120,11 @@ def _unet_label(config: Mapping) -> str:
     overridden = any(config.get(k) is not None for k in UNET_KEYS)
     label = config["unet"] if config.get("unet") and not overridden else \
         "UNet-d{depth}-b{base_width}-c{blocks}-m{multiplier:g}".format(**hp)
-    return label + ("-MB" if config.get("block", "conv") == "mbconv" else "")
+    return label + ("-MB" if _field(config, "block") == "mbconv" else "")
 
 
 def _classifier_label(config: Mapping) -> str:
-    preset = config.get("classifier") or "MB2.5-M"
+    preset = _field(config, "classifier")
     if config.get("width") or config.get("expansion") is not None:
         width, expansion = _classifier_args(config)
         return f"{preset}(w{width},e{expansion or 0:g})"
@@ -131,7 +139,7 @@ def model_label(config: Mapping) -> str:
     if task in SEARCH_TASKS or (task in ("joint", "classifier") and config.get("joint_mode") == "searched"):
         return SEARCHED["label"](config)
     if task == "joint":
-        mode = config.get("joint_mode", "integrated")
+        mode = _field(config, "joint_mode")
         if mode == "sequential" and config.get("sequential_training") == "two-stage":
             mode = "sequential-two-stage"
         return f"{mode}({_unet_label(config)}, {_classifier_label(config)})"
