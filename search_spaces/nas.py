@@ -34,15 +34,16 @@ from trainables.paper import PAPER_TARGET_RATIO
 
 from .base import Sweep
 
+# No `epochs`: a NAS trial runs search_epochs then retrain_epochs, and ASHA's max_t is their sum
+# (trainables.stages.total_epochs), so a hand-written total could only drift from them.
 QUICK = dict(dataset="fashion-mnist", image_size=32, fit="pad", train_size=1600, val_size=200, test_size=500,
              width_mult=0.25, search_epochs=4, warmup_epochs=1, search_batch_size=64, search_optimizer="adam",
              weight_lr=3e-3, tau_decay=0.8, target_fraction=0.5, retrain_epochs=4, batch_size=64, lr=3e-3,
-             epochs=8, latency_min_run_time=0.2, cpus_per_trial=1, gpus_per_trial=0)
+             latency_min_run_time=0.2, cpus_per_trial=1, gpus_per_trial=0)
 PAPER = dict(dataset="stl10", image_size=96, width_mult=1.0, search_epochs=90, warmup_epochs=10, search_batch_size=32,
              search_optimizer="sgd", weight_lr=0.025, arch_lr=0.01, tau0=5.0, tau_decay=0.96, latency_lambda=0.1,
              search_val_fraction=0.2, target_latency_ms=None, target_reference="UNet", target_ratio=PAPER_TARGET_RATIO,
-             lut_batch_size=32, retrain_epochs=200, dropout=0.2,
-             epochs=290, cpus_per_trial=4, gpus_per_trial=1)
+             lut_batch_size=32, retrain_epochs=200, dropout=0.2, cpus_per_trial=4, gpus_per_trial=1)
 CLEAN = [0.0]
 JOINT_ONLY = ["joint"]  # a grid axis, so `--set search_kind=joint,classifier` runs both readings
 # Table 10 trained on clean images and reports accuracy only: jdnas reads its searches as classifier-only
