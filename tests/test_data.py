@@ -192,3 +192,15 @@ def test_grey_as_rgb_replicates_the_channel_and_noise_is_drawn_per_channel():
     noise = eval_noise((4, 3, 16, 16), 5, 0, 0)  # one draw per pixel and channel: the channels differ
     pair = torch.stack([noise[:, 0].flatten(), noise[:, 1].flatten()])
     assert not torch.equal(noise[:, 0], noise[:, 1]) and abs(float(torch.corrcoef(pair)[0, 1])) < 0.1
+
+
+def test_a_dataset_is_one_registry_entry_and_the_cli_names_the_downloadable_ones():
+    from orchestrator.cli.data import DOWNLOADABLE
+    from trainables.config import FIELDS
+    from trainables.data.download import SOURCES
+    from trainables.data.registry import DATASETS
+
+    assert DOWNLOADABLE == tuple(SOURCES) == tuple(n for n, e in DATASETS.items() if e.source)
+    assert FIELDS["dataset"].choices == tuple(DATASETS)
+    for entry in DATASETS.values():  # a dataset either has files to look for or says why it has none
+        assert bool(entry.files) == bool(entry.folders) != bool(entry.note)

@@ -13,7 +13,7 @@ import pytest
 from orchestrator.cluster.local import free_port
 from orchestrator.records.locations import storage_for, tracking_uri_for
 from trainables.data.download import SOURCES
-from trainables.data.registry import REQUIRED_FILES
+from trainables.data.registry import DATASETS
 
 from .conftest import FASHION_MNIST, needs_fashion_mnist
 from .servers import FileServer
@@ -60,7 +60,7 @@ def test_data_folder_from_the_environment(tmp_path):
     """`jdnas data list` looks in $JDNAS_DATA (finding a dataset needs only its files to be there)."""
     folder = tmp_path / "data" / "cifar10" / "cifar-10-batches-bin"
     folder.mkdir(parents=True)
-    for name in REQUIRED_FILES["cifar10"]:
+    for name in DATASETS["cifar10"].files:
         (folder / name).write_bytes(b"")
     result = jdnas("data", "list", "cifar10", env={"JDNAS_DATA": str(tmp_path / "data")})
     assert result.returncode == 0, result.stdout + result.stderr

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from .data.noise import NOISE_LEVELS
-from .data.registry import LOADERS
+from .data.registry import DATASETS
 from .models.classifier import CLASSIFIER_NORMS, CLASSIFIER_PRESETS
 from .models.joint import JOINT_MODES
 from .models.unet import BLOCK_TYPES, UNET_PRESETS
@@ -85,7 +85,7 @@ FIELDS: dict[str, Field] = {
     "loss_weight": Field(1.0, float, "w in CE + w * Charbonnier for joint models", **non_negative),
     "charbonnier_eps": Field(1e-3, float, "epsilon of the Charbonnier loss", **positive),
     # data
-    "dataset": Field("fashion-mnist", str, "dataset registry name", choices=tuple(LOADERS)),
+    "dataset": Field("fashion-mnist", str, "dataset registry name", choices=tuple(DATASETS)),
     "data_dir": Field(None, str, "where datasets live (default $JDNAS_DATA or ~/.cache/jdnas/data)", optional=True,
                       check=lambda v: bool(v.strip()), rule="a folder (not empty)"),
     "image_size": Field(None, int, "fit images to this size (default: native)", optional=True,

@@ -7,19 +7,18 @@ from pathlib import Path
 
 from orchestrator.exits import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 
-ON_DISK = ("fashion-mnist", "stl10", "cifar10")
-
+# the datasets whose registry entry has a download, named here because --help must not load torch (tests/test_data.py
+# holds it to the registry)
+DOWNLOADABLE = ("fashion-mnist", "stl10", "cifar10")
 
 def dataset_status(name: str, data_dir: Path) -> tuple[bool, str]:
     """(usable, one line: where it was found, or where we looked and how to get it)."""
     # lazy, as every trainables import here: trainables.data loads torch (~1 s), this module is on --help's path
     from trainables.data.download import SOURCES
-    from trainables.data.registry import locate, search_folders
+    from trainables.data.registry import DATASETS, locate, search_folders
 
-    if name == "synthetic":
-        return True, "generated on the fly (no files)"
-    if name == "imagefolder":
-        return True, "your own tree: --set data_dir=DIR with DIR/train/<class>/ and DIR/test/<class>/ (or val/)"
+    if DATASETS[name].note:  # no files of its own
+        return True, DATASETS[name].note
     found = locate(name, data_dir)
     if found:
         return True, f"found in {found}"
@@ -28,10 +27,10 @@ def dataset_status(name: str, data_dir: Path) -> tuple[bool, str]:
 
 
 def cmd_data_list(args: argparse.Namespace) -> int:
-    from trainables.data.registry import LOADERS, check_dataset_name, default_data_dir  # lazy: torch
+    from trainables.data.registry import DATASETS, check_dataset_name, default_data_dir  # lazy: torch
 
     data_dir = Path(args.dir).expanduser() if args.dir else default_data_dir()
-    names = args.names or list(LOADERS)
+    names = args.names or list(DATASETS)
     for name in names:
         check_dataset_name(name)
     statuses = {name: dataset_status(name, data_dir) for name in names}
@@ -70,7 +69,7 @@ def add_commands(sub) -> None:
     q.add_argument("--dir", help="data folder (default $JDNAS_DATA or ~/.cache/jdnas/data)")
     q.set_defaults(func=cmd_data_list)
     q = data_sub.add_parser("download", help="fetch a dataset with a public source (checksummed, resumable)")
-    q.add_argument("name", help=", ".join(ON_DISK))
+    q.add_argument("name", help=", ".join(DOWNLOADABLE))
     q.add_argument("--dir", "--data-dir", dest="dir", help="data folder (default $JDNAS_DATA or ~/.cache/jdnas/data)")
     q.add_argument("--mirror", help="URL prefix holding the same file names instead of the upstream hosts "
                                     "(default $JDNAS_DATA_MIRROR)")

@@ -25,10 +25,12 @@ import time
 import urllib.error
 import urllib.request
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm import tqdm
+
+from .registry import DATASETS
+from .sources import RemoteFile, Source
 
 CHUNK = 1 << 20
 
@@ -41,48 +43,8 @@ class ChecksumError(RuntimeError):
     """A downloaded file is not the published one; it was removed."""
 
 
-@dataclass(frozen=True)
-class RemoteFile:
-    url: str
-    algorithm: str               # hashlib name
-    digest: str
-    of_payload: bool = False     # digest of the gunzipped payload (same for upstream and Debian's repack)
-
-    @property
-    def filename(self) -> str:
-        return self.url.rsplit("/", 1)[1]
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where a dataset comes from and how it lands in DIR: `folder` receives the files; an archive is
-    unpacked into DIR and yields `unpacks_to`."""
-    files: tuple[RemoteFile, ...]
-    folder: str
-    size: str
-    unpacks_to: str | None = None
-
-
-_FASHION = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
-SOURCES: dict[str, Source] = {
-    "fashion-mnist": Source(files=(
-        RemoteFile(_FASHION + "train-images-idx3-ubyte.gz", "sha256",
-                   "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888", of_payload=True),
-        RemoteFile(_FASHION + "train-labels-idx1-ubyte.gz", "sha256",
-                   "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9", of_payload=True),
-        RemoteFile(_FASHION + "t10k-images-idx3-ubyte.gz", "sha256",
-                   "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b", of_payload=True),
-        RemoteFile(_FASHION + "t10k-labels-idx1-ubyte.gz", "sha256",
-                   "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34", of_payload=True),
-    ), folder="fashion-mnist", size="30 MB"),
-    "stl10": Source(files=(RemoteFile("http://ai.stanford.edu/~acoates/stl10/stl10_binary.tar.gz", "md5",
-                                      "91f7769df0f17e558f3565bffb0c7dfb"),),
-                    folder=".", size="2.6 GB", unpacks_to="stl10_binary"),
-    # the binary release (plain records), not the python one (pickles): no data file is ever unpickled
-    "cifar10": Source(files=(RemoteFile("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz", "md5",
-                                        "c32a1d4ab5d03f1284b67883e8d87530"),),
-                      folder=".", size="162 MB", unpacks_to="cifar-10-batches-bin"),
-}
+# every dataset's download is part of its one entry in the registry; this is a view of them
+SOURCES: dict[str, Source] = {name: entry.source for name, entry in DATASETS.items() if entry.source}
 
 
 def file_url(remote: RemoteFile, mirror: str | None) -> str:

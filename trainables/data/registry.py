@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from . import readers
+from .sources import RemoteFile, Source
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
@@ -51,25 +52,14 @@ def default_data_dir() -> Path:
     return Path(os.environ.get("JDNAS_DATA", "~/.cache/jdnas/data")).expanduser()
 
 
-# the files each on-disk reader needs, and the folders it looks in (first match wins)
-REQUIRED_FILES = {
-    "fashion-mnist": ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-                      "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"],
-    "stl10": ["train_X.bin", "train_y.bin", "test_X.bin", "test_y.bin"],
-    "cifar10": [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"],
-}
-
-
 def search_folders(name: str, data_dir: Path) -> list[Path]:
-    return {"fashion-mnist": [data_dir / "fashion-mnist", data_dir, DEBIAN_FASHION_MNIST],
-            "stl10": [data_dir / "stl10_binary", data_dir / "stl10" / "stl10_binary", data_dir],
-            "cifar10": [data_dir / "cifar-10-batches-bin", data_dir / "cifar10" / "cifar-10-batches-bin", data_dir],
-            }[name]
+    """Where an on-disk dataset's reader looks, in order (first match wins)."""
+    return [data_dir / folder for folder in DATASETS[name].folders]
 
 
 def locate(name: str, data_dir: Path) -> Path | None:
     """The folder the reader of an on-disk dataset would read, or None (without reading anything)."""
-    return _first_existing(search_folders(name, data_dir), REQUIRED_FILES[name])
+    return _first_existing(search_folders(name, data_dir), list(DATASETS[name].files))
 
 
 def _first_existing(candidates: list[Path], required: list[str]) -> Path | None:
@@ -79,7 +69,7 @@ def _first_existing(candidates: list[Path], required: list[str]) -> Path | None:
 def located(name: str, data_dir: Path, files: str, get_it: str) -> Path:
     """The folder holding `name`'s files, else a one-line error naming where it looked and how to get them."""
     candidates = search_folders(name, data_dir)
-    found = _first_existing(candidates, REQUIRED_FILES[name])
+    found = _first_existing(candidates, list(DATASETS[name].files))
     if found is None:
         raise DatasetNotFound(f"{name} not found; looked for {files} in " + ", ".join(str(c) for c in candidates)
                               + f". Get it with {get_it}.")
@@ -87,7 +77,7 @@ def located(name: str, data_dir: Path, files: str, get_it: str) -> Path:
 
 
 def load_fashion_mnist(data_dir: Path) -> ImageDataset:
-    required = REQUIRED_FILES["fashion-mnist"]
+    required = DATASETS["fashion-mnist"].files
     found = located("fashion-mnist", data_dir, "the four IDX .gz files",
                     "`sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu) or "
                     f"`jdnas data download fashion-mnist --dir {data_dir}` (needs a network)")
@@ -156,39 +146,79 @@ def make_synthetic(image_size: int = 32, channels: int = 3, num_classes: int = 1
                         labels[train_size:], tuple(f"class{i}" for i in range(num_classes)), f"synthetic(seed={seed})")
 
 
-LOADERS: dict[str, Callable[..., ImageDataset]] = {
-    "fashion-mnist": load_fashion_mnist,
-    "stl10": load_stl10,
-    "cifar10": load_cifar10,
-    "imagefolder": load_image_folder,
-    "synthetic": make_synthetic,
-}
+@dataclass(frozen=True)
+class DatasetEntry:
+    """Everything jdnas knows of one dataset, in one place: how it loads, the input it gives, where its files are
+    looked for and where they are downloaded from."""
+    name: str
+    load: Callable[..., ImageDataset]
+    native_size: int                     # image size without `image_size` (imagefolder, synthetic: their default)
+    native_channels: int | None = None   # None: the `channels` field (imagefolder, synthetic take it as an option)
+    files: tuple[str, ...] = ()          # what its on-disk reader needs
+    folders: tuple[str, ...] = ()        # where (under the data folder, or absolute) it looks, first match wins
+    source: Source | None = None         # its public download (`jdnas data download NAME`)
+    note: str = ""                       # for datasets without files of their own: what `jdnas data list` says
+    reads_folder: bool = True            # False: made on the fly (synthetic), no data folder
+
+    @property
+    def takes_shape(self) -> bool:
+        """Size and channels are options of its loader, not properties of files."""
+        return self.native_channels is None
 
 
-# native image size of each dataset (imagefolder and synthetic: their default image_size)
-NATIVE_SIZES = {"fashion-mnist": 28, "stl10": 96, "cifar10": 32, "imagefolder": 96, "synthetic": 32}
-NATIVE_CHANNELS = {"fashion-mnist": 1, "stl10": 3, "cifar10": 3}  # imagefolder, synthetic: the `channels` field
+_FASHION = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+DATASETS: dict[str, DatasetEntry] = {e.name: e for e in (
+    DatasetEntry("fashion-mnist", load_fashion_mnist, 28, 1,
+                 files=("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+                        "t10k-labels-idx1-ubyte.gz"),
+                 folders=("fashion-mnist", "", str(DEBIAN_FASHION_MNIST)),
+                 source=Source(files=(
+                     RemoteFile(_FASHION + "train-images-idx3-ubyte.gz", "sha256",
+                                "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888", of_payload=True),
+                     RemoteFile(_FASHION + "train-labels-idx1-ubyte.gz", "sha256",
+                                "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9", of_payload=True),
+                     RemoteFile(_FASHION + "t10k-images-idx3-ubyte.gz", "sha256",
+                                "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b", of_payload=True),
+                     RemoteFile(_FASHION + "t10k-labels-idx1-ubyte.gz", "sha256",
+                                "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34", of_payload=True),
+                 ), folder="fashion-mnist", size="30 MB")),
+    DatasetEntry("stl10", load_stl10, 96, 3, files=("train_X.bin", "train_y.bin", "test_X.bin", "test_y.bin"),
+                 folders=("stl10_binary", "stl10/stl10_binary", ""),
+                 source=Source(files=(RemoteFile("http://ai.stanford.edu/~acoates/stl10/stl10_binary.tar.gz", "md5",
+                                                 "91f7769df0f17e558f3565bffb0c7dfb"),),
+                               folder=".", size="2.6 GB", unpacks_to="stl10_binary")),
+    # the binary release (plain records), not the python one (pickles): no data file is ever unpickled
+    DatasetEntry("cifar10", load_cifar10, 32, 3, files=(*(f"data_batch_{i}.bin" for i in range(1, 6)), "test_batch.bin"),
+                 folders=("cifar-10-batches-bin", "cifar10/cifar-10-batches-bin", ""),
+                 source=Source(files=(RemoteFile("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz", "md5",
+                                                 "c32a1d4ab5d03f1284b67883e8d87530"),),
+                               folder=".", size="162 MB", unpacks_to="cifar-10-batches-bin")),
+    DatasetEntry("imagefolder", load_image_folder, 96,
+                 note="your own tree: --set data_dir=DIR with DIR/train/<class>/ and DIR/test/<class>/ (or val/)"),
+    DatasetEntry("synthetic", make_synthetic, 32, note="generated on the fly (no files)", reads_folder=False),
+)}
 
 
 def dataset_input_shape(config) -> tuple[int, int, int]:
     """(channels, size, size) the trial's model will see, known without reading the data."""
     name = config["dataset"]
-    size = config.get("image_size") or NATIVE_SIZES.get(name, 32)
-    channels = NATIVE_CHANNELS.get(name, config.get("channels", 3))
+    entry = DATASETS[name]
+    size = config.get("image_size") or entry.native_size
+    channels = entry.native_channels or config.get("channels", 3)
     return (3 if channels == 1 and config.get("grey_as_rgb") else channels), size, size
 
 
 def check_dataset_name(name: str) -> None:
-    if name not in LOADERS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(LOADERS)}")
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}")
 
 
 @functools.lru_cache(maxsize=4)
 def _load_cached(name: str, data_dir: str | None, options: tuple) -> ImageDataset:
-    opts = dict(options)
-    if name == "synthetic":
-        return make_synthetic(**opts)
-    return LOADERS[name](Path(data_dir).expanduser() if data_dir else default_data_dir(), **opts)
+    entry = DATASETS[name]
+    if not entry.reads_folder:
+        return entry.load(**dict(options))
+    return entry.load(Path(data_dir).expanduser() if data_dir else default_data_dir(), **dict(options))
 
 
 def load_dataset(name: str, data_dir: str | Path | None = None, **options) -> ImageDataset:

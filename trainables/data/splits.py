@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .registry import ImageDataset, load_dataset
+from .registry import DATASETS, ImageDataset, check_dataset_name, load_dataset
 
 FITS = ("pad", "resize")
 
@@ -112,11 +112,9 @@ def grey_as_rgb(data: DataSplits) -> DataSplits:
 def splits_for_config(config) -> DataSplits:
     """Load the dataset named in a trial config and prepare its splits (cached loading per process)."""
     name, size, channels = config["dataset"], config.get("image_size"), config.get("channels", 3)
-    options = {}
-    if name == "imagefolder":
-        options = dict(image_size=size or 96, channels=channels)
-    elif name == "synthetic":
-        options = dict(image_size=size or 32, channels=channels)
+    check_dataset_name(name)
+    entry = DATASETS[name]
+    options = dict(image_size=size or entry.native_size, channels=channels) if entry.takes_shape else {}
     dataset = load_dataset(name, config.get("data_dir"), **options)
     splits = prepare_splits(dataset, image_size=size, fit=config.get("fit", "pad"),
                             val_fraction=config.get("val_fraction", 0.1), train_size=config.get("train_size"),
