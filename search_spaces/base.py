@@ -238,6 +238,27 @@ def resolve(sweep: Sweep, preset: str = "quick", overrides: Mapping[str, Any] | 
             name: str | None = None, check_models: bool = True) -> ResolvedSweep:
     """Merge, expand and validate a sweep. Raises SweepError; touches neither Ray nor MLflow.
     `check_models=False` skips building and costing every trial's model (a listing needs only the counts)."""
+    kind = _check_names(sweep, preset, name)
+    overrides = dict(overrides or {})
+    schema = kind.fields
+    run, base = _merge(sweep, preset, overrides, schema)
+    if kind.task:  # the trainable decides what is trained
+        base["task"] = kind.task
+    _check_values(sweep, run, RUN_FIELDS)
+    _check_values(sweep, base, schema)
+    products = _products(sweep, overrides, schema)
+    variants = [] if sweep.optimize else _variants(products, base)
+    if sweep.optimize:
+        _check_search_space(sweep, schema)
+    elif not variants:
+        raise SweepError(f"sweep {sweep.name!r}: the grid is empty")
+    costs = _costs(sweep, base, variants, schema, check_models)
+    return ResolvedSweep(sweep, preset, base, products, variants, run, name or _experiment_name(sweep, preset, overrides),
+                         overrides, costs if variants else [])
+
+
+def _check_names(sweep: Sweep, preset: str, name: str | None):
+    """The sweep's trial kind, once its name, --name, preset, table and trainable are known good."""
     check_name("sweep name", sweep.name)
     if name is not None:
         check_name("--name", name)
@@ -247,9 +268,12 @@ def resolve(sweep: Sweep, preset: str = "quick", overrides: Mapping[str, Any] | 
         raise SweepError(f"sweep {sweep.name!r}: unknown table {sweep.table!r}; choose one of {list(TABLES)}")
     if sweep.trainable not in KINDS:
         raise SweepError(f"sweep {sweep.name!r}: unknown trainable {sweep.trainable!r}; choose one of {list(KINDS)}")
-    kind = KINDS[sweep.trainable]
-    overrides = dict(overrides or {})
-    schema = kind.fields
+    return KINDS[sweep.trainable]
+
+
+def _merge(sweep: Sweep, preset: str, overrides: dict, schema: Mapping[str, Field]) -> tuple[dict, dict]:
+    """(run settings, the config every trial shares): field defaults < preset < sweep < the sweep's preset tweaks <
+    user overrides (an override of a grid axis replaces the axis instead, in _products)."""
     run_schema = {**schema, **RUN_FIELDS}
     axis_names = {a for p in sweep.products for a in p}
     for source in (sweep.fixed, *sweep.presets.values(), overrides, *sweep.products):
@@ -262,12 +286,11 @@ def resolve(sweep: Sweep, preset: str = "quick", overrides: Mapping[str, Any] | 
     run = {k: merged.pop(k, RUN_FIELDS[k].default) for k in RUN_FIELDS}
     if "seeds" not in overrides and "seeds" not in sweep.fixed and "seeds" not in PRESETS[preset]:
         run["seeds"] = sweep.seeds
-    base = {**{k: f.default for k, f in schema.items()}, **merged}
-    if kind.task:  # the trainable decides what is trained
-        base["task"] = kind.task
-    _check_values(sweep, run, RUN_FIELDS)
-    _check_values(sweep, base, schema)
+    return run, {**{k: f.default for k, f in schema.items()}, **merged}
 
+
+def _products(sweep: Sweep, overrides: dict, schema: Mapping[str, Field]) -> list[dict]:
+    """The grid after overrides: one dict of axis -> values per product, every axis a non-empty list."""
     products = []
     for product in sweep.products:
         product = {k: overrides.get(k, v) for k, v in product.items()}
@@ -277,35 +300,47 @@ def resolve(sweep: Sweep, preset: str = "quick", overrides: Mapping[str, Any] | 
                 raise SweepError(f"sweep {sweep.name!r}: grid axis {axis!r} is empty; {_allowed(schema, axis)}")
             product[axis] = values
         products.append(product)
+    return products
+
+
+def _variants(products: list[dict], base: dict) -> list[dict]:
+    """One dict per distinct grid point: a union of studies shares grid points (d4 b8 c2 m2 is in all four), and
+    each runs once."""
     variants = []
-    for p in products:  # a union of studies shares grid points (d4 b8 c2 m2 is in all four): run each once
+    for p in products:
         for combo in itertools.product(*p.values()):
             variant = without_inapplicable({**base, **dict(zip(p, combo))}, dict(zip(p, combo)))
             if not any({**base, **v} == {**base, **variant} for v in variants):
                 variants.append(variant)
-    if sweep.optimize:
-        variants = []
-        for param, spec in sweep.optimize.params.items():
-            if param not in schema:
-                raise _unknown(sweep, [param], schema)
-            for value in param_values(spec):
-                _check_values(sweep, {param: value}, schema)
-    costs = []
-    # an optimize sweep's model is checked at the first value of every parameter (an architecture search has no
-    # network in its base config)
+    return variants
+
+
+def _check_search_space(sweep: Sweep, schema: Mapping[str, Field]) -> None:
+    """Every value an optimize sweep's parameters can take is a valid value of a known field."""
+    for param, spec in sweep.optimize.params.items():
+        if param not in schema:
+            raise _unknown(sweep, [param], schema)
+        for value in param_values(spec):
+            _check_values(sweep, {param: value}, schema)
+
+
+def _costs(sweep: Sweep, base: dict, variants: list[dict], schema: Mapping[str, Field], check_models: bool) -> list[int]:
+    """Per variant, MACs per image x epochs (0: unknown), each trial's values checked and (check_models) its model
+    built. An optimize sweep's model is checked at the first value of every parameter (an architecture search has no
+    network in its base config)."""
     first = {p: param_values(spec)[0] for p, spec in sweep.optimize.params.items()} if sweep.optimize else {}
+    costs = []
     for variant in variants or [first]:
         config = {**base, **variant}
         _check_values(sweep, variant, schema)
         macs = _check_model(sweep, config) if check_models else None
         costs.append((macs or 0) * config["epochs"])
-    if not sweep.optimize and not variants:
-        raise SweepError(f"sweep {sweep.name!r}: the grid is empty")
+    return costs
 
-    if name is None:
-        name = f"{sweep.name}-{preset}"
-        if overrides:
-            digest = hashlib.sha1(json.dumps(overrides, sort_keys=True, default=str).encode()).hexdigest()[:6]
-            name += f"-{digest}"
-    return ResolvedSweep(sweep, preset, base, products, variants, run, name, overrides, costs if variants else [])
 
+def _experiment_name(sweep: Sweep, preset: str, overrides: dict) -> str:
+    """SWEEP-PRESET, with a hash of the overrides when there are any (another --set is another experiment)."""
+    name = f"{sweep.name}-{preset}"
+    if overrides:
+        name += "-" + hashlib.sha1(json.dumps(overrides, sort_keys=True, default=str).encode()).hexdigest()[:6]
+    return name
