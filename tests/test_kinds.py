@@ -13,6 +13,7 @@ def test_every_sweep_names_a_kind_and_tune_runs_each_kind_under_its_name():
     assert list(TRAINABLES) == list(KINDS)
     assert [t.__name__ for t in TRAINABLES.values()] == list(KINDS)
     for kind in KINDS.values():
+        assert callable(kind.run) and callable(kind.load)  # "module:function" names that import
         assert kind.task is None or kind.task in TASKS
         assert kind.fixed_network == (kind.task is None or TASKS[kind.task].built)
 
