@@ -222,6 +222,21 @@ def run_sweep(sweep: Sweep | str, preset: str = "quick", overrides: Mapping[str,
         lease.release()
 
 
+def watchers(resolved: ResolvedSweep, options: RunOptions, callback: MLflowCallback) -> list:
+    """The callbacks that watch the run beside MLflow's and the ended trials': an architecture search's score after
+    every trial, the progress lines, and on a cluster the trials that wait for nodes."""
+    sweep, found = resolved.sweep, []
+    if sweep.optimize and sweep.optimize.reference:
+        found.append(HypervolumeCallback(sweep.optimize, resolved.base["max_latency_ms"], callback.binding["tracking_uri"],
+                                         callback.binding["parent_run_id"]))
+    if options.verbose == 1:
+        found.append(ProgressCallback(resolved.num_trials, sweep.metric, max_epochs(resolved)))
+    if not options.is_local:
+        found.append(PendingTrialsReporter({"CPU": resolved.run["cpus_per_trial"], "GPU": resolved.run["gpus_per_trial"]},
+                                           float(os.environ.get("JDNAS_PENDING_REPORT_S", 60))))
+    return found
+
+
 def run_held(resolved: ResolvedSweep, options: RunOptions, workdir: Path, tracking_uri: str,
              storage: Storage) -> SweepOutcome:
     """run_sweep's work while this driver holds the experiment's lease."""
@@ -247,16 +262,7 @@ def run_held(resolved: ResolvedSweep, options: RunOptions, workdir: Path, tracki
         warn_if_trials_cannot_fit(resolved, options)
         tracker, callback = open_tracking(resolved, tracking_uri, workdir)
         ended = EndedTrials()
-        callbacks = [callback, ended]
-        if sweep.optimize and sweep.optimize.reference:  # an architecture search: its score after every trial
-            callbacks.append(HypervolumeCallback(sweep.optimize, resolved.base["max_latency_ms"], tracking_uri,
-                                                 callback.binding["parent_run_id"]))
-        if options.verbose == 1:
-            callbacks.append(ProgressCallback(resolved.num_trials, sweep.metric, max_epochs(resolved)))
-        if not options.is_local:
-            callbacks.append(PendingTrialsReporter({"CPU": resolved.run["cpus_per_trial"], "GPU": resolved.run[
-                "gpus_per_trial"]}, float(os.environ.get("JDNAS_PENDING_REPORT_S", 60))))
-        build_tuner(resolved, options, storage, data, callbacks).fit()
+        build_tuner(resolved, options, storage, data, [callback, ended, *watchers(resolved, options, callback)]).fit()
         rows = ended.rows(storage, resolved.name)
         exclusive = exclusive_latency.run_phase(resolved, rows, storage, data, options.is_local)
     except (KeyboardInterrupt, BadInput):
@@ -274,10 +280,11 @@ def run_held(resolved: ResolvedSweep, options: RunOptions, workdir: Path, tracki
     try:  # what was computed is safe on disk first; MLflow extras come after
         parquet_uri = export_parquet(rows, storage, resolved.name)
         report_path = write_report(resolved, rows, workdir / "reports" / resolved.name, storage)
+        report_tags = parent_tags(report_path.parent)  # the claims' verdicts, for the parent run
     except Exception as err:
         raise InternalError(f"could not write the results of {resolved.name}: {type(err).__name__}: {err}") from err
-    tracked = close_tracking(tracker, callback, rows, bool(exclusive), complete, report_path,
-                             parent_tags(report_path.parent)) and not callback.unsent
+    tracked = close_tracking(tracker, callback, rows, bool(exclusive), complete, report_path, report_tags) \
+        and not callback.unsent
     outcome = SweepOutcome(resolved.name, storage.display(resolved.name), parquet_uri, report_path, tracking_uri,
                            callback.binding["parent_run_id"], rows, complete, tracked)
     print_summary(outcome, resolved, time.time() - t0, callback.unsent)

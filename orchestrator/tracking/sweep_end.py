@@ -11,8 +11,7 @@ from orchestrator.tracking.runs import MLflowCallback, SweepTracker
 
 
 def close_tracking(tracker: SweepTracker, callback: MLflowCallback, rows: list[dict], exclusive: bool,
-                   complete: bool, report_path: Path,
-                   report_tags: dict[str, str]) -> bool:
+                   complete: bool, report_path: Path, report_tags: dict[str, str]) -> bool:
     """The MLflow extras of a run's end (exclusive latencies, the parent's tags and report), then the parent
     run closed, even when an extra failed; False when something is missing from MLflow."""
     parent_run_id, failed = callback.binding["parent_run_id"], len(failed_rows(rows))
