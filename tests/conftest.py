@@ -6,6 +6,12 @@ import torch
 from trainables.data import DatasetNotFound, load_dataset, prepare_splits
 from trainables.data.registry import default_data_dir, locate
 
+# Ray starts its workers at niceness 15 (so they yield to its GCS and raylet, ray-project/ray#24928): beside two
+# processes at niceness 0 that keep both cores busy, a trial then gets ~3 % of a core and every test that trains
+# through Ray runs past its timeout. The Rays the tests start (ray.init, `ray start`, `jdnas` subprocesses) inherit
+# this, so their trials share the CPU evenly with whatever else runs, as the driver does.
+os.environ.setdefault("RAY_worker_niceness", "0")
+
 # Tiny training settings shared by the tests that run real trainings.
 TINY = dict(train_size=256, val_size=64, test_size=128, epochs=2, batch_size=32, latency_min_run_time=0.05)
 
