@@ -63,9 +63,3 @@ KINDS: dict[str, TrialKind] = {k.name: k for k in (
               "from scratch", "trainables.nas.phases:retrain_only", LOAD_STATE, {**FIELDS, **NAS_FIELDS}, None,
               "derived"),
 )}
-
-
-def trial_kind(name: str) -> TrialKind:
-    if name not in KINDS:
-        raise ValueError(f"unknown trainable {name!r}; choose one of {list(KINDS)}")
-    return KINDS[name]

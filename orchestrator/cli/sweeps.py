@@ -47,7 +47,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     resolved = resolved_sweep(args)
     plan = make_plan(resolved, gpus=args.gpus, cpus=args.cpus, steps=args.steps)
     print(json.dumps(plan.as_dict()) if args.json else format_plan(plan))
-    if KINDS[resolved.sweep.trainable].network == "searched" and not args.json:
+    if not KINDS[resolved.sweep.trainable].fixed_network and not args.json:
         from orchestrator.run.data import prepare_data  # lazy: torch
         from orchestrator.run.reachability import check_targets  # lazy: torch
 

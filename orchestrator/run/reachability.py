@@ -66,7 +66,7 @@ def check_setting(config: dict, splits, device: torch.device, threads: int) -> s
 def check_targets(resolved: ResolvedSweep, data: dict) -> list[str]:
     """Lines for every distinct NAS setting of the sweep (SweepError at the first unreachable one); nothing for
     other sweeps, one line when this machine lacks the trial's device."""
-    if KINDS[resolved.sweep.trainable].network != "searched":
+    if KINDS[resolved.sweep.trainable].fixed_network:
         return []
     device = trial_device(resolved)
     if device is None:

@@ -51,6 +51,7 @@ def search(config: dict, data: DataSplits, report: Report, *, device: torch.devi
     """Run (or resume) the search: per epoch search_epoch, validate, checkpoint, report; returns
     (architecture, summary metrics, the latency table's JSON)."""
     job = start_search(config, data, device, threads, state)
+    table_json = job.table_file.read_text()  # beside the architecture in the last checkpoint; the retrain's too
     first, epochs = job.state.first_epoch, job.schedule.epochs
     for epoch in range(first, epochs):
         fail_if_injected(config, job.state, epoch, "search epoch")
@@ -66,11 +67,11 @@ def search(config: dict, data: DataSplits, report: Report, *, device: torch.devi
             if epoch == epochs - 1:
                 arch, summary, final = finish_search(job, metrics)
                 metrics.update(**summary, **final)
-                write_artifacts(directory, arch, job.table_file.read_text())
+                write_artifacts(directory, arch, table_json)
             report(metrics, str(directory))
     if first >= epochs:  # resumed after the last search epoch had been reported
         arch, summary, _ = finish_search(job, {})
-    return arch, summary, job.table_file.read_text()
+    return arch, summary, table_json
 
 
 def run(config: dict, data: DataSplits, report: Report, *, device: str | torch.device = "cpu", threads: int = 1,
